@@ -1,0 +1,53 @@
+# Tanhui — two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 5000
+STRIPE_PORT ?= 8420
+
+export TANHUI_ENV ?= development
+
+.PHONY: install translations messages run test test-sqlite test-services lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Compile the .po catalogues (the .mo files are build output, not committed).
+translations: install
+	@$(BIN)/pybabel compile --use-fuzzy -d marketplace/translations -f >/dev/null
+
+# Re-extract the strings and merge them into the catalogues (then translate what is new).
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project Tanhui --copyright-holder Tanhui -o marketplace/translations/messages.pot .
+	$(BIN)/pybabel update -i marketplace/translations/messages.pot -d marketplace/translations \
+		--no-location --ignore-obsolete --no-fuzzy-matching
+
+run: translations
+	$(BIN)/marketplace db upgrade
+	$(BIN)/marketplace seed-demo
+	$(BIN)/python tools/devserver.py --port $(PORT) --stripe-port $(STRIPE_PORT)
+
+# The whole suite on SQLite, then again on PostgreSQL + Redis (+ the Stripe emulator) where they are
+# reachable. REQUIRE_SERVICES=1 (CI) makes a missing service fail instead of skip.
+test: translations test-sqlite test-services
+
+test-sqlite: translations
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-services: translations
+	@if [ "$$REQUIRE_SERVICES" = "1" ] || $(BIN)/python tools/services_up.py; then \
+		TANHUI_TEST_DB=postgres $(BIN)/python -m pytest -q -p no:cacheprovider; \
+	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: skipping the services pass (CI requires it)"; fi
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,34 @@
+"""JSON API v1 and its OpenAPI document (flask-smorest: marshmallow schemas → OpenAPI 3)."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from marketplace.extensions import csrf
+
+
+class TanhuiApi(Api):
+    """flask-smorest's Api, answering errors in the application's one JSON error format."""
+
+    def handle_http_exception(self, error):
+        from marketplace.errors import handle_http_exception
+
+        return handle_http_exception(error)
+
+
+api = TanhuiApi(spec_kwargs={
+    "info": {"description": "Tanhui 碳汇: forestry carbon-sink registry and marketplace. Quantities are "
+                            "decimal strings in tCO2e with at most 4 places; money is CNY with 2 places."},
+})
+
+
+def register_api(app: Flask) -> None:
+    from marketplace.api import account
+
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for blueprint in (account.blp,):
+        api.register_blueprint(blueprint)
+        # Bearer tokens are not sent by browsers on their own, so cross-site forgery does not apply.
+        csrf.exempt(blueprint)

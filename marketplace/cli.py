@@ -1,0 +1,127 @@
+"""The `marketplace` command (a FlaskGroup, so `marketplace run` and `marketplace db upgrade` work too)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from marketplace.extensions import db
+from marketplace.services.errors import DomainError
+
+ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau"}
+
+
+def _fail(message: str, code: int = 1):
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group("users", help="Manage users.")
+def users_group():
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--org", "org_name", required=True, help="Organisation name; created if it does not exist.")
+@click.option("--role", type=click.Choice(sorted(ROLE_KINDS)), required=True,
+              help="The kind of organisation the user acts for.")
+@click.option("--credit-code", default=None, help="Credit code for a new organisation (default: generated).")
+@click.option("--name", "display_name", default="")
+@with_appcontext
+def users_create(email, password, org_name, role, credit_code, display_name):
+    """Create a user, and their organisation if it is new."""
+    from marketplace.models import Organisation
+    from marketplace.services import accounts
+    from marketplace.services.credit_code import complete_credit_code
+
+    try:
+        org = db.session.scalar(sa.select(Organisation).where(Organisation.name == org_name.strip()))
+        if org is None:
+            if not credit_code:
+                import secrets
+
+                body = "".join(secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
+                credit_code = complete_credit_code("91330000" + body)
+            org = accounts.create_organisation(db.session, kind=ROLE_KINDS[role], name=org_name,
+                                               credit_code=credit_code)
+            click.echo(f"created organisation {org.name} ({org.kind}, {org.credit_code})")
+        elif org.kind != ROLE_KINDS[role]:
+            _fail(f"organisation {org.name} is a {org.kind}, not a {role}", 2)
+        user = accounts.create_user(db.session, organisation_id=org.id, email=email, password=password,
+                                    display_name=display_name)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        _fail(f"error: {exc.message}", 2)
+    click.echo(f"created user {user.email} in {org.name}")
+
+
+@click.group("tokens", help="Manage API tokens.")
+def tokens_group():
+    pass
+
+
+@tokens_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+@with_appcontext
+def tokens_create(email, name):
+    """Create an API token for a user and print the token alone."""
+    from marketplace.models import User
+    from marketplace.services import accounts
+
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        _fail(f"no user with e-mail {email}", 2)
+    token = accounts.create_api_token(db.session, user.id, name)
+    db.session.commit()
+    click.echo(token)
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command():
+    """Load the Lishui zero-carbon summit story (idempotent) and print the demo logins."""
+    from marketplace.services import demo
+
+    demo.seed_demo(db.session, say=lambda m: click.echo(f"  · {m}"))
+    click.echo("Demo logins (password for all: %s):" % demo.DEMO_PASSWORD)
+    for kind, email, name in demo.demo_logins():
+        click.echo(f"  {kind:<7} {email:<28} {name}")
+
+
+@click.group("outbox", help="The transactional outbox.")
+def outbox_group():
+    pass
+
+
+@outbox_group.command("sweep")
+@click.option("--older-than", default=0, show_default=True, help="Seconds since the row was written.")
+@with_appcontext
+def outbox_sweep(older_than):
+    """Publish every unpublished outbox row now."""
+    from marketplace.services import outbox
+
+    click.echo(f"published {outbox.sweep(older_than)}")
+
+
+def register_cli(app: Flask) -> None:
+    for command in (users_group, tokens_group, seed_demo_command, outbox_group):
+        app.cli.add_command(command)
+
+
+def _create_app():
+    from marketplace import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, help="Tanhui 碳汇 marketplace administration.")
+def main():
+    pass

@@ -1,0 +1,32 @@
+"""Language choice: ?lang= for a visit, the user's saved preference, else Chinese (zh_CN)."""
+
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request, session
+from flask_login import current_user
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # workers, the command line: the default language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    requested = request.args.get("lang")
+    if requested in languages:
+        return requested
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def select_timezone() -> str:
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def remember_requested_language() -> None:
+    """?lang= on any page sticks for the rest of the visit."""
+    requested = request.args.get("lang")
+    if requested in current_app.config["LANGUAGES"] and session.get("lang") != requested:
+        session["lang"] = requested

@@ -1,0 +1,55 @@
+"""Blueprints by audience: auth, public, account, bureau, buyers, sellers."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from marketplace.extensions import db, login_manager
+from marketplace.models import User
+
+
+def role_required(*roles: str):
+    """Signed-in users of the given organisation kinds only (others get 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    try:
+        return db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def register_web(app: Flask) -> None:
+    from marketplace.web import account, auth, bureau, buyers, public, sellers
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    for module in (public, auth, account, bureau, buyers, sellers):
+        app.register_blueprint(module.bp)
+
+    @app.context_processor
+    def _layout():
+        from flask_babel import get_locale
+
+        from marketplace.web.navigation import navigation_for
+
+        return {"navigation": navigation_for(current_user), "get_locale": get_locale}

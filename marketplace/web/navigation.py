@@ -1,0 +1,19 @@
+"""The main navigation, by role. Later features add their entries here."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+PUBLIC = [("public.home", _l("Home"))]
+BY_ROLE = {
+    "seller": [("sellers.home", _l("My cooperative"))],
+    "buyer": [("buyers.home", _l("My organisation"))],
+    "bureau": [("bureau.home", _l("Bureau")), ("bureau.organisations", _l("Organisations"))],
+}
+
+
+def navigation_for(user) -> list[tuple[str, str]]:
+    items = list(PUBLIC)
+    if user is not None and user.is_authenticated:
+        items += BY_ROLE.get(user.role, [])
+    return items

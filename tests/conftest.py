@@ -1,0 +1,314 @@
+"""Test fixtures.
+
+The suite runs twice (see the Makefile):
+- by default on a SQLite file with the in-memory Celery broker;
+- with TANHUI_TEST_DB=postgres on a fresh PostgreSQL database and Redis, where the tests marked
+  ``postgres``, ``redis`` and ``stripe`` also run. With REQUIRE_SERVICES=1 (CI), a missing service
+  fails those tests instead of skipping them.
+
+Tests commit for real (concurrency, the outbox and workers need real transactions); every table is
+emptied after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+# Cheap password hashing for tests only (argon2id still, smaller cost); set before the app imports it.
+os.environ.setdefault("TANHUI_PASSWORD_HASH_PROFILE", "test")
+
+import sqlalchemy as sa  # noqa: E402
+
+from marketplace import create_app  # noqa: E402
+from marketplace.extensions import db, limiter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_ID = uuid.uuid4().hex[:10]
+ON_POSTGRES = os.environ.get("TANHUI_TEST_DB") == "postgres"
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def service_missing(what: str, why: str):
+    """Fail in CI (REQUIRE_SERVICES=1), skip on a developer's machine without the service."""
+    message = f"{what} is not reachable: {why}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the SQLite run, PostgreSQL-only tests are not collected as passes: they are deselected
+    and run in the PostgreSQL pass instead."""
+    if ON_POSTGRES:
+        return
+    selected, deselected = [], []
+    for item in items:
+        (deselected if item.get_closest_marker("postgres") else selected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+        return
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tanhui_test_{RUN_ID}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}", pytrace=False)
+    parts = urlsplit(POSTGRES_ADMIN_URL)
+    yield parts._replace(path=f"/{name}").geturl()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    parts = urlsplit(REDIS_URL)
+    if not _port_open(parts.hostname or "127.0.0.1", parts.port or 6379):
+        service_missing("Redis", REDIS_URL)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def base_config(database_url, tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SERVER_NAME": "localhost",
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_QUEUE": f"tanhui-test-{RUN_ID}",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_KEY_PREFIX": f"tanhui-test-{RUN_ID}",
+        "UPLOAD_FOLDER": str(instance / "uploads"),
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+    }
+    if ON_POSTGRES:
+        # The PostgreSQL pass also keeps the rate limiter's counters on the real Redis.
+        parts = urlsplit(REDIS_URL)
+        if _port_open(parts.hostname or "127.0.0.1", parts.port or 6379):
+            config["RATELIMIT_STORAGE_URI"] = REDIS_URL
+        elif REQUIRE_SERVICES:
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}", pytrace=False)
+    return config
+
+
+@pytest.fixture(scope="session")
+def app(base_config):
+    application = create_app(dict(base_config))
+    with application.app_context():
+        db.create_all()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(base_config, app):
+    """Another application on the same database with some settings changed."""
+    made = []
+
+    def factory(**overrides):
+        application = create_app({**base_config, **overrides})
+        made.append(application)
+        return application
+
+    yield factory
+    for application in made:
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _empty_all_tables(application):
+    with application.app_context():
+        db.session.remove()
+        tables = [t for t in db.metadata.sorted_tables]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(tables):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    yield
+    if "app" in request.fixturenames:
+        application = request.getfixturevalue("app")
+        _empty_all_tables(application)
+        with application.app_context():
+            limiter.reset()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def session(app_ctx):
+    """The application's scoped session inside an app context, for tests of services.
+
+    Do not combine with the HTTP client in one test: requests would share this context."""
+    yield db.session
+    db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class CsrfClient:
+    """Drives forms the way a browser does: GET the page, read its CSRF token, POST it back."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def csrf_token(self, page: str) -> str:
+        import re
+
+        html = self.client.get(page).get_data(as_text=True)
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+            r'name="csrf_token" value="([^"]+)"', html)
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+    def post_form(self, page: str, data: dict, action: str | None = None, **kwargs):
+        token = self.csrf_token(page)
+        return self.client.post(action or page, data={**data, "csrf_token": token}, **kwargs)
+
+
+@pytest.fixture
+def browser_like(client):
+    return CsrfClient(client)
+
+
+@pytest.fixture
+def login(client):
+    """Sign a user in through the real form (CSRF and all)."""
+
+    def do_login(email: str, password: str = "correct horse battery"):
+        form = CsrfClient(client)
+        response = form.post_form("/login", {"email": email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return client
+
+    return do_login
+
+
+@pytest.fixture
+def factory(app):
+    from tests.factories import Factory
+
+    return Factory(app)
+
+
+# --- real services -------------------------------------------------------------------------------
+
+@pytest.fixture
+def redis_app(make_app, redis_url):
+    """The application with its broker and rate limiter on the real Redis."""
+    if not ON_POSTGRES:
+        pytest.skip("queue tests run in the PostgreSQL pass")
+    return make_app(CELERY_BROKER_URL=redis_url, RATELIMIT_STORAGE_URI=redis_url)
+
+
+@pytest.fixture
+def celery_worker(redis_url, database_url, base_config, tmp_path):
+    """A real Celery worker process on Redis and the test database. Yields a handle to restart it."""
+    if not ON_POSTGRES:
+        pytest.skip("worker tests run in the PostgreSQL pass")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": redis_url,
+        "CELERY_QUEUE": base_config["CELERY_QUEUE"],
+        "SECRET_KEY": "test-secret-key",
+        "REDIS_URL": redis_url,
+        "TANHUI_ENV": "development",
+        "OUTBOX_SWEEP_AFTER_SECONDS": "0",
+    }
+
+    class Worker:
+        process: subprocess.Popen | None = None
+
+        def start(self):
+            log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115
+            self.process = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=solo",
+                 "--without-heartbeat", "--without-gossip", "--without-mingle", "-Q", env["CELERY_QUEUE"],
+                 "--loglevel=INFO"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            return self
+
+        def stop(self, kill: bool = False):
+            if self.process and self.process.poll() is None:
+                (self.process.kill if kill else self.process.terminate)()
+                self.process.wait(timeout=20)
+
+        def log(self) -> str:
+            path = tmp_path / "worker.log"
+            return path.read_text(errors="replace") if path.exists() else ""
+
+    worker = Worker().start()
+    yield worker
+    worker.stop(kill=True)
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll until predicate() is truthy; return its value or fail after the timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")

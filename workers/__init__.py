@@ -1,0 +1,1 @@
+"""Celery workers: the Celery app bound to the Flask factory, the tasks and the beat schedule."""

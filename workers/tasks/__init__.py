@@ -1,0 +1,3 @@
+"""Every task module; importing this package registers them with the Celery app."""
+
+from workers.tasks import outbox, probes  # noqa: F401
