@@ -13,18 +13,9 @@ from marketplace.services import accounts
 from marketplace.services.access import get_scoped
 from marketplace.services.errors import DomainError
 from marketplace.web import role_required
-from marketplace.web.forms import OrganisationForm, UserForm
+from marketplace.web.forms import OrganisationForm, UserForm, form_error
 
 bp = Blueprint("bureau", __name__, url_prefix="/bureau")
-
-
-def form_error(form, exc: DomainError) -> None:
-    """Show a domain error beside the field it concerns (or above the form)."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, str(exc.message)]
-    else:
-        form.form_errors.append(str(exc.message))
 
 
 @bp.get("/")

@@ -8,6 +8,15 @@ from wtforms import EmailField, PasswordField, RadioField, SelectField, StringFi
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 
+def form_error(form, exc) -> None:
+    """Show a domain error (services.errors.DomainError) beside its field, or above the form."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, str(exc.message)]
+    else:
+        form.form_errors.append(str(exc.message))
+
+
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
