@@ -91,7 +91,7 @@ def seed_demo_command():
     from marketplace.services import demo
 
     demo.seed_demo(db.session, say=lambda m: click.echo(f"  · {m}"))
-    click.echo("Demo logins (password for all: %s):" % demo.DEMO_PASSWORD)
+    click.echo(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
     for kind, email, name in demo.demo_logins():
         click.echo(f"  {kind:<7} {email:<28} {name}")
 

@@ -61,14 +61,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Tests with these markers need the real services; they run in the PostgreSQL pass only.
+SERVICE_MARKERS = ("postgres", "redis", "stripe", "browser")
+
+
 def pytest_collection_modifyitems(config, items):
-    """On the SQLite run, PostgreSQL-only tests are not collected as passes: they are deselected
-    and run in the PostgreSQL pass instead."""
+    """On the SQLite run, tests that need the real services are deselected (not skipped): they run
+    in the PostgreSQL pass, where a missing service fails them under REQUIRE_SERVICES=1."""
     if ON_POSTGRES:
         return
     selected, deselected = [], []
     for item in items:
-        (deselected if item.get_closest_marker("postgres") else selected).append(item)
+        needs_services = any(item.get_closest_marker(m) for m in SERVICE_MARKERS)
+        (deselected if needs_services else selected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -17,7 +17,7 @@ from marketplace.services import accounts
 from marketplace.services.credit_code import complete_credit_code
 
 #: Everyone shares this password in the demo; it is printed by `marketplace seed-demo`.
-DEMO_PASSWORD = "tanhui-demo-2026"
+DEMO_PASSWORD = "tanhui-demo-2026"  # noqa: S105 — demo data, printed on purpose
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""Bad input gets a clear message in the user's language, never a 500 or a stack trace."""
+
+import pytest
+from flask import Blueprint
+
+
+@pytest.fixture
+def failing_app(make_app):
+    application = make_app(PROPAGATE_EXCEPTIONS=False, TESTING=False)
+    bp = Blueprint("boom", __name__)
+
+    @bp.get("/boom")
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    @bp.get("/api/v1/boom")
+    def api_boom():
+        raise RuntimeError("secret internal detail")
+
+    application.register_blueprint(bp)
+    return application
+
+
+def test_an_unexpected_error_shows_a_friendly_page_without_details(failing_app):
+    page = failing_app.test_client().get("/boom")
+    assert page.status_code == 500
+    html = page.get_data(as_text=True)
+    assert "系统内部出错" in html and "secret internal detail" not in html and "Traceback" not in html
+
+
+def test_an_unexpected_api_error_is_json(failing_app):
+    response = failing_app.test_client().get("/api/v1/boom")
+    assert response.status_code == 500
+    assert response.get_json()["error"]["code"] == "server_error"
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_404_page_in_both_languages(client):
+    assert "未找到" in client.get("/no/such/page").get_data(as_text=True)
+    assert "Not found" in client.get("/no/such/page?lang=en").get_data(as_text=True)
+
+
+def test_oversized_bodies_get_413(make_app):
+    small = make_app(MAX_CONTENT_LENGTH=1024, WTF_CSRF_ENABLED=False)
+    response = small.test_client().post("/login", data={"email": "a@b.cn", "password": "x" * 5000})
+    assert response.status_code == 413
+    assert "上传内容过大" in response.get_data(as_text=True)
+
+
+def test_malformed_form_posts_are_refused_cleanly(client):
+    response = client.post("/login", data=b"\xff\xfe garbage", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+
+
+def test_an_expired_session_sends_people_to_sign_in(client):
+    response = client.get("/buyers/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_security_headers_are_on_every_response(client):
+    for path in ("/", "/login", "/api/v1/openapi.json", "/no-such-page"):
+        headers = client.get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp and "object-src 'none'" in csp
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_templates_have_no_inline_script_or_style():
+    import re
+    from pathlib import Path
+
+    offenders = []
+    for template in (Path(__file__).resolve().parent.parent / "templates").rglob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text) or re.search(r"\son[a-z]+\s*=", text) \
+                or re.search(r"\sstyle\s*=", text) or "<style" in text:
+            offenders.append(template.name)
+    assert offenders == []

@@ -1,0 +1,40 @@
+"""Migrations build exactly the schema the models describe (on SQLite and on PostgreSQL)."""
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+
+from marketplace.extensions import db
+from tests.conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, RUN_ID
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite'}"
+        return
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tanhui_migrate_{RUN_ID}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_upgrading_an_empty_database_matches_the_models(make_app, empty_database_url):
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with migrated.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True,
+                "include_object": lambda obj, name, type_, *_: not (type_ == "table" and name == "alembic_version"),
+            })
+            diff = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert diff == []
