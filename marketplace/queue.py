@@ -39,13 +39,14 @@ def celery_init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         task_time_limit=LONGEST_TASK_SECONDS,
         task_soft_time_limit=LONGEST_TASK_SECONDS - 30,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         broker_connection_retry_on_startup=True,
         task_always_eager=app.config["CELERY_TASK_ALWAYS_EAGER"],
         beat_schedule_filename=str(app.config.get("CELERY_BEAT_SCHEDULE_FILE")
                                    or f"{app.instance_path}/celerybeat-schedule"),
         timezone="UTC",
     )
+    if celery_app.conf.broker_url.startswith(("redis://", "rediss://")):
+        celery_app.conf.broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
