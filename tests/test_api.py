@@ -51,3 +51,21 @@ def test_the_api_needs_no_csrf_token_but_pages_do(client, factory):
     # A bearer-authenticated POST to an API route is not refused for lack of a CSRF token.
     response = client.post("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 405  # the route exists for GET only; the CSRF layer let it through
+
+
+def test_api_writes_with_a_non_json_body_get_415(client):
+    response = client.post("/api/v1/me", data="a=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.get_json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_production_cookies_are_secure_and_http_only(monkeypatch, tmp_path):
+    from marketplace.config import load_config
+
+    monkeypatch.setenv("TANHUI_ENV", "production")
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    config = load_config(tmp_path)
+    assert config["SESSION_COOKIE_SECURE"] is True and config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    monkeypatch.setenv("TANHUI_ENV", "development")
+    assert load_config(tmp_path)["SESSION_COOKIE_SECURE"] is False

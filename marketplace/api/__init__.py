@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
+from werkzeug.exceptions import UnsupportedMediaType
 
 from marketplace.extensions import csrf
 
@@ -23,9 +24,17 @@ api = TanhuiApi(spec_kwargs={
 })
 
 
+def _require_json_bodies():
+    """API writes take JSON only: a form or text body is a client mistake worth naming (415)."""
+    if (request.path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH")
+            and (request.content_length or 0) > 0 and not request.is_json):
+        raise UnsupportedMediaType()
+
+
 def register_api(app: Flask) -> None:
     from marketplace.api import account
 
+    app.before_request(_require_json_bodies)
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in (account.blp,):
