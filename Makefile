@@ -8,7 +8,7 @@ STRIPE_PORT ?= 8420
 
 export TANHUI_ENV ?= development
 
-.PHONY: install translations messages run test test-sqlite test-services lint bench clean
+.PHONY: install assets translations messages run test test-sqlite test-services lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Front-end libraries come from the npm registry and are served by the app itself (no CDN).
+static/vendor/echarts.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
+	cp node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
+
+assets: static/vendor/echarts.min.js
+
 # Compile the .po catalogues (the .mo files are build output, not committed).
-translations: install
+translations: install assets
 	@$(BIN)/pybabel compile --use-fuzzy -d marketplace/translations -f >/dev/null
 
 # Re-extract the strings and merge them into the catalogues (then translate what is new).
