@@ -53,3 +53,86 @@ class Factory:
             token = accounts.create_api_token(db.session, user.id, "test")
             db.session.commit()
             return token
+
+    # --- registry ---------------------------------------------------------------------------------
+
+    def village(self, name: str | None = None):
+        from marketplace.services.registry import ensure_region
+
+        n = next(_seq)
+        with self.app.app_context():
+            province = ensure_region(db.session, level="province", name="浙江省", code="330000")
+            city = ensure_region(db.session, level="city", name="丽水市", parent=province, code="331100")
+            county = ensure_region(db.session, level="county", name="龙泉市", parent=city, code="331181")
+            township = ensure_region(db.session, level="township", name="兰巨乡", parent=county)
+            village = ensure_region(db.session, level="village", name=name or f"测试村{n}", parent=township)
+            db.session.commit()
+            return snapshot(village, "id", "name")
+
+    def project(self, seller=None, *, verified: bool = True, bureau=None):
+        """A project of a seller (a new one by default), verified by the bureau unless told otherwise."""
+        from datetime import date
+
+        from marketplace.models import Project, User
+        from marketplace.services import registry
+
+        seller = seller or self.user("seller")
+        bureau = bureau or self.user("bureau")
+        village = self.village()
+        with self.app.app_context():
+            actor = db.session.get(User, seller.id)
+            project = registry.create_project(
+                db.session, actor=actor, village_id=village.id, name=f"{village.name}森林经营碳汇项目",
+                area_hectares="1200.5", forest_type="杉木林", methodology="CCER-14-001-V01",
+                crediting_start=date(2020, 1, 1), crediting_end=date(2040, 12, 31))
+            if verified:
+                registry.add_document(db.session, project, actor=actor, kind="verification_statement",
+                                      filename="statement.pdf", data=MINIMAL_PDF)
+                registry.transition_project(db.session, project, "submitted", actor=actor)
+                bureau_user = db.session.get(User, bureau.id)
+                registry.transition_project(db.session, project, "verified", actor=bureau_user, note="ok")
+            db.session.commit()
+            project = db.session.get(Project, project.id)
+            result = snapshot(project, "id", "name", "status", "seller_organisation_id")
+        result.seller = seller
+        return result
+
+    def batch(self, project=None, *, tonnes: str = "1000", bureau=None, vintage_year: int = 2023):
+        from datetime import date
+
+        from marketplace.models import Project, User
+        from marketplace.services import registry
+        from marketplace.services.quantities import parse_tonnes
+
+        project = project or self.project()
+        bureau = bureau or self.user("bureau")
+        with self.app.app_context():
+            batch = registry.issue_batch(
+                db.session, db.session.get(Project, project.id), actor=db.session.get(User, bureau.id),
+                quantity_units=parse_tonnes(tonnes), vintage_start=date(vintage_year, 1, 1),
+                vintage_end=date(vintage_year, 12, 31), verification_body="中环联合认证中心",
+                report_reference=f"CEC-{vintage_year}-{next(_seq)}")
+            db.session.commit()
+            result = snapshot(batch, "id", "quantity_units", "buffer_units", "serial_start", "serial_end")
+        result.project = project
+        return result
+
+    def listing(self, batch=None, *, tonnes: str = "500", price: str = "30.00", min_order: str = "0.0001"):
+        from marketplace.models import CreditBatch, User
+        from marketplace.services import registry
+        from marketplace.services.quantities import parse_cny, parse_tonnes
+
+        batch = batch or self.batch()
+        with self.app.app_context():
+            listing = registry.create_listing(
+                db.session, db.session.get(CreditBatch, batch.id), actor=db.session.get(User, batch.project.seller.id),
+                units=parse_tonnes(tonnes), price_cny_per_tonne=parse_cny(price), min_order_units=parse_tonnes(min_order))
+            db.session.commit()
+            result = snapshot(listing, "id", "batch_id", "price_cny_per_tonne", "seller_organisation_id")
+        result.batch = batch
+        return result
+
+
+#: The smallest file that passes the upload check (a PDF header and trailer).
+MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+               b"trailer<</Root 1 0 R>>\n%%EOF\n")

@@ -38,3 +38,16 @@ def test_upgrading_an_empty_database_matches_the_models(make_app, empty_database
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == []
+
+
+@pytest.mark.postgres
+def test_migrated_postgres_has_the_ledger_guarantees(make_app, empty_database_url):
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with migrated.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            constraints = set(conn.scalars(sa.text("SELECT conname FROM pg_constraint WHERE contype = 'x'")))
+            triggers = set(conn.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+        db.engine.dispose()
+    assert {"ex_serial_ranges_no_overlap", "ex_credit_batches_no_overlap"} <= constraints
+    assert {"ledger_entries_append_only", "serial_ranges_append_only"} <= triggers

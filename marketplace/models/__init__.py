@@ -5,3 +5,18 @@ from marketplace.models.outbox import OutboxMessage
 from marketplace.models.probe import QueueProbe
 
 __all__ = ["ORGANISATION_KINDS", "ApiToken", "Organisation", "OutboxMessage", "QueueProbe", "User"]
+from marketplace.models.registry import (  # noqa: E402
+    BufferLoss,
+    CreditBatch,
+    LedgerBalance,
+    LedgerEntry,
+    Listing,
+    Project,
+    ProjectDocument,
+    ProjectTransition,
+    Region,
+    SerialRange,
+)
+
+__all__ += ["BufferLoss", "CreditBatch", "LedgerBalance", "LedgerEntry", "Listing", "Project", "ProjectDocument",
+            "ProjectTransition", "Region", "SerialRange"]
