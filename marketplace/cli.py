@@ -111,8 +111,36 @@ def outbox_sweep(older_than):
     click.echo(f"published {outbox.sweep(older_than)}")
 
 
+@click.group("ledger", help="The credit ledger.")
+def ledger_group():
+    pass
+
+
+@ledger_group.command("check")
+@with_appcontext
+def ledger_check():
+    """Prove the ledger's invariants on the live database; exit 1 with a report if one fails."""
+    from marketplace.services import ledger
+
+    with click.progressbar(length=1, label="checking batches", file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = ledger.check_invariants(db.session, progress=progress)
+    click.echo(f"batches: {report.batches}  journal entries: {report.entries}  serial ranges: {report.ranges}")
+    if report.ok:
+        click.echo("ledger check passed: every batch sums to its issuance, nothing is negative, "
+                   "the journal replays to the balances, no unit is retired twice")
+        return
+    click.echo(f"ledger check FAILED: {len(report.problems)} problem(s)", err=True)
+    for problem in report.problems:
+        click.echo(f"  - {problem}", err=True)
+    sys.exit(1)
+
+
 def register_cli(app: Flask) -> None:
-    for command in (users_group, tokens_group, seed_demo_command, outbox_group):
+    for command in (users_group, tokens_group, seed_demo_command, outbox_group, ledger_group):
         app.cli.add_command(command)
 
 

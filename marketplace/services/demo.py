@@ -1,6 +1,6 @@
 """The story of the Lishui zero-carbon summit as demo data. Idempotent: running it twice changes nothing.
 
-Each later capability adds its own step to STEPS (projects, events, orders …), built through the
+Each later capability adds its own step to steps() (projects, events, orders …), built through the
 same services the product uses, never by writing tables directly.
 """
 
@@ -84,14 +84,17 @@ def seed_people(ctx: DemoContext) -> None:
     ctx.say(f"organisations and users: {len(ORGANISATIONS)}")
 
 
-#: Steps run in order; each must be idempotent. Later features append theirs.
-STEPS: list[Callable[[DemoContext], None]] = [seed_people]
+def steps() -> list[Callable[[DemoContext], None]]:
+    """Steps run in order; each must be idempotent. Each feature adds its own."""
+    from marketplace.services import demo_registry
+
+    return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:
     """Run every step, committing after each, so a failure leaves the earlier steps in place."""
     ctx = DemoContext(session=session, organisations={}, users={}, say=say)
-    for step in STEPS:
+    for step in steps():
         step(ctx)
         session.commit()
     return ctx

@@ -88,6 +88,27 @@ def batch_balances(session: so.Session, batch_id: int) -> dict[str, int]:
     return dict(rows)
 
 
+def summarise(balances: dict[str, int]) -> dict[str, int]:
+    """A batch's balances folded for display: listing accounts summed into ``listed`` and ``reserved``."""
+    return {
+        "available": balances.get("available", 0), "buffer": balances.get("buffer", 0),
+        "listed": sum(v for k, v in balances.items() if k.startswith("listed:")),
+        "reserved": sum(v for k, v in balances.items() if k.startswith("reserved:")),
+        "retired": balances.get("retired", 0), "cancelled": balances.get("cancelled", 0),
+    }
+
+
+def batch_summaries(session: so.Session, batch_ids) -> dict[int, dict[str, int]]:
+    ids = list(batch_ids)
+    grouped: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        for batch_id, account, units in session.execute(
+                sa.select(LedgerBalance.batch_id, LedgerBalance.account, LedgerBalance.units)
+                .where(LedgerBalance.batch_id.in_(ids))):
+            grouped[batch_id][account] = units
+    return {i: summarise(b) for i, b in grouped.items()}
+
+
 def listing_available_units(session: so.Session, listing_id: int) -> int:
     return session.scalar(sa.select(LedgerBalance.units).where(
         LedgerBalance.account == f"listed:{listing_id}")) or 0

@@ -37,14 +37,19 @@ def _load_user(user_id: str):
 
 
 def register_web(app: Flask) -> None:
-    from marketplace.web import account, auth, bureau, buyers, public, sellers
+    from marketplace.web import account, auth, bureau, buyers, public, registry_public, sellers
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    for module in (public, auth, account, bureau, buyers, sellers):
+    for module in (public, registry_public, auth, account, bureau, buyers, sellers):
         app.register_blueprint(module.bp)
+
+    from marketplace.services.quantities import display_tonnes, format_cny
+
+    app.add_template_filter(display_tonnes, "tonnes")
+    app.add_template_filter(lambda amount: f"{format_cny(amount)}", "cny")
 
     @app.context_processor
     def _layout():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-PUBLIC = [("public.home", _l("Home"))]
+PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry"))]
 BY_ROLE = {
-    "seller": [("sellers.home", _l("My cooperative"))],
+    "seller": [("sellers.home", _l("My cooperative")), ("sellers.listings", _l("Listings"))],
     "buyer": [("buyers.home", _l("My organisation"))],
-    "bureau": [("bureau.home", _l("Bureau")), ("bureau.organisations", _l("Organisations"))],
+    "bureau": [("bureau.home", _l("Bureau")), ("bureau.projects", _l("Project review")),
+               ("bureau.buffer_pool", _l("Buffer pool")), ("bureau.ledger_check", _l("Ledger check")),
+               ("bureau.organisations", _l("Organisations"))],
 }
 
 
