@@ -95,6 +95,12 @@ def load_config(instance_path: Path) -> dict:
         "BUFFER_POOL_PERCENT": int(env("BUFFER_POOL_PERCENT", "10")),
         "RESERVATION_MINUTES": int(env("RESERVATION_MINUTES", "15")),
         "BANK_TRANSFER_RESERVATION_DAYS": int(env("BANK_TRANSFER_RESERVATION_DAYS", "5")),
+        # Where buyers send bank transfers (quoting the order's reference).
+        "BANK_PAYEE": env("BANK_PAYEE", "丽水市生态环境局碳汇交易结算专户"),
+        "BANK_NAME": env("BANK_NAME", "中国农业银行丽水分行"),
+        "BANK_ACCOUNT": env("BANK_ACCOUNT", "19-0000-0000-0000-0000"),
+        # Paid orders whose retirement has not finished after this long are re-driven (lost task, killed worker).
+        "ORDER_REDRIVE_AFTER_SECONDS": int(env("ORDER_REDRIVE_AFTER_SECONDS", "120")),
         "API_TITLE": "Tanhui API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

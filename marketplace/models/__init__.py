@@ -20,3 +20,6 @@ from marketplace.models.registry import (  # noqa: E402
 
 __all__ += ["BufferLoss", "CreditBatch", "LedgerBalance", "LedgerEntry", "Listing", "Project", "ProjectDocument",
             "ProjectTransition", "Region", "SerialRange"]
+from marketplace.models.order import Order, OrderLine, OrderTransition  # noqa: E402
+
+__all__ += ["Order", "OrderLine", "OrderTransition"]

@@ -135,6 +135,15 @@ def reserve(session: so.Session, *, listing: Listing, units: int, order_ref: str
                 message=_l("Only part of this quantity is still available on the listing; choose a smaller quantity."))
 
 
+def lock_order(key: tuple[int, str]) -> tuple[int, int]:
+    """The one order in which every operation touches listing accounts: batch, then listing id.
+
+    Reserving, releasing and retiring several lines in this order means two transactions never wait
+    for each other in a cycle (no deadlocks)."""
+    batch_id, account = key
+    return batch_id, int(account.split(":")[1])
+
+
 def outstanding_reservations(session: so.Session, order_ref: str) -> dict[tuple[int, str], int]:
     """(batch_id, reserved account) → units still reserved for the order."""
     held: dict[tuple[int, str], int] = defaultdict(int)
@@ -153,7 +162,8 @@ def release(session: so.Session, *, order_ref: str, actor_id: int | None = None)
 
     Units of a withdrawn listing go back to the batch's available account instead."""
     released = 0
-    for (batch_id, reserved_account), units in sorted(outstanding_reservations(session, order_ref).items()):
+    for (batch_id, reserved_account), units in sorted(outstanding_reservations(session, order_ref).items(),
+                                                       key=lambda item: lock_order(item[0])):
         listing_id = int(reserved_account.split(":")[1])
         move(session, batch_id=batch_id, from_account=reserved_account, to_account=f"listed:{listing_id}",
              units=units, kind="release", ref=order_ref, actor_id=actor_id)
@@ -198,7 +208,8 @@ def retire(session: so.Session, *, order_ref: str, actor_id: int | None = None) 
     if existing:
         return Retirement(list(existing))
     per_batch: dict[int, int] = defaultdict(int)
-    for (batch_id, reserved_account), units in sorted(outstanding_reservations(session, order_ref).items()):
+    for (batch_id, reserved_account), units in sorted(outstanding_reservations(session, order_ref).items(),
+                                                       key=lambda item: lock_order(item[0])):
         move(session, batch_id=batch_id, from_account=reserved_account, to_account="retired", units=units,
              kind="retire", ref=order_ref, actor_id=actor_id)
         per_batch[batch_id] += units
