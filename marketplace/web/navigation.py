@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-PUBLIC = [("public.home", _l("Home"))]
+PUBLIC = [("public.home", _l("Home")), ("certificates.verify_form", _l("Verify a certificate"))]
 BY_ROLE = {
     "seller": [("sellers.home", _l("My cooperative"))],
     "buyer": [("buyers.home", _l("My organisation"))],
