@@ -67,6 +67,10 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", "whsec_tanhui_local"),
         "STRIPE_JS_URL": env("STRIPE_JS_URL", f"{stripe_base}/js.stripe.com/v3/"),
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Ed25519 private key (PKCS#8 PEM) that signs certificates; when empty, the key lives in
+        # CERT_SIGNING_KEY_FILE (created 0600 on first use, replaced by `marketplace certificates rotate-key`).
+        "CERT_SIGNING_KEY": env("CERT_SIGNING_KEY", ""),
+        "CERT_SIGNING_KEY_FILE": env("CERT_SIGNING_KEY_FILE", str(instance_path / "signing_key.pem")),
         "MAIL_SERVER": env("MAIL_SERVER", ""),
         "MAIL_PORT": int(env("MAIL_PORT", "25")),
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "noreply@tanhui.invalid"),
