@@ -2,6 +2,8 @@
 
 from marketplace.models.organisation import ORGANISATION_KINDS, ApiToken, Organisation, User
 from marketplace.models.outbox import OutboxMessage
+from marketplace.models.payment import PaymentAttempt, StripeEvent
 from marketplace.models.probe import QueueProbe
 
-__all__ = ["ORGANISATION_KINDS", "ApiToken", "Organisation", "OutboxMessage", "QueueProbe", "User"]
+__all__ = ["ORGANISATION_KINDS", "ApiToken", "Organisation", "OutboxMessage", "PaymentAttempt", "QueueProbe",
+           "StripeEvent", "User"]

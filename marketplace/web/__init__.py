@@ -37,13 +37,13 @@ def _load_user(user_id: str):
 
 
 def register_web(app: Flask) -> None:
-    from marketplace.web import account, auth, bureau, buyers, public, sellers
+    from marketplace.web import account, auth, bureau, buyers, public, sellers, webhooks
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    for module in (public, auth, account, bureau, buyers, sellers):
+    for module in (public, auth, account, bureau, buyers, sellers, webhooks):
         app.register_blueprint(module.bp)
 
     @app.context_processor
