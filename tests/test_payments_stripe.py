@@ -136,7 +136,10 @@ def test_a_3d_secure_card_needs_authentication_then_pays(stripe_app, stripe_emul
             params={"success": "true"}, timeout=5,
             json={"key": stripe_emulator.publishable_key, "client_secret": attempt.client_secret})
         assert response.status_code == 200 and response.json()["status"] == "succeeded"
+        # No webhook reaches this test: the periodic re-read finds the attempt and settles it.
+        assert payments.attempts_to_refresh(db.session, older_than_seconds=0) == [attempt]
         assert payments.refresh_attempt(db.session, attempt) == "succeeded"
+        assert payments.attempts_to_refresh(db.session, older_than_seconds=0) == []
         db.session.commit()
         assert attempt.status == "succeeded"
 

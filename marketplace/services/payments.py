@@ -298,6 +298,21 @@ def refresh_attempt(session: so.Session, attempt: PaymentAttempt) -> str:
     return intent["status"]
 
 
+def attempts_to_refresh(session: so.Session, *, older_than_seconds: int = 60, limit: int = 200) -> list[PaymentAttempt]:
+    """Open attempts with a PaymentIntent whose outcome Stripe has not told us yet (no webhook in
+    ``older_than_seconds``): what the periodic re-read passes to ``refresh_attempt``."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    return list(session.scalars(
+        sa.select(PaymentAttempt).where(
+            PaymentAttempt.payment_intent_id.is_not(None),
+            PaymentAttempt.status.in_(("requires_payment_method", "requires_confirmation", "requires_action",
+                                       "processing", "requires_capture")),
+            PaymentAttempt.updated_at <= cutoff)
+        .order_by(PaymentAttempt.updated_at).limit(limit)))
+
+
 def refund_attempt(session: so.Session, attempt: PaymentAttempt, *, amount_fen: int | None = None) -> dict:
     """Refund a paid attempt in full (or ``amount_fen``), once: the key is derived from the attempt."""
     if attempt.payment_intent_id is None or attempt.status not in PAID_STATUSES:
