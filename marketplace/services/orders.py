@@ -24,7 +24,12 @@ from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, Use
 from marketplace.models.base import utcnow
 from marketplace.models.order import PAYMENT_METHODS, Order, OrderLine, OrderTransition
 from marketplace.services import ledger, outbox
-from marketplace.services.errors import Conflict, Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
+from marketplace.services.errors import (
+    Forbidden,
+    InsufficientCredits,
+    InvalidTransition,
+    ValidationFailed,
+)
 from marketplace.services.quantities import amount_for, display_tonnes
 
 #: status → statuses it may move to

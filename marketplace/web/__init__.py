@@ -37,13 +37,23 @@ def _load_user(user_id: str):
 
 
 def register_web(app: Flask) -> None:
-    from marketplace.web import account, auth, bureau, buyers, certificates, public, registry_public, sellers
+    from marketplace.web import (
+        account,
+        auth,
+        bureau,
+        buyers,
+        certificates,
+        public,
+        registry_public,
+        sellers,
+        webhooks,
+    )
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    for module in (public, registry_public, auth, account, bureau, buyers, sellers, certificates):
+    for module in (public, registry_public, auth, account, bureau, buyers, sellers, certificates, webhooks):
         app.register_blueprint(module.bp)
 
     from marketplace.services.quantities import display_tonnes, format_cny
