@@ -150,7 +150,7 @@ def test_many_buyers_at_once_never_oversell(app, factory):
         results: list[tuple[int, int]] = []
         lock = threading.Lock()
 
-        def worker(n: int, units: int):
+        def worker(n: int, units: int, barrier=barrier, results=results, lock=lock):
             client = app.test_client()
             barrier.wait()
             response = client.post("/api/v1/orders", json={

@@ -7,4 +7,10 @@ from datetime import timedelta
 BEAT_SCHEDULE = {
     # Re-drive outbox rows whose publish was lost (crash between commit and publish, broker down).
     "sweep-outbox": {"task": "tanhui.sweep_outbox", "schedule": timedelta(seconds=30)},
+    # Release reservations whose time is up (15 minutes for cards, days for bank transfers).
+    "expire-reservations": {"task": "tanhui.expire_reservations", "schedule": timedelta(seconds=30)},
+    # Re-read PaymentIntents no webhook has settled, so a lost webhook costs minutes, not money.
+    "reconcile-payments": {"task": "tanhui.reconcile_payments", "schedule": timedelta(minutes=2)},
+    # Paid orders whose retirement stalled (killed worker, lost message): ask again.
+    "redrive-orders": {"task": "tanhui.redrive_orders", "schedule": timedelta(minutes=1)},
 }

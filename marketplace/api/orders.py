@@ -43,7 +43,7 @@ def order_json(order: Order) -> dict:
                            "bank": current_app.config["BANK_NAME"]}
     else:
         data["payment"] = {"method": "card",
-                           "pay_url": url_for("buyers.pay_order", order_id=order.id, _external=True)}
+                           "pay_url": url_for("orders.pay", order_id=order.id, _external=True)}
     return data
 
 

@@ -3,7 +3,7 @@
 from marketplace.models.certificate import Certificate, CertificateCounter, SigningKey
 from marketplace.models.order import Order, OrderLine, OrderTransition
 from marketplace.models.organisation import ORGANISATION_KINDS, ApiToken, Organisation, User
-from marketplace.models.outbox import OutboxMessage
+from marketplace.models.outbox import DeadLetter, OutboxMessage
 from marketplace.models.payment import PaymentAttempt, StripeEvent
 from marketplace.models.probe import QueueProbe
 from marketplace.models.registry import (
@@ -20,7 +20,7 @@ from marketplace.models.registry import (
 )
 
 __all__ = [
-    "ORGANISATION_KINDS", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch",
+    "ORGANISATION_KINDS", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter",
     "LedgerBalance", "LedgerEntry", "Listing", "Order", "OrderLine", "OrderTransition", "Organisation",
     "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "Region",
     "SerialRange", "SigningKey", "StripeEvent", "User",

@@ -57,6 +57,8 @@ class Order(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     paid_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     completed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
+    #: when the buyer's users were told the certificate is ready
+    notified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     buyer: so.Mapped[Organisation] = so.relationship(lazy="joined")  # noqa: F821
     lines: so.Mapped[list[OrderLine]] = so.relationship(back_populates="order", order_by="OrderLine.id",

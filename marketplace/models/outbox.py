@@ -35,3 +35,17 @@ class OutboxMessage(db.Model):
     def celery_task_id(self) -> str:
         """Stable task id, so a re-driven message is recognisable as the same work."""
         return f"outbox-{self.id}"
+
+
+class DeadLetter(db.Model):
+    """A task that failed after its last retry: kept for the bureau to see and re-run."""
+
+    __tablename__ = "dead_letters"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    task_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    kwargs: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    error: so.Mapped[str] = so.mapped_column(sa.Text)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

@@ -41,6 +41,7 @@ def register_web(app: Flask) -> None:
         account,
         auth,
         bureau,
+        buyer_orders,
         buyers,
         certificates,
         public,
@@ -53,7 +54,8 @@ def register_web(app: Flask) -> None:
     login_manager.login_message = _l("Please sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
-    for module in (public, registry_public, auth, account, bureau, buyers, sellers, certificates, webhooks):
+    for module in (public, registry_public, auth, account, bureau, buyers, buyer_orders, sellers, certificates,
+                   webhooks):
         app.register_blueprint(module.bp)
 
     from marketplace.services.quantities import display_tonnes, format_cny

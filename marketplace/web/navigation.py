@@ -7,9 +7,12 @@ from flask_babel import lazy_gettext as _l
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
           ("certificates.verify_form", _l("Verify a certificate"))]
 BY_ROLE = {
-    "seller": [("sellers.home", _l("My cooperative")), ("sellers.listings", _l("Listings"))],
-    "buyer": [("buyers.home", _l("My organisation"))],
+    "seller": [("sellers.home", _l("My cooperative")), ("sellers.listings", _l("Listings")),
+               ("sellers.orders", _l("Sales"))],
+    "buyer": [("buyers.home", _l("My organisation")), ("orders.new", _l("Order credits")),
+              ("orders.index", _l("Orders"))],
     "bureau": [("bureau.home", _l("Bureau")), ("bureau.projects", _l("Project review")),
+               ("bureau.orders_list", _l("Orders")),
                ("bureau.buffer_pool", _l("Buffer pool")), ("bureau.ledger_check", _l("Ledger check")),
                ("bureau.organisations", _l("Organisations"))],
 }

@@ -58,3 +58,7 @@ class LossForm(FlaskForm):
                                                      ("logging", _l("Logging")), ("other", _l("Other"))])
     quantity = StringField(_l("Buffer units to cancel (t)"), validators=[DataRequired(), Length(max=30)])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+
+
+class ReferenceForm(FlaskForm):
+    reference = StringField(_l("Bank reference"), validators=[DataRequired(), Length(max=100)])

@@ -177,3 +177,17 @@ def listing_action(listing_id: int, action: str):
             db.session.rollback()
             flash(str(exc.message), "error")
     return redirect(url_for("sellers.listings"))
+
+
+@bp.get("/orders")
+@role_required("seller")
+def orders():
+    """Order lines on this cooperative's listings (the buyer's name, quantity, amount, status)."""
+    from marketplace.models import Order, OrderLine
+
+    rows = db.session.execute(
+        sa.select(OrderLine, Order).join(Order, Order.id == OrderLine.order_id)
+        .join(Listing, Listing.id == OrderLine.listing_id)
+        .where(Listing.owned_by(current_user.organisation_id))
+        .order_by(Order.id.desc()).limit(500)).all()
+    return render_template("sellers/orders.html", rows=rows)

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 
 from marketplace.extensions import csrf, db
-from marketplace.services import payments  # noqa: F401  (registers the attempt-status handlers)
+from marketplace.services import order_payments, payments  # noqa: F401  (register their webhook handlers)
 from marketplace.services.stripe_webhook import (
     SignatureError,
     dispatch,

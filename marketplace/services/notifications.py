@@ -1,0 +1,59 @@
+"""E-mail to people: the certificate is ready. SMTP when MAIL_SERVER is set; otherwise each message is
+written to ``instance/mail/`` as an .eml file (development), so nothing is silently dropped."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app, render_template
+from flask_babel import force_locale
+
+from marketplace.models import Order, User
+from marketplace.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def send(message: EmailMessage) -> None:
+    config = current_app.config
+    if config.get("MAIL_SERVER"):
+        with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
+            smtp.send_message(message)
+        return
+    folder = Path(current_app.instance_path) / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{utcnow():%Y%m%dT%H%M%S%f}-{message['To'].split('@')[0]}.eml"
+    (folder / name).write_bytes(bytes(message))
+    log.info("mail to %s written to %s", message["To"], folder / name)
+
+
+def certificate_ready(session: so.Session, order_id: int) -> int:
+    """Tell the buyer's users, once per order. Returns how many messages were sent."""
+    from marketplace.services.retirement import certificate_number_for
+
+    order = session.get(Order, order_id)
+    if order is None or order.status != "completed" or order.notified_at is not None:
+        return 0
+    number = certificate_number_for(session, order.id)
+    users = session.scalars(sa.select(User).where(User.organisation_id == order.buyer_organisation_id,
+                                                  User.active.is_(True))).all()
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    for user in users:
+        with force_locale(user.locale):
+            message = EmailMessage()
+            message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+            message["To"] = user.email
+            message["Subject"] = render_template("emails/certificate_ready_subject.txt", number=number).strip()
+            message.set_content(render_template("emails/certificate_ready.txt", user=user, order=order, number=number,
+                                                order_url=f"{base}/buyers/orders/{order.id}",
+                                                verify_url=f"{base}/verify/{number}"))
+        send(message)
+    session.execute(sa.update(Order).where(Order.id == order.id, Order.notified_at.is_(None))
+                    .values(notified_at=utcnow()))
+    session.commit()
+    return len(users)

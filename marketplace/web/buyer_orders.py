@@ -1,0 +1,210 @@
+"""Buyers' orders: the market, ordering (review before confirming), paying, following, cancelling."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.extensions import db
+from marketplace.models import Certificate, Order, OrderTransition
+from marketplace.services import orders, payments, registry
+from marketplace.services.access import get_scoped, scoped_select
+from marketplace.services.errors import DomainError, ValidationFailed
+from marketplace.services.quantities import fen, format_cny, parse_tonnes
+from marketplace.web import role_required
+from marketplace.web.forms import EmptyForm, form_error
+from marketplace.web.order_forms import OrderForm
+
+bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
+
+
+def _events_for_choice():
+    """The buyer's events with a footprint, for the order form (empty if the footprint feature is off)."""
+    try:
+        from marketplace.models.footprint import Event
+        from marketplace.services import footprint
+    except ImportError:  # pragma: no cover
+        return []
+    events = db.session.scalars(scoped_select(Event, current_user, bureau_sees_all=False)
+                                .order_by(Event.starts_on.desc())).all()
+    return [(e, footprint.event_total_units(db.session, e.id)) for e in events]
+
+
+def _form_choices(form: OrderForm, events):
+    form.event_id.choices = [("", _("No event (enter a quantity)"))] + [
+        (str(e.id), f"{e.name} · {registry_units(units)} t") for e, units in events]
+    form.prefer_county_id.choices = [("", _("No preference"))] + [
+        (str(c.id), c.name) for c in registry.counties(db.session)]
+    listing_rows = db.session.execute(registry.public_listings_query()).all()
+    form.listing_id.choices = [("", _("Allocate for me: cheapest first"))] + [
+        (str(listing.id), f"{listing.batch.project.name} · {listing.batch.vintage_end.year} · ¥"
+                          f"{format_cny(listing.price_cny_per_tonne)}/t · {registry_units(units)} t")
+        for listing, units in listing_rows]
+
+
+def registry_units(units: int) -> str:
+    from marketplace.services.quantities import display_tonnes
+
+    return display_tonnes(units)
+
+
+def _order_args(form: OrderForm, events) -> dict:
+    event_id = int(form.event_id.data) if form.event_id.data else None
+    raw = (form.quantity.data or "").strip()
+    if event_id is not None:
+        units_by_event = {e.id: u for e, u in events}
+        if event_id not in units_by_event:
+            raise ValidationFailed(_("Choose one of your events."), "event_id")
+        units = parse_tonnes(raw) if raw else units_by_event[event_id]
+        if units <= 0:
+            raise ValidationFailed(_("The event has no footprint yet; add its activities first."), "event_id")
+    else:
+        if not raw:
+            raise ValidationFailed(_("Enter the quantity in tonnes, or choose an event."), "quantity")
+        units = parse_tonnes(raw)
+    return {"units": units, "event_id": event_id,
+            "listing_id": int(form.listing_id.data) if form.listing_id.data else None,
+            "prefer_county_id": int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
+            "payment_method": form.payment_method.data, "beneficiary": form.beneficiary.data,
+            "retirement_reason": form.retirement_reason.data}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required("buyer")
+def new():
+    """Step 1: what to buy. Step 2 (same URL, confirm=0): the lines it would be. Step 3 (confirm=1): place it."""
+    events = _events_for_choice()
+    form = OrderForm()
+    _form_choices(form, events)
+    if request.method == "GET":
+        form.event_id.data = request.args.get("event_id", "")
+        form.listing_id.data = request.args.get("listing_id", "")
+        form.beneficiary.data = form.beneficiary.data or current_user.organisation.name
+        event = next((e for e, _u in events if str(e.id) == form.event_id.data), None)
+        if event is not None and not form.retirement_reason.data:
+            form.retirement_reason.data = _("Carbon neutrality of %(event)s", event=event.name)
+        return render_template("orders/new.html", form=form, quote=None)
+    quote = None
+    if form.validate_on_submit():
+        try:
+            args = _order_args(form, events)
+            if request.form.get("confirm") != "1":
+                quote = orders.quote(db.session, units=args["units"], listing_id=args["listing_id"],
+                                     prefer_county_id=args["prefer_county_id"])
+                form.request_token.data = uuid.uuid4().hex
+                return render_template("orders/new.html", form=form, quote=quote, units=args["units"],
+                                       total=sum(line.amount for line in quote))
+            key = f"web-{form.request_token.data}"[:200] if form.request_token.data else None
+            existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
+            if existing:  # a double click: the first click already placed it
+                return redirect(url_for("orders.detail", order_id=existing.id))
+            order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
+            db.session.commit()
+            flash(_("Order placed. The credits are reserved for you until %(time)s.",
+                    time=order.reserved_until.astimezone().strftime("%Y-%m-%d %H:%M")), "success")
+            if order.payment_method == "card":
+                return redirect(url_for("orders.pay", order_id=order.id))
+            return redirect(url_for("orders.detail", order_id=order.id))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return render_template("orders/new.html", form=form, quote=quote), 422
+
+
+@bp.get("/")
+@role_required("buyer")
+def index():
+    rows = db.session.scalars(scoped_select(Order, current_user, bureau_sees_all=False)
+                              .order_by(Order.id.desc()).limit(500)).all()
+    return render_template("orders/index.html", rows=rows)
+
+
+def _certificate(order: Order):
+    return db.session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
+
+
+@bp.get("/<int:order_id>")
+@role_required("buyer")
+def detail(order_id: int):
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
+                                 .order_by(OrderTransition.id)).all()
+    return render_template("orders/detail.html", order=order, history=history, certificate=_certificate(order),
+                           action_form=EmptyForm())
+
+
+@bp.get("/<int:order_id>/status")
+@role_required("buyer")
+def status(order_id: int):
+    """What the order page polls: status and, once ready, the certificate."""
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    certificate = _certificate(order)
+    return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
+                   pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
+
+
+@bp.get("/<int:order_id>/pay")
+@role_required("buyer")
+def pay(order_id: int):
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    if order.payment_method != "card" or order.status != "pending_payment":
+        return redirect(url_for("orders.detail", order_id=order.id))
+    return render_template("orders/pay.html", order=order)
+
+
+@bp.post("/<int:order_id>/pay/card")
+@role_required("buyer")
+def pay_card(order_id: int):
+    """JSON: the browser's one-time card token → confirm the order's PaymentIntent."""
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    if order.payment_method != "card" or order.status != "pending_payment":
+        return jsonify(error={"code": "not_payable", "message": _("This order cannot be paid now.")}), 409
+    token = (request.get_json(silent=True) or {}).get("token")
+    try:
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        result = payments.pay_with_card_token(db.session, attempt, token)
+    except DomainError as exc:
+        db.session.rollback()
+        return jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
+    if result == "succeeded":
+        # Do not wait for the webhook: the re-read says the money is there.
+        from marketplace.services import order_payments
+
+        intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+        order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (pay page)")
+        db.session.commit()
+    return jsonify(status=result, client_secret=attempt.client_secret)
+
+
+@bp.post("/<int:order_id>/cancel")
+@role_required("buyer")
+def cancel(order_id: int):
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    if EmptyForm().validate_on_submit():
+        try:
+            orders.cancel(db.session, order, actor=current_user)
+            db.session.commit()
+            flash(_("Order cancelled; the credits are released.") if order.status == "cancelled"
+                  else _("Order cancelled; the payment will be refunded."), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+    return redirect(url_for("orders.detail", order_id=order.id))
+
+
+@bp.get("/<int:order_id>/certificate.pdf")
+@role_required("buyer")
+def certificate_pdf(order_id: int):
+    from marketplace.services.certificate_pdf import certificate_pdf_file
+
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    certificate = _certificate(order)
+    if certificate is None:
+        return redirect(url_for("orders.detail", order_id=order.id))
+    return send_file(certificate_pdf_file(db.session, certificate), mimetype="application/pdf",
+                     as_attachment=True, download_name=f"{certificate.number}.pdf")
