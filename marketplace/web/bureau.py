@@ -71,3 +71,7 @@ def organisation(organisation_id: int):
         status = 422
     users = db.session.scalars(sa.select(User).where(User.organisation_id == org.id).order_by(User.email)).all()
     return render_template("bureau/organisation.html", org=org, users=users, form=form), status
+
+
+# The emission factor library (routes on this blueprint, kept in their own module).
+from marketplace.web import bureau_factors  # noqa: E402,F401

@@ -7,8 +7,9 @@ from flask_babel import lazy_gettext as _l
 PUBLIC = [("public.home", _l("Home"))]
 BY_ROLE = {
     "seller": [("sellers.home", _l("My cooperative"))],
-    "buyer": [("buyers.home", _l("My organisation"))],
-    "bureau": [("bureau.home", _l("Bureau")), ("bureau.organisations", _l("Organisations"))],
+    "buyer": [("buyers.home", _l("My organisation")), ("buyers.events", _l("Events"))],
+    "bureau": [("bureau.home", _l("Bureau")), ("bureau.organisations", _l("Organisations")),
+               ("bureau.emission_factors_page", _l("Emission factors"))],
 }
 
 
