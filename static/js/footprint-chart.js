@@ -13,11 +13,12 @@
     return;
   }
   element.classList.add("chart-ready");
-  var instance = window.echarts.init(element, null, { renderer: "svg" });
+  // Canvas, not SVG, and a canvas-drawn tooltip: the CSP allows no inline style attributes.
+  var instance = window.echarts.init(element, null, { renderer: "canvas" });
   instance.setOption({
     animation: false,
     grid: { left: 8, right: 56, top: 8, bottom: 8, containLabel: true },
-    tooltip: { trigger: "axis", axisPointer: { type: "shadow" },
+    tooltip: { trigger: "axis", renderMode: "richText", axisPointer: { type: "shadow" },
                valueFormatter: function (value) { return value + " " + chart.unit; } },
     xAxis: { type: "value", name: chart.unit },
     yAxis: { type: "category", data: chart.labels.slice().reverse() },
