@@ -136,3 +136,23 @@ class Factory:
 #: The smallest file that passes the upload check (a PDF header and trailer).
 MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
                b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def orders_with_ids(app, ids) -> None:
+    """Bare order rows with these ids, for tests of what hangs off an order (payments, certificates)
+    that do not need a real purchase. Real purchases go through ``Factory.order``."""
+    import sqlalchemy as sa
+
+    from marketplace.models import Order
+
+    factory = Factory(app)
+    buyer = factory.user("buyer")
+    with app.app_context():
+        for order_id in ids:
+            db.session.execute(sa.insert(Order).values(
+                id=order_id, buyer_organisation_id=buyer.organisation_id, created_by_id=buyer.id, quantity_units=1,
+                amount_cny=1, beneficiary="测试", retirement_reason="测试", payment_method="card",
+                status="pending_payment", refund_status="none"))
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text("SELECT setval('orders_id_seq', (SELECT max(id) FROM orders))"))
+        db.session.commit()

@@ -45,6 +45,14 @@ from marketplace.services.signing import (
 )
 from tests.conftest import CsrfClient
 
+
+@pytest.fixture(autouse=True)
+def _orders(app):
+    """The orders these tests attach payments or certificates to."""
+    from tests.factories import orders_with_ids
+
+    orders_with_ids(app, [1, 2, 5, 7, 41, 42, 99])
+
 BENEFICIARY = "第十届“智汇丽水”人才科技峰会"
 UNITS = 1_754_020  # 175.4020 t
 

@@ -15,6 +15,14 @@ from marketplace.services.stripe_client import StripeClient, StripeError, get_cl
 
 pytestmark = pytest.mark.stripe
 
+
+@pytest.fixture(autouse=True)
+def _orders(app):
+    """The orders these tests attach payments or certificates to."""
+    from tests.factories import orders_with_ids
+
+    orders_with_ids(app, [101, 202, 301, 401, 501, 601, 701])
+
 AMOUNT_FEN = 17_540_200  # 175.402 t at ¥1,000/t
 
 

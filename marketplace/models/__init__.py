@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from marketplace.models.certificate import Certificate, CertificateCounter, SigningKey
+from marketplace.models.footprint import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.models.order import Order, OrderLine, OrderTransition
 from marketplace.models.organisation import ORGANISATION_KINDS, ApiToken, Organisation, User
 from marketplace.models.outbox import DeadLetter, OutboxMessage
@@ -20,8 +21,8 @@ from marketplace.models.registry import (
 )
 
 __all__ = [
-    "ORGANISATION_KINDS", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter",
+    "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event",
     "LedgerBalance", "LedgerEntry", "Listing", "Order", "OrderLine", "OrderTransition", "Organisation",
-    "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "Region",
+    "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "ReductionMeasure", "Region",
     "SerialRange", "SigningKey", "StripeEvent", "User",
 ]

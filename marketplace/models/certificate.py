@@ -57,9 +57,8 @@ class Certificate(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     #: public number, e.g. TH-2026-000123 (a counter per year, gapless)
     number: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
-    #: the order whose retirement this certifies; one certificate per order (the foreign key to
-    #: orders is added when the orders table exists)
-    order_id: so.Mapped[int] = so.mapped_column(sa.Integer, unique=True)
+    #: the order whose retirement this certifies; one certificate per order
+    order_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("orders.id"), unique=True)
     #: the buyer organisation that may download the PDF
     buyer_organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisations.id"), index=True)
     #: the name the credits were retired for (may differ from the buyer)

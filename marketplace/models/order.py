@@ -37,7 +37,7 @@ class Order(db.Model):
     buyer_organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisations.id"), index=True)
     created_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     #: the event this order neutralises, if any
-    event_id: so.Mapped[int | None] = so.mapped_column(index=True)
+    event_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("events.id"), index=True)
     quantity_units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
     amount_cny: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 2))
     #: the name printed on the certificate and in the public registry

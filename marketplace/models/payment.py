@@ -39,8 +39,8 @@ class PaymentAttempt(db.Model):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    #: the order paid for (the foreign key to orders joins when the orders module merges)
-    order_id: so.Mapped[int] = so.mapped_column(sa.Integer, index=True)
+    #: the order paid for
+    order_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("orders.id"), index=True)
     #: 1 for an order's first attempt, 2 after a declined card … unique per order, so two requests
     #: racing to start the same attempt collide in the database instead of creating two
     attempt_number: so.Mapped[int] = so.mapped_column(sa.Integer, default=1)

@@ -36,7 +36,7 @@ def get_scoped(session: so.Session, model: type[M], object_id, actor: User, *,
         raise NotFound(_l("Not found.")) from None
     stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all).where(model.id == object_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=model)
     obj = session.scalars(stmt).first()
     if obj is None:
         raise NotFound(_l("Not found."))

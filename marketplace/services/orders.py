@@ -185,7 +185,7 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
 
 def lock(session: so.Session, order_id: int) -> Order | None:
     """The order, row-locked for the rest of the transaction (PostgreSQL; SQLite locks the database)."""
-    return session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update()
+    return session.scalar(sa.select(Order).where(Order.id == order_id).with_for_update(of=Order)
                           .execution_options(populate_existing=True))
 
 

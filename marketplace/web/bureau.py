@@ -260,3 +260,7 @@ def record_refund(order_id: int):
             db.session.rollback()
             form_error(form, exc)
     return _order_page(order, refund_form=form, status=422)
+
+
+# The emission factor library (routes on this blueprint, kept in their own module).
+from marketplace.web import bureau_factors  # noqa: E402,F401

@@ -19,3 +19,7 @@ def home():
     colleagues = db.session.scalars(
         scoped_select(User, current_user, bureau_sees_all=False).order_by(User.email)).all()
     return render_template("buyers/home.html", colleagues=colleagues, org=current_user.organisation)
+
+
+# Event footprint pages (routes on this blueprint, kept in their own module).
+from marketplace.web import buyer_events  # noqa: E402,F401

@@ -9,11 +9,13 @@ PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
 BY_ROLE = {
     "seller": [("sellers.home", _l("My cooperative")), ("sellers.listings", _l("Listings")),
                ("sellers.orders", _l("Sales"))],
-    "buyer": [("buyers.home", _l("My organisation")), ("orders.new", _l("Order credits")),
+    "buyer": [("buyers.home", _l("My organisation")), ("buyers.events", _l("Events")),
+              ("orders.new", _l("Order credits")),
               ("orders.index", _l("Orders"))],
     "bureau": [("bureau.home", _l("Bureau")), ("bureau.projects", _l("Project review")),
                ("bureau.orders_list", _l("Orders")),
-               ("bureau.buffer_pool", _l("Buffer pool")), ("bureau.ledger_check", _l("Ledger check")),
+               ("bureau.buffer_pool", _l("Buffer pool")),
+               ("bureau.emission_factors_page", _l("Emission factors")), ("bureau.ledger_check", _l("Ledger check")),
                ("bureau.organisations", _l("Organisations"))],
 }
 

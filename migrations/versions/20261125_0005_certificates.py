@@ -1,9 +1,7 @@
 """Certificates: signing keys (public halves, kept forever), per-year number counters, certificates.
 
-The foreign key from certificates.order_id to orders is added when the orders table exists.
-
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-25 12:42:45.276817
 
 """
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0001'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
@@ -58,6 +56,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['revoked_by_id'], ['users.id'], name=op.f('fk_certificates_revoked_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_certificates')),
     sa.UniqueConstraint('number', name=op.f('uq_certificates_number')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_certificates_order_id_orders')),
     sa.UniqueConstraint('order_id', name=op.f('uq_certificates_order_id'))
     )
     with op.batch_alter_table('certificates', schema=None) as batch_op:

@@ -1,10 +1,7 @@
 """Payments: Stripe payment attempts (one PaymentIntent each) and webhook events seen.
 
-payment_attempts.order_id has no foreign key yet: it joins the orders table when the orders
-migration lands (set down_revision to it then, and add the key in that merge).
-
-Revision ID: 0003
-Revises: 0001
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-25 12:40:00
 
 """
@@ -13,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0003'
-down_revision = '0001'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
@@ -45,6 +42,7 @@ def upgrade():
                        name=op.f('ck_payment_attempts_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_attempts')),
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_payment_attempts_idempotency_key')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_payment_attempts_order_id_orders')),
     sa.UniqueConstraint('order_id', 'attempt_number', name=op.f('uq_payment_attempts_order_id_attempt_number')),
     sa.UniqueConstraint('payment_intent_id', name=op.f('uq_payment_attempts_payment_intent_id'))
     )
