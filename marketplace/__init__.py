@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -11,7 +12,8 @@ from marketplace.config import DEFAULT_INSTANCE, PROJECT_ROOT, load_config
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application: configuration, extensions, Celery, blueprints, errors, commands."""
-    instance_path = Path((config or {}).get("INSTANCE_PATH", DEFAULT_INSTANCE))
+    instance_path = Path((config or {}).get("INSTANCE_PATH") or os.environ.get("TANHUI_INSTANCE_PATH")
+                         or DEFAULT_INSTANCE)
     app = Flask(
         __name__,
         instance_path=str(instance_path),

@@ -198,7 +198,8 @@ def certificates_rotate_key():
 
 
 def register_cli(app: Flask) -> None:
-    for command in (users_group, tokens_group, seed_demo_command, outbox_group, ledger_group, certificates_group):
+    for command in (users_group, tokens_group, seed_demo_command, outbox_group, ledger_group, certificates_group,
+                    tasks_group):
         app.cli.add_command(command)
 
 
@@ -211,3 +212,37 @@ def _create_app():
 @click.group(cls=FlaskGroup, create_app=_create_app, help="Tanhui 碳汇 marketplace administration.")
 def main():
     pass
+
+
+@click.group("tasks", help="Background tasks that failed for good (dead letters).")
+def tasks_group():
+    pass
+
+
+@tasks_group.command("list")
+@with_appcontext
+def tasks_list():
+    """Dead letters not yet resolved."""
+    from marketplace.models import DeadLetter
+
+    for letter in db.session.scalars(sa.select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
+                                     .order_by(DeadLetter.id)):
+        click.echo(f"{letter.id}\t{letter.task_name}\t{letter.kwargs}\t{letter.error[:120]}")
+
+
+@tasks_group.command("retry")
+@click.argument("letter_id", type=int)
+@with_appcontext
+def tasks_retry(letter_id):
+    """Queue a dead letter's task again (through the outbox) and mark it resolved."""
+    from marketplace.models import DeadLetter
+    from marketplace.models.base import utcnow
+    from marketplace.services import outbox
+
+    letter = db.session.get(DeadLetter, letter_id)
+    if letter is None or letter.resolved_at is not None:
+        _fail(f"no open dead letter {letter_id}", 2)
+    outbox.enqueue(db.session, letter.task_name, **letter.kwargs)
+    letter.resolved_at = utcnow()
+    db.session.commit()
+    click.echo(f"queued {letter.task_name} {letter.kwargs} again")

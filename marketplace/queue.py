@@ -13,6 +13,9 @@ VISIBILITY_TIMEOUT_SECONDS = 3600
 
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
+        #: the Flask application, for hooks Celery calls outside ``__call__`` (on_failure …)
+        flask_app = app
+
         def __call__(self, *args, **kwargs):
             with app.app_context():
                 try:

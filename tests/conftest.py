@@ -267,10 +267,31 @@ def redis_app(make_app, redis_url):
 
 
 @pytest.fixture
-def celery_worker(redis_url, database_url, base_config, tmp_path):
+def celery_worker(worker_factory, redis_url):
     """A real Celery worker process on Redis and the test database. Yields a handle to restart it."""
+    return worker_factory(redis_url)
+
+
+@pytest.fixture
+def worker_factory(database_url, base_config, tmp_path, app):
+    """Start real Celery worker processes on a broker of the test's choosing, with extra settings."""
     if not ON_POSTGRES:
         pytest.skip("worker tests run in the PostgreSQL pass")
+    started = []
+
+    def start(broker_url: str, **extra_env):
+        worker = _worker(broker_url, database_url, base_config, tmp_path / f"worker{len(started)}", extra_env,
+                         app.instance_path)
+        started.append(worker)
+        return worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop(kill=True)
+
+
+def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -280,6 +301,9 @@ def celery_worker(redis_url, database_url, base_config, tmp_path):
         "REDIS_URL": redis_url,
         "TANHUI_ENV": "development",
         "OUTBOX_SWEEP_AFTER_SECONDS": "0",
+        "UPLOAD_FOLDER": base_config["UPLOAD_FOLDER"],
+        "TANHUI_INSTANCE_PATH": instance_path,
+        **{k: str(v) for k, v in extra_env.items()},
     }
 
     class Worker:
@@ -303,9 +327,7 @@ def celery_worker(redis_url, database_url, base_config, tmp_path):
             path = tmp_path / "worker.log"
             return path.read_text(errors="replace") if path.exists() else ""
 
-    worker = Worker().start()
-    yield worker
-    worker.stop(kill=True)
+    return Worker()
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

@@ -212,10 +212,10 @@ def seed_events(ctx: DemoContext) -> None:
 
 def steps() -> list[Callable[[DemoContext], None]]:
     """Steps run in order; each must be idempotent. Each feature adds its own."""
-    from marketplace.services import demo_registry
+    from marketplace.services import demo_orders, demo_registry
 
     return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, seed_emission_factors,
-            seed_events]
+            seed_events, demo_orders.seed_orders]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:

@@ -10,10 +10,12 @@ then retiring → completed and the buyer's notification through the outbox.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 
 from marketplace.models import Certificate, CreditBatch, Order, SerialRange
 from marketplace.models.base import utcnow
@@ -84,6 +86,9 @@ def generate_certificate(session: so.Session, order_id: int) -> str:
     if certificate is None:
         certificate = certificates.issue_certificate(session, order_id=order.id, facts=facts_for(session, order))
         session.commit()  # the number's counter row is locked until here
+    delay = current_app.config["FAULT_CERTIFICATE_DELAY_SECONDS"]
+    if delay:
+        time.sleep(delay)  # tests kill the worker here
     certificate_pdf.write_certificate_pdf(session, certificate)
     order = orders.lock(session, order_id)
     if order.status == "retiring" and orders.transition(session, order, "completed", note=certificate.number,

@@ -11,6 +11,7 @@ from marketplace.extensions import db
 from marketplace.models import (
     BufferLoss,
     CreditBatch,
+    DeadLetter,
     Order,
     Organisation,
     Project,
@@ -37,7 +38,12 @@ bp = Blueprint("bureau", __name__, url_prefix="/bureau")
 def home():
     counts = dict(db.session.execute(
         sa.select(Organisation.kind, sa.func.count()).group_by(Organisation.kind)).all())
-    return render_template("bureau/home.html", counts=counts)
+    dead_letters = db.session.scalars(sa.select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
+                                      .order_by(DeadLetter.id.desc()).limit(20)).all()
+    pending_transfers = db.session.scalar(sa.select(sa.func.count()).select_from(Order).where(
+        Order.status == "pending_payment", Order.payment_method == "bank_transfer"))
+    return render_template("bureau/home.html", counts=counts, dead_letters=dead_letters,
+                           pending_transfers=pending_transfers)
 
 
 @bp.route("/organisations", methods=["GET", "POST"])

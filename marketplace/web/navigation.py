@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
+          ("registry.retirements", _l("Retirements")),
           ("certificates.verify_form", _l("Verify a certificate"))]
 BY_ROLE = {
     "seller": [("sellers.home", _l("My cooperative")), ("sellers.listings", _l("Listings")),

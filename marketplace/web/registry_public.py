@@ -58,3 +58,26 @@ def project(project_id: int):
                                       registry.listing_status(listing, available[listing.id])) for listing in listings])
 
 
+
+
+@bp.get("/retirements")
+def retirements():
+    """The public retirement registry: who retired what, from which village, with which certificate."""
+    from datetime import date
+
+    from marketplace.services import retirements_registry
+
+    def _date(name):
+        try:
+            return date.fromisoformat(request.args.get(name, ""))
+        except ValueError:
+            return None
+
+    filters = retirements_registry.Filters(
+        beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],
+        project=request.args.get("project", "")[:100], village=request.args.get("village", "")[:100],
+        date_from=_date("from"), date_to=_date("to"))
+    page = _int_arg("page") or 1
+    rows, total = retirements_registry.search(db.session, filters, page=page, per_page=20)
+    return render_template("public/retirements.html", rows=rows, total=total, page=page, per_page=20,
+                           filters=filters, args=request.args)

@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from marketplace.extensions import db
 from marketplace.models import DeadLetter, Order
@@ -23,16 +23,19 @@ from marketplace.services import notifications, order_payments, orders, outbox, 
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (OperationalError, DBAPIError)
+#: Lost connections, deadlocks, serialisation failures: worth another try. Anything else is a bug or bad
+#: data and goes straight to the dead letters.
+TRANSIENT = (OperationalError,)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 2, "retry_backoff_max": 60, "retry_jitter": True,
          "max_retries": 5}
 
 
 def _dead_letter(task, exc, kwargs) -> None:
-    db.session.rollback()
-    db.session.add(DeadLetter(task_name=task.name, kwargs=kwargs, error=f"{type(exc).__name__}: {exc}"[:4000],
-                              attempts=task.request.retries + 1))
-    db.session.commit()
+    with task.flask_app.app_context():
+        db.session.add(DeadLetter(task_name=task.name, kwargs=dict(kwargs or {}),
+                                  error=f"{type(exc).__name__}: {exc}"[:4000], attempts=task.request.retries + 1))
+        db.session.commit()
+        db.session.remove()
 
 
 def _on_failure(self, exc, task_id, args, kwargs, einfo):  # noqa: ARG001 — Celery's signature

@@ -1,0 +1,173 @@
+"""Card payments of real orders: webhooks move an order once and forward only; the re-read settles a lost
+webhook; late payments, refunds and cancelled intents (PostgreSQL and localstripe)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.extensions import db
+from marketplace.models import Order, OrderTransition, OutboxMessage, PaymentAttempt, User
+from marketplace.models.base import utcnow
+from marketplace.services import order_payments, orders, payments
+from marketplace.services.quantities import fen, parse_tonnes
+from marketplace.services.stripe_webhook import signature_header
+from tests.test_payments_stripe import card_token
+
+pytestmark = [pytest.mark.postgres, pytest.mark.stripe]
+
+
+def _card_order(app, factory, tonnes="10"):
+    listing = factory.listing(tonnes="100")
+    buyer = factory.user("buyer")
+    with app.app_context():
+        order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes(tonnes),
+                                   payment_method="card", beneficiary="测试受益方", retirement_reason="测试",
+                                   listing_id=listing.id)
+        db.session.commit()
+        return order.id, listing.id
+
+
+def _pay(app, emulator, order_id, number="4242424242424242"):
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        status = payments.pay_with_card_token(db.session, attempt, card_token(emulator, number))
+        intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+        return status, intent
+
+
+def _event(intent, event_id="evt_test_1", kind="payment_intent.succeeded"):
+    return json.dumps({"id": event_id, "object": "event", "type": kind, "data": {"object": intent}}).encode()
+
+
+def _deliver(client, emulator, body):
+    return client.post("/webhooks/stripe", data=body, content_type="application/json",
+                       headers={"Stripe-Signature": signature_header(body, [emulator.webhook_secret])})
+
+
+def _status_and_retire_rows(app, order_id):
+    with app.app_context():
+        order = db.session.get(Order, order_id)
+        rows = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.task_name == orders.RETIRE_TASK))
+        paid = db.session.scalar(sa.select(sa.func.count()).select_from(OrderTransition).where(
+            OrderTransition.order_id == order_id, OrderTransition.to_status == "paid"))
+        return order.status, rows, paid
+
+
+def test_the_same_webhook_five_times_and_twice_at_once_moves_the_order_once(stripe_app, stripe_emulator, factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    status, intent = _pay(stripe_app, stripe_emulator, order_id)
+    assert status == "succeeded"
+    client = stripe_app.test_client()
+    for _ in range(5):
+        assert _deliver(client, stripe_emulator, _event(intent)).status_code == 200
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def deliver_again():
+        c = stripe_app.test_client()
+        barrier.wait()
+        codes.append(_deliver(c, stripe_emulator, _event(intent, "evt_test_2")).status_code)
+
+    threads = [threading.Thread(target=deliver_again) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert codes == [200, 200]
+    assert _status_and_retire_rows(stripe_app, order_id) == ("paid", 1, 1)
+
+
+def test_payment_failed_after_succeeded_changes_nothing(stripe_app, stripe_emulator, factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    _status, intent = _pay(stripe_app, stripe_emulator, order_id)
+    client = stripe_app.test_client()
+    _deliver(client, stripe_emulator, _event(intent))
+    failed = {**intent, "status": "requires_payment_method"}
+    assert _deliver(client, stripe_emulator, _event(failed, "evt_fail", "payment_intent.payment_failed")
+                    ).status_code == 200
+    assert _status_and_retire_rows(stripe_app, order_id) == ("paid", 1, 1)
+
+
+def test_a_payment_for_another_amount_does_not_pay_the_order(stripe_app, stripe_emulator, factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    _status, intent = _pay(stripe_app, stripe_emulator, order_id)
+    forged = {**intent, "amount": intent["amount"] - 1}
+    _deliver(stripe_app.test_client(), stripe_emulator, _event(forged, "evt_forged"))
+    with stripe_app.app_context():  # the webhook said nothing believable; the order waits for the real one
+        assert db.session.get(Order, order_id).status == "pending_payment"
+
+
+def test_a_lost_webhook_is_settled_by_the_periodic_re_read(stripe_app, stripe_emulator, factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    with stripe_app.app_context():
+        order = db.session.get(Order, order_id)
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        # The card is confirmed at the processor, but we never hear of it (no pay view, no webhook).
+        payments.get_client().confirm_payment_intent(attempt.payment_intent_id, "pm_card_visa")
+        db.session.execute(sa.update(PaymentAttempt).values(updated_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        assert order_payments.reconcile(db.session, older_than_seconds=60) == 1
+        assert db.session.get(Order, order_id).status == "paid"
+        assert order_payments.reconcile(db.session, older_than_seconds=0) == 0
+
+
+def test_expiry_then_a_late_payment_is_honoured_when_the_units_are_still_there(stripe_app, stripe_emulator, factory):
+    order_id, listing_id = _card_order(stripe_app, factory)
+    _status, intent = _pay(stripe_app, stripe_emulator, order_id)
+    with stripe_app.app_context():
+        db.session.execute(sa.update(Order).values(reserved_until=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        assert orders.expire_due(db.session) == 1
+        db.session.commit()
+        assert order_payments.succeeded(db.session, intent, note="late webhook")
+        db.session.commit()
+        assert db.session.get(Order, order_id).status == "paid"
+        assert orders.reserved_units(db.session, db.session.get(Order, order_id)) == 100_000
+
+
+def test_a_late_payment_for_units_sold_meanwhile_is_refunded(stripe_app, stripe_emulator, factory):
+    order_id, listing_id = _card_order(stripe_app, factory, tonnes="100")
+    _status, intent = _pay(stripe_app, stripe_emulator, order_id)
+    other = factory.user("buyer")
+    with stripe_app.app_context():
+        db.session.execute(sa.update(Order).values(reserved_until=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        orders.expire_due(db.session)
+        db.session.commit()
+        orders.place_order(db.session, actor=db.session.get(User, other.id), units=parse_tonnes("100"),
+                           payment_method="bank_transfer", beneficiary="别人", retirement_reason="测试",
+                           listing_id=listing_id)
+        db.session.commit()
+        assert not order_payments.succeeded(db.session, intent, note="late webhook")
+        db.session.commit()
+        order = db.session.get(Order, order_id)
+        assert (order.status, order.refund_status) == ("expired", "pending")
+        assert order_payments.refund(db.session, order_id) == "refunded"
+        db.session.commit()
+        assert db.session.get(Order, order_id).refund_status == "done"
+        assert order_payments.refund(db.session, order_id) == "nothing to do"
+
+
+def test_cancelling_a_card_order_cancels_its_payment_intent(stripe_app, stripe_emulator, factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    buyer_id = None
+    with stripe_app.app_context():
+        order = db.session.get(Order, order_id)
+        buyer_id = order.created_by_id
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        orders.cancel(db.session, order, actor=db.session.get(User, buyer_id))
+        db.session.commit()
+        assert order_payments.cancel_open_payment(db.session, order_id) == "cancelled"
+        db.session.commit()
+        intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+        assert intent["status"] == "canceled"

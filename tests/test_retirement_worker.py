@@ -1,0 +1,166 @@
+"""Retirement and certificates on real Celery workers (Redis, PostgreSQL): exactly once, whatever happens."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace.extensions import db
+from marketplace.models import Certificate, Order, SerialRange, User
+from marketplace.services import ledger, orders, outbox, retirement
+from tests.conftest import free_port, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+def _paid_order(application, factory, tonnes: str = "175.402") -> int:
+    """A bank-transfer order confirmed by the bureau, in ``application`` (its broker gets the task)."""
+    listing = factory.listing(tonnes="500")
+    buyer = factory.user("buyer")
+    bureau = factory.user("bureau")
+    from marketplace.services.quantities import parse_tonnes
+
+    with application.app_context():
+        order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes(tonnes),
+                                   payment_method="bank_transfer", beneficiary="第十届“智汇丽水”人才科技峰会",
+                                   retirement_reason="零碳会议", listing_id=listing.id)
+        db.session.commit()
+        orders.confirm_bank_transfer(db.session, order, actor=db.session.get(User, bureau.id), reference="B-1")
+        db.session.commit()
+        return order.id
+
+def _state(application, order_id):
+    with application.app_context():
+        db.session.expire_all()
+        order = db.session.get(Order, order_id)
+        certificates = db.session.scalars(sa.select(Certificate).where(Certificate.order_id == order_id)).all()
+        ranges = db.session.scalars(sa.select(SerialRange).where(SerialRange.ref == f"order:{order_id}")).all()
+        report = ledger.check_invariants(db.session)
+        return order.status, certificates, ranges, report
+
+def test_a_paid_order_is_completed_with_one_certificate(redis_app, factory, celery_worker):
+    order_id = _paid_order(redis_app, factory)
+    wait_for(lambda: _state(redis_app, order_id)[0] == "completed", timeout=60)
+    status, certificates, ranges, report = _state(redis_app, order_id)
+    assert len(certificates) == 1 and certificates[0].quantity_units == 1_754_020
+    assert sum(r.units for r in ranges) == 1_754_020
+    assert report.ok, report.problems
+    assert certificates[0].pdf_path
+
+def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory, celery_worker):
+    order_id = _paid_order(redis_app, factory)
+    with redis_app.app_context():  # the same tasks delivered again, several times
+        celery = redis_app.extensions["celery"]
+        for _ in range(3):
+            celery.send_task(orders.RETIRE_TASK, kwargs={"order_id": order_id})
+            celery.send_task(retirement.CERTIFICATE_TASK, kwargs={"order_id": order_id})
+
+    errors = []
+
+    def run_directly():  # and run concurrently with the worker, in this process
+        try:
+            with redis_app.app_context():
+                retirement.retire_order(db.session, order_id)
+                db.session.commit()
+                retirement.generate_certificate(db.session, order_id)
+        except Exception as exc:  # noqa: BLE001 — a loser may see a conflict; it must not corrupt anything
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run_directly) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    wait_for(lambda: _state(redis_app, order_id)[0] == "completed", timeout=60)
+    time.sleep(2)  # let the duplicate deliveries run out
+    status, certificates, ranges, report = _state(redis_app, order_id)
+    assert status == "completed"
+    assert len(certificates) == 1
+    assert len(ranges) == 1 and ranges[0].units == 1_754_020
+    assert report.ok, report.problems
+    with redis_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 1
+
+def test_a_worker_killed_while_drawing_the_certificate_completes_exactly_once(redis_app, redis_url, factory,
+                                                                            worker_factory):
+    slow = worker_factory(redis_url, FAULT_CERTIFICATE_DELAY_SECONDS=30)
+    order_id = _paid_order(redis_app, factory)
+
+    def issued_not_drawn():
+        status, certificates, _ranges, _report = _state(redis_app, order_id)
+        return status == "retiring" and certificates and not certificates[0].pdf_path
+
+    wait_for(issued_not_drawn, timeout=60)
+    slow.process.send_signal(signal.SIGKILL)
+    slow.process.wait(10)
+    assert _state(redis_app, order_id)[0] == "retiring"
+    # A new worker; the lost delivery is re-driven (the beat task does this every minute).
+    worker_factory(redis_url, ORDER_REDRIVE_AFTER_SECONDS=0)
+    with redis_app.app_context():
+        redis_app.extensions["celery"].send_task("tanhui.redrive_orders")
+    wait_for(lambda: _state(redis_app, order_id)[0] == "completed", timeout=60)
+    status, certificates, ranges, report = _state(redis_app, order_id)
+    assert len(certificates) == 1 and certificates[0].pdf_path
+    assert certificates[0].number.endswith("000001")  # no number was lost or used twice
+    assert len(ranges) == 1 and report.ok
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own, so restarting it disturbs nobody else."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed", pytrace=False)
+    port = free_port()
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        process = None
+
+        def start(self):
+            self.process = subprocess.Popen(  # noqa: S603
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: subprocess.run([shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"],  # noqa: S603
+                                            capture_output=True, text=True).stdout.strip() == "PONG", timeout=10)
+
+        def stop(self):
+            if self.process and self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(10)
+
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+def test_a_redis_restart_loses_nothing(make_app, factory, worker_factory, private_redis):
+    application = make_app(CELERY_BROKER_URL=private_redis.url, RATELIMIT_STORAGE_URI="memory://")
+    worker_factory(private_redis.url)
+    private_redis.stop()  # the broker is down while the bureau confirms the payment
+    order_id = _paid_order(application, factory)
+    with application.app_context():
+        pending = db.session.scalar(sa.select(sa.func.count()).select_from(outbox.OutboxMessage)
+                                    .where(outbox.OutboxMessage.published_at.is_(None)))
+    assert pending >= 1
+    assert _state(application, order_id)[0] == "paid"
+    private_redis.start()
+    with application.app_context():
+        wait_for(lambda: outbox.sweep(0) >= 0 and _state(application, order_id)[0] == "completed", timeout=90,
+                 interval=1)
+    status, certificates, ranges, report = _state(application, order_id)
+    assert len(certificates) == 1 and report.ok
+
+def test_a_task_that_keeps_failing_becomes_a_dead_letter(redis_app, celery_worker):
+    from marketplace.models import DeadLetter
+
+    with redis_app.app_context():
+        redis_app.extensions["celery"].send_task(orders.RETIRE_TASK, kwargs={"order_id": "not-a-number"})
+    with redis_app.app_context():
+        letter = wait_for(lambda: db.session.scalar(sa.select(DeadLetter)), timeout=60)
+        assert letter.task_name == orders.RETIRE_TASK
+
