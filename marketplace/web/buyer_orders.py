@@ -123,6 +123,30 @@ def index():
     return render_template("orders/index.html", rows=rows)
 
 
+def _reread_authenticated_payment(order: Order) -> None:
+    """After 3-D Secure the browser knows the payment succeeded before this server does (the pay view
+    answered "requires_action"). While the order waits and its PaymentIntent was waiting for the
+    bank, re-read it, as the pay view does for an immediate success, instead of waiting for the
+    webhook or the periodic re-read. One GET to Stripe per call, only in that state."""
+    if order.status != "pending_payment" or order.payment_method != "card":
+        return
+    attempt = payments.current_attempt(db.session, order.id)
+    if attempt is None or attempt.payment_intent_id is None or attempt.status not in ("requires_action",
+                                                                                       "processing"):
+        return
+    from marketplace.services import order_payments
+    from marketplace.services.stripe_client import StripeError, StripeUnavailable
+
+    try:
+        if payments.refresh_attempt(db.session, attempt) == "succeeded":
+            intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+            order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (order page)")
+        db.session.commit()
+    except (StripeError, StripeUnavailable):  # the webhook or the periodic re-read will settle it
+        db.session.rollback()
+    db.session.refresh(order)
+
+
 def _certificate(order: Order):
     return db.session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
 
@@ -131,6 +155,7 @@ def _certificate(order: Order):
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    _reread_authenticated_payment(order)
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
     return render_template("orders/detail.html", order=order, history=history, certificate=_certificate(order),
@@ -142,6 +167,7 @@ def detail(order_id: int):
 def status(order_id: int):
     """What the order page polls: status and, once ready, the certificate."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    _reread_authenticated_payment(order)
     certificate = _certificate(order)
     return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
                    pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
