@@ -96,7 +96,7 @@ def log_in(page, base, user):
     page.wait_for_url(lambda url: "/login" not in url)
 
 
-def order_by_card(page, base, listing, tonnes: str = "12.5") -> int:
+def order_by_card(page, base, listing, tonnes: str = "12.5", *, twice: bool = False) -> int:
     """The order form, driven from the keyboard (labels, tab order, arrow keys on the radios),
     through the review step to the pay page. Returns the order's id."""
     page.goto(f"{base}/buyers/orders/new")
@@ -132,6 +132,15 @@ def order_by_card(page, base, listing, tonnes: str = "12.5") -> int:
     amount = f"{(Decimal(tonnes) * 30).quantize(Decimal('0.01')):.2f}"  # the listing's ¥30.00/t
     total = page.inner_text("main table tfoot")
     assert tonnes in total and amount in total, total
+    if twice:
+        # A double click on a slow line: the same confirmation reaches the server twice at once
+        # (Chromium itself drops the first of two quick submissions, so send them as the form would).
+        statuses = page.evaluate("""() => {
+            const form = document.querySelector('main form');
+            const send = () => { const data = new FormData(form); data.set('confirm', '1');
+                                 return fetch(form.action, {method: 'POST', body: data}).then(r => r.status); };
+            return Promise.all([send(), send()]); }""")
+        assert statuses == [200, 200], statuses  # both followed their redirect to a page
     page.get_by_role("button", name="确认并预留").click()
     page.wait_for_url(re.compile(r"/buyers/orders/\d+/pay$"))
     assert f"¥{amount}" in page.inner_text("#card-pay-button")
@@ -213,13 +222,22 @@ def test_a_buyer_orders_and_pays_with_4242_and_the_order_is_paid_once(serve, pag
     state = assert_paid_once(app, order_id)
     assert state["attempts"] == ["succeeded"]
     assert page.console_errors == []
+    # The check can fail: an inline script (what the templates must never have) is refused and logged.
+    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.x = 1';"
+                  " document.body.appendChild(s); }")
+    page.wait_for_timeout(300)
+    assert any("Content Security Policy" in e for e in page.console_errors), page.console_errors
+    assert page.evaluate("window.x") is None
 
 
 def test_a_declined_card_says_so_in_chinese_then_4242_pays(serve, page, market):
     buyer, listing = market
     app, base = serve()
     log_in(page, base, buyer)
-    order_id = order_by_card(page, base, listing, tonnes="0.5")
+    order_id = order_by_card(page, base, listing, tonnes="0.5", twice=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Order)) == 1  # one order, not two
+        db.session.remove()
 
     pay(page, "4000000000000341")
     page.wait_for_selector("#card-errors:not(:empty)")

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
 from marketplace.models import Certificate, Order, OrderTransition
@@ -73,6 +74,13 @@ def _order_args(form: OrderForm, events) -> dict:
             "retirement_reason": form.retirement_reason.data}
 
 
+def _next_page(order: Order) -> str:
+    """After placing: the pay page for a card order still to be paid, else the order page."""
+    if order.payment_method == "card" and order.status == "pending_payment":
+        return url_for("orders.pay", order_id=order.id)
+    return url_for("orders.detail", order_id=order.id)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("buyer")
 def new():
@@ -101,14 +109,20 @@ def new():
             key = f"web-{form.request_token.data}"[:200] if form.request_token.data else None
             existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
             if existing:  # a double click: the first click already placed it
-                return redirect(url_for("orders.detail", order_id=existing.id))
-            order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
-            db.session.commit()
+                return redirect(_next_page(existing))
+            try:
+                order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
+                db.session.commit()
+            except IntegrityError:
+                # The same confirmation twice at once: the other request placed it while this one ran.
+                db.session.rollback()
+                existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
+                if not existing:
+                    raise
+                return redirect(_next_page(existing))
             flash(_("Order placed. The credits are reserved for you until %(time)s.",
                     time=order.reserved_until.astimezone().strftime("%Y-%m-%d %H:%M")), "success")
-            if order.payment_method == "card":
-                return redirect(url_for("orders.pay", order_id=order.id))
-            return redirect(url_for("orders.detail", order_id=order.id))
+            return redirect(_next_page(order))
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
