@@ -259,12 +259,27 @@ def write_certificate_pdf(session: so.Session, certificate: Certificate) -> Path
 
 
 def certificate_pdf_file(session: so.Session, certificate: Certificate) -> Path:
-    """The PDF on disk, drawn now if it was never written or was lost."""
+    """The PDF on disk, drawn now if it was never written, was lost, or is not this certificate's.
+
+    Files are named by number, and a number can come round again (a database restored from a
+    backup issues it anew, a process with another instance folder drew its own file): a file
+    whose embedded record carries another signature belongs to another certificate, and must
+    never be handed to this one's owner."""
     if certificate.pdf_path:
         path = Path(current_app.instance_path) / certificate.pdf_path
-        if path.is_file():
+        if path.is_file() and _embedded_signature(path) == certificate.signature:
             return path
     return write_certificate_pdf(session, certificate)
+
+
+def _embedded_signature(path: Path) -> str | None:
+    """The signature in a certificate PDF's embedded record (attachments only: no text extraction)."""
+    try:
+        blobs = PdfReader(str(path)).attachments.get(ATTACHMENT_NAME) or []
+        record = json.loads(blobs[0].decode("utf-8")) if len(blobs) == 1 else None
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, UnicodeDecodeError):
+        return None
+    return record.get("signature") if isinstance(record, dict) else None
 
 
 # --- offline verification --------------------------------------------------------------------------

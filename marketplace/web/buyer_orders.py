@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
 from marketplace.models import Certificate, Order, OrderTransition
@@ -73,6 +74,13 @@ def _order_args(form: OrderForm, events) -> dict:
             "retirement_reason": form.retirement_reason.data}
 
 
+def _next_page(order: Order) -> str:
+    """After placing: the pay page for a card order still to be paid, else the order page."""
+    if order.payment_method == "card" and order.status == "pending_payment":
+        return url_for("orders.pay", order_id=order.id)
+    return url_for("orders.detail", order_id=order.id)
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("buyer")
 def new():
@@ -101,14 +109,20 @@ def new():
             key = f"web-{form.request_token.data}"[:200] if form.request_token.data else None
             existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
             if existing:  # a double click: the first click already placed it
-                return redirect(url_for("orders.detail", order_id=existing.id))
-            order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
-            db.session.commit()
+                return redirect(_next_page(existing))
+            try:
+                order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
+                db.session.commit()
+            except IntegrityError:
+                # The same confirmation twice at once: the other request placed it while this one ran.
+                db.session.rollback()
+                existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
+                if not existing:
+                    raise
+                return redirect(_next_page(existing))
             flash(_("Order placed. The credits are reserved for you until %(time)s.",
                     time=order.reserved_until.astimezone().strftime("%Y-%m-%d %H:%M")), "success")
-            if order.payment_method == "card":
-                return redirect(url_for("orders.pay", order_id=order.id))
-            return redirect(url_for("orders.detail", order_id=order.id))
+            return redirect(_next_page(order))
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
@@ -123,6 +137,30 @@ def index():
     return render_template("orders/index.html", rows=rows)
 
 
+def _reread_authenticated_payment(order: Order) -> None:
+    """After 3-D Secure the browser knows the payment succeeded before this server does (the pay view
+    answered "requires_action"). While the order waits and its PaymentIntent was waiting for the
+    bank, re-read it, as the pay view does for an immediate success, instead of waiting for the
+    webhook or the periodic re-read. One GET to Stripe per call, only in that state."""
+    if order.status != "pending_payment" or order.payment_method != "card":
+        return
+    attempt = payments.current_attempt(db.session, order.id)
+    if attempt is None or attempt.payment_intent_id is None or attempt.status not in ("requires_action",
+                                                                                       "processing"):
+        return
+    from marketplace.services import order_payments
+    from marketplace.services.stripe_client import StripeError, StripeUnavailable
+
+    try:
+        if payments.refresh_attempt(db.session, attempt) == "succeeded":
+            intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+            order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (order page)")
+        db.session.commit()
+    except (StripeError, StripeUnavailable):  # the webhook or the periodic re-read will settle it
+        db.session.rollback()
+    db.session.refresh(order)
+
+
 def _certificate(order: Order):
     return db.session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
 
@@ -131,6 +169,7 @@ def _certificate(order: Order):
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    _reread_authenticated_payment(order)
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
     return render_template("orders/detail.html", order=order, history=history, certificate=_certificate(order),
@@ -142,6 +181,7 @@ def detail(order_id: int):
 def status(order_id: int):
     """What the order page polls: status and, once ready, the certificate."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    _reread_authenticated_payment(order)
     certificate = _certificate(order)
     return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
                    pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
