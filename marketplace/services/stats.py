@@ -269,18 +269,30 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
     current_day = current_month = None
     done = 0
 
+    def write(model, rows: list[dict]) -> None:
+        if not rows:
+            return
+        connection = session.connection()
+        if connection.dialect.name != "postgresql":
+            connection.execute(model.__table__.insert(), rows)
+            return
+        # COPY: a million rows in seconds, where an executemany sends them one by one.
+        columns = list(rows[0])
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+
     def flush_detail():
-        if detail:
-            session.execute(sa.insert(RetirementStat), [
-                {**dict(zip(DETAIL_KEY, key[:5], strict=True)), "seller_organisation_id": key[5],
-                 "county_id": key[6], **acc.values()} for key, acc in detail.items()])
-            detail.clear()
+        write(RetirementStat, [{**dict(zip(DETAIL_KEY, key[:5], strict=True)), "seller_organisation_id": key[5],
+                                "county_id": key[6], **acc.values()} for key, acc in detail.items()])
+        detail.clear()
 
     def flush_rollups():
-        if rollups:
-            session.execute(sa.insert(RetirementRollup), [
-                {**dict(zip(ROLLUP_KEY, key, strict=True)), **acc.values()} for key, acc in rollups.items()])
-            rollups.clear()
+        write(RetirementRollup, [{**dict(zip(ROLLUP_KEY, key, strict=True)), **acc.values()}
+                                 for key, acc in rollups.items()])
+        rollups.clear()
 
     stmt = (sa.select(Order.id, Order.buyer_organisation_id, Order.event_id, Order.completed_at)
             .where(Order.status == "completed").order_by(Order.completed_at, Order.id))
@@ -302,7 +314,8 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
         for order_id, buyer_id, event_id, completed_at in rows:
             day = local_day(completed_at, tz)
             if day != current_day:
-                flush_detail()
+                if len(detail) >= 5000:  # every row of the days before is final: write them
+                    flush_detail()
                 current_day = day
             if day.replace(day=1) != current_month:
                 flush_rollups()
