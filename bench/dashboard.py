@@ -208,7 +208,7 @@ def main() -> int:
                     conn.execute(sa.text("ANALYZE"))
                 rebuild_started = time.perf_counter()
 
-                def progress(n, total):
+                def progress(n, total, rebuild_started=rebuild_started):
                     if n == total or n % 100_000 < 5000:
                         say(f"  stats rebuild {n:>9,} / {total:,} ({time.perf_counter() - rebuild_started:5.1f} s)")
 

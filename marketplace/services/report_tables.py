@@ -157,7 +157,7 @@ def totals_table(summary) -> Table:
                                                     Column(_l("Amount (CNY)"), "cny"), Column(_l("Count"), "count")])
     f = summary.totals
     t.add([_l("Sold"), f.sold_units, None, None])
-    t.add([_l("Retired"), f.retired_units, None, None])
+    t.add([_l("Credits retired"), f.retired_units, None, None])
     t.add([_l("Revenue"), None, f.revenue_fen, None])
     t.add([_l("Revenue to villages (all revenue goes to the selling cooperative)"), None, f.revenue_fen, None])
     t.add([_l("Orders completed"), None, None, f.orders_completed])
@@ -230,7 +230,7 @@ def inventory_table(inv) -> Table:
                                                                                             "tonnes")])
     for label, units in ((_l("Issued"), inv.issued), (_l("Not yet listed"), inv.available),
                          (_l("Listed, on sale"), inv.listed), (_l("Reserved by open orders"), inv.reserved),
-                         (_l("Retired"), inv.retired), (_l("Buffer pool"), inv.buffer),
+                         (_l("Credits retired"), inv.retired), (_l("Buffer pool"), inv.buffer),
                          (_l("Buffer cancelled for losses"), inv.cancelled)):
         t.add([label, units])
     return t
