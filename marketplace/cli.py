@@ -197,9 +197,30 @@ def certificates_rotate_key():
     click.echo(f"retired key {old.key_id}; now signing with {new.key_id}")
 
 
+@click.group("stats", help="The dashboards' aggregates.")
+def stats_group():
+    pass
+
+
+@stats_group.command("rebuild")
+@with_appcontext
+def stats_rebuild():
+    """Recompute the dashboards' aggregates from the completed orders and the ledger (one transaction)."""
+    from marketplace.services import stats
+
+    with click.progressbar(length=1, label="counting completed orders", file=sys.stderr) as bar:
+        def progress(done, total):
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        counted = stats.rebuild(db.session, progress=progress)
+    db.session.commit()
+    click.echo(f"rebuilt the aggregates from {counted} completed orders")
+
+
 def register_cli(app: Flask) -> None:
     for command in (users_group, tokens_group, seed_demo_command, outbox_group, ledger_group, certificates_group,
-                    tasks_group):
+                    tasks_group, stats_group):
         app.cli.add_command(command)
 
 

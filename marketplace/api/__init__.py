@@ -32,12 +32,12 @@ def _require_json_bodies():
 
 
 def register_api(app: Flask) -> None:
-    from marketplace.api import account, certificates, footprint, orders, public, registry
+    from marketplace.api import account, certificates, footprint, orders, public, registry, stats
 
     app.before_request(_require_json_bodies)
     api.init_app(app)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
-    for blueprint in (account.blp, registry.blp, footprint.blp, orders.blp, certificates.blp, public.blp):
+    for blueprint in (account.blp, registry.blp, footprint.blp, orders.blp, certificates.blp, public.blp, stats.blp):
         api.register_blueprint(blueprint)
         # Bearer tokens are not sent by browsers on their own, so cross-site forgery does not apply.
         csrf.exempt(blueprint)

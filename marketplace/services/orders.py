@@ -180,6 +180,11 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
                                 note=note[:300]))
     session.flush()
     session.refresh(order)
+    if to_status == "completed":
+        # The dashboards' aggregates move in the same transaction; only the winner of the UPDATE gets here.
+        from marketplace.services import stats
+
+        stats.record_completion(session, order)
     return True
 
 

@@ -44,6 +44,7 @@ def register_web(app: Flask) -> None:
         buyer_orders,
         buyers,
         certificates,
+        dashboards,
         public,
         registry_public,
         sellers,
@@ -55,7 +56,7 @@ def register_web(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
     for module in (public, registry_public, auth, account, bureau, buyers, buyer_orders, sellers, certificates,
-                   webhooks):
+                   webhooks, dashboards):
         app.register_blueprint(module.bp)
 
     from marketplace.services.quantities import display_tonnes, format_cny

@@ -1,0 +1,552 @@
+"""Cumulative figures for the dashboards and the stats API, from maintained aggregates.
+
+Definitions (the same on every page, export and API answer):
+
+- **sold**: units of orders with status paid, retiring or completed;
+- **retired**: units of completed orders' retirements (the ledger's serial ranges, ``ref = order:<id>``);
+- **revenue**: the sum of the order lines' amounts of sold orders. All of it goes to the selling
+  cooperative, so revenue to villages is the same money broken down by the project's village;
+- dates: a completed order counts on the local day of ``completed_at``, a paid or retiring one on
+  the local day of ``paid_at`` (the platform's time zone, Asia/Shanghai).
+
+Completed orders are read from ``retirement_stats`` (by day) and ``retirement_rollups`` (by month),
+both written by :func:`record_completion` in the transaction that completes the order. The few
+orders still between payment and completion are read directly (an indexed status lookup).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from marketplace.models import (
+    CreditBatch,
+    LedgerBalance,
+    Order,
+    OrderLine,
+    Organisation,
+    Project,
+    Region,
+    SerialRange,
+)
+from marketplace.models.stats import RetirementRollup, RetirementStat
+from marketplace.services.errors import ValidationFailed
+
+SOLD_STATUSES = ("paid", "retiring", "completed")
+IN_FLIGHT_STATUSES = ("paid", "retiring")
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def local_day(moment: datetime, tz: ZoneInfo | None = None) -> date:
+    return moment.astimezone(tz or zone()).date()
+
+
+def to_fen(amount: Decimal) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+# --- filters and figures --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Filters:
+    """Which completions count: local days from/to (inclusive) and a county."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    county_id: int | None = None
+
+    @property
+    def whole_months(self) -> bool:
+        """True when the range starts and ends on month boundaries, so the monthly rollups answer it."""
+        starts = self.date_from is None or self.date_from.day == 1
+        ends = self.date_to is None or self.date_to.day == calendar.monthrange(self.date_to.year,
+                                                                              self.date_to.month)[1]
+        return starts and ends
+
+    def utc_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """[start, end) in UTC of the local days chosen."""
+        tz = zone()
+        start = (datetime.combine(self.date_from, time.min, tz).astimezone(UTC) if self.date_from else None)
+        end = (datetime.combine(self.date_to + timedelta(days=1), time.min, tz).astimezone(UTC)
+               if self.date_to else None)
+        return start, end
+
+
+def parse_filters(raw_from: str | None, raw_to: str | None, raw_county: str | int | None) -> Filters:
+    """Filters from request arguments: dates as YYYY-MM-DD (or YYYY-MM: the whole month), a county id."""
+
+    def parse(text, field_name, end: bool):
+        text = (text or "").strip()
+        if not text:
+            return None
+        try:
+            if len(text) == 7:
+                first = date.fromisoformat(text + "-01")
+                return first.replace(day=calendar.monthrange(first.year, first.month)[1]) if end else first
+            return date.fromisoformat(text)
+        except ValueError:
+            raise ValidationFailed(_l("Enter a date as YYYY-MM-DD."), field_name) from None
+
+    date_from = parse(raw_from, "from", False)
+    date_to = parse(raw_to, "to", True)
+    if date_from and date_to and date_from > date_to:
+        raise ValidationFailed(_l("The start date is after the end date."), "from")
+    county_id = None
+    if raw_county not in (None, ""):
+        try:
+            county_id = int(raw_county)
+        except (TypeError, ValueError):
+            raise ValidationFailed(_l("Choose a county from the list."), "county") from None
+    return Filters(date_from, date_to, county_id)
+
+
+@dataclass
+class Figures:
+    sold_units: int = 0
+    retired_units: int = 0
+    revenue_fen: int = 0
+    orders_completed: int = 0
+    events: int = 0
+
+    def add(self, other: Figures) -> None:
+        self.sold_units += other.sold_units
+        self.retired_units += other.retired_units
+        self.revenue_fen += other.revenue_fen
+        self.orders_completed += other.orders_completed
+        self.events += other.events
+
+    @property
+    def revenue_cny(self) -> Decimal:
+        return (Decimal(self.revenue_fen) / 100).quantize(Decimal("0.01"))
+
+
+# --- batch facts (project, vintage, village, county, seller) ------------------------------------
+
+@dataclass(frozen=True)
+class BatchFacts:
+    project_id: int
+    vintage: int
+    village_id: int
+    county_id: int | None
+    seller_id: int
+
+
+def batch_facts(session: so.Session, batch_ids: Iterable[int] | None = None) -> dict[int, BatchFacts]:
+    stmt = (sa.select(CreditBatch.id, CreditBatch.vintage_end, Project.id, Project.village_id,
+                      Project.seller_organisation_id).join(Project, Project.id == CreditBatch.project_id))
+    if batch_ids is not None:
+        stmt = stmt.where(CreditBatch.id.in_(list(batch_ids)))
+    rows = session.execute(stmt).all()
+    counties = county_of_villages(session, {row[3] for row in rows})
+    return {batch_id: BatchFacts(project_id, vintage_end.year, village_id, counties.get(village_id), seller_id)
+            for batch_id, vintage_end, project_id, village_id, seller_id in rows}
+
+
+def county_of_villages(session: so.Session, village_ids: Iterable[int]) -> dict[int, int | None]:
+    regions = session.scalars(sa.select(Region).where(Region.id.in_(list(village_ids)))).all()
+    result = {}
+    for region in regions:
+        county = region.ancestor("county")
+        result[region.id] = county.id if county else None
+    return result
+
+
+# --- writing the aggregates -----------------------------------------------------------------------
+
+def _upsert(session: so.Session, model, key: dict, values: dict, fixed: dict | None = None) -> None:
+    """INSERT … ON CONFLICT DO UPDATE adding ``values`` (``fixed`` columns only set on insert): one
+    statement, safe under concurrency."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = model.__table__
+    stmt = insert(table).values(**key, **values, **(fixed or {}))
+    stmt = stmt.on_conflict_do_update(index_elements=list(key),
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in values})
+    session.execute(stmt)
+
+
+@dataclass
+class _Acc:
+    units: int = 0
+    amount_fen: int = 0
+    orders: int = 0
+    events: int = 0
+
+    def values(self) -> dict:
+        return {"units": self.units, "amount_fen": self.amount_fen, "orders": self.orders, "events": self.events}
+
+
+def _contributions(*, day: date, buyer_id: int, first_for_event: bool, units_by_batch: dict[int, int],
+                   fen_by_batch: dict[int, int], facts: dict[int, BatchFacts]):
+    """One completed order → detail rows and rollup rows (keys → accumulators)."""
+    detail: dict[tuple, _Acc] = defaultdict(_Acc)
+    for batch_id, units in units_by_batch.items():
+        f = facts[batch_id]
+        acc = detail[(day, buyer_id, f.village_id, f.project_id, f.vintage, f.seller_id, f.county_id)]
+        acc.units += units
+        acc.amount_fen += fen_by_batch.get(batch_id, 0)
+    if detail:
+        first = min(detail, key=lambda k: (k[3], k[4]))  # the order counts once, on its first project
+        detail[first].orders = 1
+        detail[first].events = 1 if first_for_event else 0
+    rollups: dict[tuple, _Acc] = defaultdict(_Acc)
+    month = day.replace(day=1)
+    for (_day, buyer, village, project, vintage, _seller, county), acc in detail.items():
+        for county_key in {0, county or 0}:
+            for dimension, key_id, key_vintage in (("total", 0, 0), ("buyer", buyer, 0), ("village", village, 0),
+                                                   ("project", project, vintage)):
+                target = rollups[(month, county_key, dimension, key_id, key_vintage)]
+                target.units += acc.units
+                target.amount_fen += acc.amount_fen
+                if dimension in ("total", "buyer"):
+                    target.orders += acc.orders
+                    target.events += acc.events
+    return detail, rollups
+
+
+DETAIL_KEY = ("day", "buyer_organisation_id", "village_id", "project_id", "vintage")
+ROLLUP_KEY = ("month", "county_id", "dimension", "key_id", "vintage")
+
+
+def record_completion(session: so.Session, order: Order) -> None:
+    """Add a just-completed order to the aggregates, in the caller's transaction.
+
+    Called once per order by orders.transition when the order moves to completed (a conditional
+    UPDATE that only one process can win), so an order is never counted twice."""
+    ranges = session.execute(sa.select(SerialRange.batch_id, SerialRange.end - SerialRange.start)
+                             .where(SerialRange.ref == order.ref, SerialRange.kind == "retirement")).all()
+    units_by_batch: dict[int, int] = defaultdict(int)
+    for batch_id, units in ranges:
+        units_by_batch[batch_id] += units
+    fen_by_batch: dict[int, int] = defaultdict(int)
+    for line in order.lines:
+        fen_by_batch[line.batch_id] += to_fen(line.amount_cny)
+    first_for_event = False
+    if order.event_id is not None:
+        earlier = session.scalar(sa.select(sa.func.count()).select_from(Order).where(
+            Order.event_id == order.event_id, Order.status == "completed", Order.id != order.id))
+        first_for_event = earlier == 0
+    detail, rollups = _contributions(
+        day=local_day(order.completed_at), buyer_id=order.buyer_organisation_id, first_for_event=first_for_event,
+        units_by_batch=units_by_batch, fen_by_batch=fen_by_batch, facts=batch_facts(session, units_by_batch))
+    for (day, buyer, village, project, vintage, seller, county), acc in sorted(detail.items()):
+        _upsert(session, RetirementStat, dict(zip(DETAIL_KEY, (day, buyer, village, project, vintage), strict=True)),
+                acc.values(), fixed={"seller_organisation_id": seller, "county_id": county})
+    # Rollups in their key order: concurrent completions lock rows in the same order (no deadlock).
+    for key, acc in sorted(rollups.items()):
+        _upsert(session, RetirementRollup, dict(zip(ROLLUP_KEY, key, strict=True)), acc.values())
+    session.flush()
+
+
+def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = None, chunk: int = 5000) -> int:
+    """Recompute both aggregates from the completed orders, their ledger ranges and their lines.
+
+    Streams the orders in completion order and writes each local day (and month) once it is over,
+    so memory stays small at millions of orders. Returns the number of orders counted."""
+    session.execute(sa.delete(RetirementRollup))
+    session.execute(sa.delete(RetirementStat))
+    facts = batch_facts(session)
+    tz = zone()
+    total = session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.status == "completed")) or 0
+    seen_events: set[int] = set()
+    detail: dict[tuple, _Acc] = defaultdict(_Acc)
+    rollups: dict[tuple, _Acc] = defaultdict(_Acc)
+    current_day = current_month = None
+    done = 0
+
+    def write(model, rows: list[dict]) -> None:
+        if not rows:
+            return
+        connection = session.connection()
+        if connection.dialect.name != "postgresql":
+            connection.execute(model.__table__.insert(), rows)
+            return
+        # COPY: a million rows in seconds, where an executemany sends them one by one.
+        columns = list(rows[0])
+        raw = connection.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(
+                f"COPY {model.__tablename__} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+
+    def flush_detail():
+        write(RetirementStat, [{**dict(zip(DETAIL_KEY, key[:5], strict=True)), "seller_organisation_id": key[5],
+                                "county_id": key[6], **acc.values()} for key, acc in detail.items()])
+        detail.clear()
+
+    def flush_rollups():
+        write(RetirementRollup, [{**dict(zip(ROLLUP_KEY, key, strict=True)), **acc.values()}
+                                 for key, acc in rollups.items()])
+        rollups.clear()
+
+    stmt = (sa.select(Order.id, Order.buyer_organisation_id, Order.event_id, Order.completed_at)
+            .where(Order.status == "completed").order_by(Order.completed_at, Order.id))
+    batch_rows: list = []
+
+    def process(rows):
+        nonlocal current_day, current_month, done
+        refs = {f"order:{row[0]}": row[0] for row in rows}
+        units: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for ref, batch_id, n in session.execute(
+                sa.select(SerialRange.ref, SerialRange.batch_id, SerialRange.end - SerialRange.start)
+                .where(SerialRange.ref.in_(list(refs)), SerialRange.kind == "retirement")):
+            units[refs[ref]][batch_id] += n
+        fen: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        for order_id, batch_id, amount in session.execute(
+                sa.select(OrderLine.order_id, OrderLine.batch_id, OrderLine.amount_cny)
+                .where(OrderLine.order_id.in_(list(refs.values())))):
+            fen[order_id][batch_id] += to_fen(amount)
+        for order_id, buyer_id, event_id, completed_at in rows:
+            day = local_day(completed_at, tz)
+            if day != current_day:
+                if len(detail) >= 5000:  # every row of the days before is final: write them
+                    flush_detail()
+                current_day = day
+            if day.replace(day=1) != current_month:
+                flush_rollups()
+                current_month = day.replace(day=1)
+            first_for_event = event_id is not None and event_id not in seen_events
+            if event_id is not None:
+                seen_events.add(event_id)
+            order_detail, order_rollups = _contributions(
+                day=day, buyer_id=buyer_id, first_for_event=first_for_event, units_by_batch=units[order_id],
+                fen_by_batch=fen[order_id], facts=facts)
+            for target, source in ((detail, order_detail), (rollups, order_rollups)):
+                for key, acc in source.items():
+                    into = target[key]
+                    into.units += acc.units
+                    into.amount_fen += acc.amount_fen
+                    into.orders += acc.orders
+                    into.events += acc.events
+            done += 1
+        if progress:
+            progress(done, total)
+
+    for row in session.execute(stmt.execution_options(yield_per=chunk)):
+        batch_rows.append(tuple(row))
+        if len(batch_rows) >= chunk:
+            process(batch_rows)
+            batch_rows = []
+    if batch_rows:
+        process(batch_rows)
+    flush_detail()
+    flush_rollups()
+    session.flush()
+    if progress:
+        progress(done, total)
+    return done
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+@dataclass
+class Scope:
+    """Whose figures: the bureau sees all; a seller its own sales; a buyer its own purchases."""
+
+    seller_id: int | None = None
+    buyer_id: int | None = None
+
+
+def _completed(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
+    """Completed orders' figures grouped by a dimension: total, buyer, village, project or day/month."""
+    result: dict[tuple, Figures] = defaultdict(Figures)
+    use_rollups = filters.whole_months and scope.seller_id is None and scope.buyer_id is None
+    if use_rollups:
+        r = RetirementRollup
+        rollup_dimension = "total" if dimension in ("total", "month") else dimension
+        group = [r.month] if dimension == "month" else [r.key_id, r.vintage]
+        stmt = (sa.select(*group, sa.func.sum(r.units), sa.func.sum(r.amount_fen), sa.func.sum(r.orders),
+                          sa.func.sum(r.events))
+                .where(r.dimension == rollup_dimension, r.county_id == (filters.county_id or 0))
+                .group_by(*group))
+        if filters.date_from:
+            stmt = stmt.where(r.month >= filters.date_from.replace(day=1))
+        if filters.date_to:
+            stmt = stmt.where(r.month <= filters.date_to.replace(day=1))
+        for *key, units, fen, orders, events in session.execute(stmt):
+            if dimension == "month":
+                key = (key[0].strftime("%Y-%m"),)
+            elif dimension in ("buyer", "village"):
+                key = (key[0],)
+            elif dimension == "total":
+                key = ()
+            result[tuple(key)].add(Figures(int(units), int(units), int(fen), int(orders or 0), int(events or 0)))
+        return result
+    s = RetirementStat
+    group = {"total": [], "buyer": [s.buyer_organisation_id], "village": [s.village_id],
+             "project": [s.project_id, s.vintage], "month": [s.day], "seller": [s.seller_organisation_id]}[dimension]
+    stmt = sa.select(*group, sa.func.sum(s.units), sa.func.sum(s.amount_fen), sa.func.sum(s.orders),
+                     sa.func.sum(s.events))
+    if group:
+        stmt = stmt.group_by(*group)
+    if filters.date_from:
+        stmt = stmt.where(s.day >= filters.date_from)
+    if filters.date_to:
+        stmt = stmt.where(s.day <= filters.date_to)
+    if filters.county_id:
+        stmt = stmt.where(s.county_id == filters.county_id)
+    if scope.seller_id is not None:
+        stmt = stmt.where(s.seller_organisation_id == scope.seller_id)
+    if scope.buyer_id is not None:
+        stmt = stmt.where(s.buyer_organisation_id == scope.buyer_id)
+    for *key, units, fen, orders, events in session.execute(stmt):
+        if units is None:
+            continue
+        if dimension == "month":
+            key = [key[0].strftime("%Y-%m")]
+        result[tuple(key)].add(Figures(int(units), int(units), int(fen), int(orders or 0), int(events or 0)))
+    return result
+
+
+def _in_flight(session: so.Session, filters: Filters, scope: Scope) -> list[tuple[Order, OrderLine, BatchFacts]]:
+    """Lines of orders paid but not yet completed (few at any time; found through the status index)."""
+    stmt = (sa.select(Order, OrderLine).join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.status.in_(IN_FLIGHT_STATUSES)))
+    start, end = filters.utc_bounds()
+    if start:
+        stmt = stmt.where(Order.paid_at >= start)
+    if end:
+        stmt = stmt.where(Order.paid_at < end)
+    if scope.buyer_id is not None:
+        stmt = stmt.where(Order.buyer_organisation_id == scope.buyer_id)
+    rows = session.execute(stmt).all()
+    facts = batch_facts(session, {line.batch_id for _order, line in rows}) if rows else {}
+    out = []
+    for order, line in rows:
+        f = facts[line.batch_id]
+        if filters.county_id and f.county_id != filters.county_id:
+            continue
+        if scope.seller_id is not None and f.seller_id != scope.seller_id:
+            continue
+        out.append((order, line, f))
+    return out
+
+
+def _in_flight_key(dimension: str, order: Order, line: OrderLine, f: BatchFacts, tz: ZoneInfo) -> tuple:
+    return {"total": (), "buyer": (order.buyer_organisation_id,), "village": (f.village_id,),
+            "project": (f.project_id, f.vintage), "seller": (f.seller_id,),
+            "month": (order.paid_at.astimezone(tz).strftime("%Y-%m"),)}[dimension]
+
+
+def figures_by(session: so.Session, filters: Filters, dimension: str, scope: Scope | None = None,
+               in_flight: list | None = None) -> dict[tuple, Figures]:
+    """Sold, retired, revenue and counts grouped by a dimension (completed + in flight)."""
+    scope = scope or Scope()
+    result = _completed(session, filters, scope, dimension)
+    if in_flight is None:
+        in_flight = _in_flight(session, filters, scope)
+    tz = zone()
+    for order, line, f in in_flight:
+        result[_in_flight_key(dimension, order, line, f, tz)].add(
+            Figures(sold_units=line.units, revenue_fen=to_fen(line.amount_cny)))
+    return dict(result)
+
+
+@dataclass
+class Summary:
+    filters: Filters
+    totals: Figures
+    buyers: int
+    by_buyer: list[tuple[Organisation, Figures]] = field(default_factory=list)
+    by_village: list[tuple[Region, Figures]] = field(default_factory=list)
+    by_month: list[tuple[str, Figures]] = field(default_factory=list)
+    by_project: list[tuple[Project, int, Figures]] = field(default_factory=list)
+
+
+def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -> Summary:
+    """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer."""
+    scope = scope or Scope()
+    in_flight = _in_flight(session, filters, scope)
+    totals = figures_by(session, filters, "total", scope, in_flight).get((), Figures())
+    by_buyer = figures_by(session, filters, "buyer", scope, in_flight)
+    by_village = figures_by(session, filters, "village", scope, in_flight)
+    by_month = figures_by(session, filters, "month", scope, in_flight)
+    by_project = figures_by(session, filters, "project", scope, in_flight)
+    orgs = {o.id: o for o in session.scalars(sa.select(Organisation).where(
+        Organisation.id.in_([k[0] for k in by_buyer])))}
+    villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village])))}
+    projects = {p.id: p for p in session.scalars(sa.select(Project).where(
+        Project.id.in_({k[0] for k in by_project})))}
+    result = Summary(filters=filters, totals=totals, buyers=sum(1 for f in by_buyer.values() if f.sold_units))
+    result.by_buyer = sorted(((orgs[k[0]], f) for k, f in by_buyer.items()),
+                             key=lambda item: (-item[1].sold_units, item[0].name))
+    result.by_village = sorted(((villages[k[0]], f) for k, f in by_village.items()),
+                               key=lambda item: [r.name for r in item[0].path()])
+    result.by_month = sorted(((k[0], f) for k, f in by_month.items()), key=lambda item: item[0])
+    result.by_project = sorted(((projects[k[0]], k[1], f) for k, f in by_project.items()),
+                               key=lambda item: (item[0].name, item[1]))
+    return result
+
+
+def fold_periods(by_month: list[tuple[str, Figures]], period: str) -> list[tuple[str, Figures]]:
+    """Months folded into quarters ("2026-Q4") or years ("2026")."""
+    folded: dict[str, Figures] = {}
+    for month, figures in by_month:
+        year, number = month.split("-")
+        key = year if period == "year" else f"{year}-Q{(int(number) - 1) // 3 + 1}"
+        folded.setdefault(key, Figures()).add(figures)
+    return sorted(folded.items())
+
+
+# --- inventory, buffer pool, orders to watch ----------------------------------------------------
+
+@dataclass
+class Inventory:
+    issued: int = 0
+    available: int = 0
+    listed: int = 0
+    reserved: int = 0
+    retired: int = 0
+    buffer: int = 0
+    cancelled: int = 0
+
+
+def inventory(session: so.Session, *, county_id: int | None = None, seller_id: int | None = None) -> Inventory:
+    """Ledger balances summed over batches: issued, unlisted, listed, reserved, retired, buffer, cancelled."""
+    stmt = (sa.select(LedgerBalance.account, sa.func.sum(LedgerBalance.units))
+            .join(CreditBatch, CreditBatch.id == LedgerBalance.batch_id)
+            .join(Project, Project.id == CreditBatch.project_id).group_by(LedgerBalance.account))
+    if county_id:
+        from marketplace.services.registry import village_ids_under
+
+        stmt = stmt.where(Project.village_id.in_(village_ids_under(session, county_id)))
+    if seller_id is not None:
+        stmt = stmt.where(Project.seller_organisation_id == seller_id)
+    result = Inventory()
+    for account, units in session.execute(stmt):
+        units = int(units or 0)
+        if account == "issuance":
+            result.issued -= units
+        elif account.startswith("listed:"):
+            result.listed += units
+        elif account.startswith("reserved:"):
+            result.reserved += units
+        elif account in ("available", "retired", "buffer", "cancelled"):
+            setattr(result, account, getattr(result, account) + units)
+    return result
+
+
+def recent_orders(session: so.Session, limit: int = 10) -> list[Order]:
+    return list(session.scalars(sa.select(Order).where(Order.status.in_(SOLD_STATUSES))
+                                .order_by(Order.id.desc()).limit(limit)))
+
+
+def pending_transfers(session: so.Session, limit: int = 50) -> list[Order]:
+    return list(session.scalars(sa.select(Order).where(Order.status == "pending_payment",
+                                                       Order.payment_method == "bank_transfer")
+                                .order_by(Order.reserved_until).limit(limit)))
