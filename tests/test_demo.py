@@ -58,3 +58,22 @@ def test_the_public_retirement_registry_searches_the_story(app, client):
     assert page.count("/verify/TH-") == 3 and "175.4020" in page
     number = summit[0]["certificate_number"]
     assert client.get(f"/api/v1/public/certificates/{number}").get_json()["valid"] is True
+
+
+def test_a_neutralised_event_can_no_longer_change(app):
+    from marketplace.models import Event, User
+    from marketplace.services import footprint
+    from marketplace.services.errors import InvalidTransition
+
+    with app.app_context():
+        ctx = demo.seed_demo(db.session)
+        summit = db.session.scalar(sa.select(Event).where(Event.name == "第十届“智汇丽水”人才科技峰会"))
+        user = db.session.get(User, ctx.users["summit"].id)
+        try:
+            footprint.add_activity(db.session, user, summit.id, footprint.ActivityInput(
+                "waste", "waste.landfill", "1", ""))
+        except InvalidTransition:
+            pass
+        else:
+            raise AssertionError("the neutralised summit's footprint changed")
+        assert footprint.event_total_units(db.session, summit.id) == 1_754_020

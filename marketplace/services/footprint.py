@@ -24,7 +24,7 @@ from flask_babel import lazy_gettext as _l
 from marketplace.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure, User
 from marketplace.services.access import get_scoped
 from marketplace.services.emission_factors import current_factor
-from marketplace.services.errors import Forbidden, NotFound, ValidationFailed
+from marketplace.services.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from marketplace.services.quantities import UNITS_PER_TONNE, decimal_to_units, parse_tonnes
 
 CATEGORY_LABELS = {
@@ -203,7 +203,14 @@ def update_event(session: so.Session, actor: User, event_id, **fields) -> Event:
 def editable_event(session: so.Session, actor: User, event_id) -> Event:
     """The event if it belongs to the actor's buyer organisation (the bureau reads, never edits)."""
     _require_buyer(actor)
-    return get_scoped(session, Event, event_id, actor, bureau_sees_all=False)
+    event = get_scoped(session, Event, event_id, actor, bureau_sees_all=False)
+    from marketplace.models import Order
+
+    neutralised = session.scalar(sa.select(sa.func.count()).select_from(Order).where(
+        Order.event_id == event.id, Order.status.in_(("paid", "retiring", "completed"))))
+    if neutralised:
+        raise InvalidTransition(_l("This event has been neutralised; its footprint can no longer change."))
+    return event
 
 
 def visible_event(session: so.Session, actor: User, event_id) -> Event:

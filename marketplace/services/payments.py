@@ -10,7 +10,7 @@ Flow of a card payment (see docs/notes-payments.md):
 1. ``ensure_payment_intent`` — get or create the order's open ``PaymentAttempt`` and commit it,
    then create its PaymentIntent (only if it has none yet) and commit the id.
 2. The page's Stripe.js turns the card into a token (``stripe.createToken(card)``); the browser
-   posts the token id to the lead's pay view, which calls ``pay_with_card_token``.
+   posts the token id to the order's pay view (web/buyer_orders.py), which calls ``pay_with_card_token``.
 3. ``pay_with_card_token`` saves the token as a card on a new Customer, sets it as the
    PaymentIntent's payment method and confirms. A 3-D Secure card answers ``requires_action``:
    the page then calls ``stripe.confirmCardPayment(client_secret)``.
