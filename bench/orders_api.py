@@ -10,8 +10,10 @@
    (``marketplace.wsgi:app``) and ``bench/raw_reserve_app.py``, which does the same reservation
    transaction in raw SQL with psycopg and nothing else.
 3. For each: a warm-up, then ``--clients`` concurrent clients (processes × threads, persistent HTTP/1.1
-   connections) place ``--orders`` orders in all, or stop at ``--seconds``. Orders/s is successful orders
-   over the wall time of the phase; latencies are per request.
+   connections) place ``--orders`` orders in all, or stop at ``--seconds``, split into ``--rounds``
+   rounds that alternate api, raw, api, raw… so load from elsewhere on the machine falls on both.
+   Orders/s is successful orders over the summed wall time of the rounds; latencies are per request;
+   cpu ms/order is the gunicorn workers' CPU time (from /proc) per order, which other load barely moves.
 4. Sell-out: the clients keep ordering through the API until the listing refuses, so the ledger's
    conditional debit is exercised at zero.
 5. Checks: oversold = max(0, units reserved − units listed) from the ledger, the orders table against
@@ -149,6 +151,23 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def server_cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of a gunicorn arbiter's worker processes so far (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 # --- load ----------------------------------------------------------------------------------------
 
 def _client_thread(port, path, headers_of, body_of, quota, deadline, counter, out, stop_on_refusal):
@@ -266,7 +285,7 @@ def drive(kind: str, port: int, setup: dict, args, *, orders: int, seconds: floa
     lasts = [t["last"] for t in threads if t["last"] is not None]
     wall = (max(lasts) - min(firsts)) if firsts else 0.0
     errors = [e for t in threads for e in t["errors"]][:5]
-    figures = {"orders": len(latencies), "wall_s": round(wall, 3),
+    figures = {"latencies": latencies, "orders": len(latencies), "wall_s": round(wall, 3),
                "orders_per_s": round(len(latencies) / wall, 1) if wall else 0.0,
                "p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
                "p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
@@ -277,6 +296,23 @@ def drive(kind: str, port: int, setup: dict, args, *, orders: int, seconds: floa
     for e in errors:
         log(f"    e.g. {e}")
     return figures
+
+
+def combine(results: list[dict]) -> dict:
+    """Several rounds of one side as one: orders over summed wall time, pooled latencies."""
+    latencies = [x for r in results for x in r["latencies"]]
+    wall = sum(r["wall_s"] for r in results)
+    cpu = sum(r["server_cpu_s"] for r in results)
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, n in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    return {"orders": len(latencies), "wall_s": round(wall, 3),
+            "orders_per_s": round(len(latencies) / wall, 1) if wall else 0.0,
+            "p50_ms": round(percentile(latencies, 50) * 1000, 1) if latencies else None,
+            "p95_ms": round(percentile(latencies, 95) * 1000, 1) if latencies else None,
+            "server_cpu_ms_per_order": round(cpu / len(latencies) * 1000, 2) if latencies else None,
+            "rounds_orders_per_s": [r["orders_per_s"] for r in results], "statuses": statuses}
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -331,6 +367,7 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=3000, help="orders per endpoint (measured)")
     parser.add_argument("--seconds", type=float, default=20, help="time cap per measured phase")
     parser.add_argument("--warmup", type=int, default=300, help="orders per endpoint before measuring")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating api/raw rounds sharing --orders/--seconds")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--worker-class", default="gthread")
@@ -372,16 +409,26 @@ def main() -> int:
         servers.append(raw)
 
         created = 0
-        for kind, port in (("api", api_port), ("raw", raw_port)):
+        targets = {"api": (api, api_port), "raw": (raw, raw_port)}
+        for kind, (_proc, port) in targets.items():
             log(f"{kind}: warm-up, {args.warmup} orders")
             warm = drive(kind, port, setup, args, orders=args.warmup, seconds=args.seconds, tonnes=ORDER_TONNES,
                          label=f"{kind} warm-up")
             created += warm["orders"]
-        for kind, port in (("api", api_port), ("raw", raw_port)):
-            log(f"{kind}: measuring, {args.orders} orders from {args.clients} clients (at most {args.seconds} s)")
-            figures[kind] = drive(kind, port, setup, args, orders=args.orders, seconds=args.seconds,
-                                  tonnes=ORDER_TONNES, label=kind)
-            created += figures[kind]["orders"]
+        # Alternate rounds, so that whatever else the machine does falls on both sides alike.
+        rounds: dict[str, list[dict]] = {"api": [], "raw": []}
+        for n in range(1, args.rounds + 1):
+            for kind, (proc, port) in targets.items():
+                log(f"{kind}: round {n}/{args.rounds}, {args.orders // args.rounds} orders from {args.clients} "
+                    f"clients (at most {args.seconds / args.rounds:.0f} s); load average {os.getloadavg()[0]:.1f}")
+                cpu0 = server_cpu_seconds(proc)
+                result = drive(kind, port, setup, args, orders=args.orders // args.rounds,
+                               seconds=args.seconds / args.rounds, tonnes=ORDER_TONNES, label=f"{kind} r{n}")
+                result["server_cpu_s"] = server_cpu_seconds(proc) - cpu0
+                rounds[kind].append(result)
+                created += result["orders"]
+        for kind, results in rounds.items():
+            figures[kind] = combine(results)
 
         # Sell-out through the API: an order size that does not divide what is left, so the last
         # orders ask for more than remains and must be refused.
@@ -395,6 +442,7 @@ def main() -> int:
         sellout = drive("api", api_port, setup, args, orders=10 * args.sellout_orders, seconds=60,
                         tonnes=Decimal(size_units) / 10_000, label="sell-out", stop_on_refusal=True)
         created += sellout["orders"]
+        sellout.pop("latencies")
         figures["sellout"] = sellout
     finally:
         for proc in servers:
@@ -421,18 +469,21 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "config": {"workers": args.workers, "threads": args.threads, "worker_class": args.worker_class,
                    "clients": args.clients, "client_procs": args.client_procs, "orders": args.orders,
-                   "seconds": args.seconds, "warmup": args.warmup, "idempotency_key": args.idempotency_key},
+                   "seconds": args.seconds, "warmup": args.warmup, "rounds": args.rounds, "idempotency_key": args.idempotency_key},
         "api": figures["api"], "raw": figures["raw"], "ratio": round(ratio, 3), "sellout": figures["sellout"],
-        "check": check,
+        "check": check, "load_average_after": os.getloadavg(),
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
 
     print()
-    print(f"{'':12}{'orders/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'orders':>8}")
+    print(f"{'':6}{'orders/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'orders':>8}{'cpu ms/order':>14}   rounds (orders/s)")
     for kind in ("api", "raw"):
         f = figures[kind]
-        print(f"{kind:12}{f['orders_per_s']:>10}{f['p50_ms']:>10}{f['p95_ms']:>10}{f['orders']:>8}")
+        print(f"{kind:6}{f['orders_per_s']:>10}{f['p50_ms']:>9}{f['p95_ms']:>9}{f['orders']:>8}"
+              f"{f['server_cpu_ms_per_order']:>14}   {f['rounds_orders_per_s']}")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
+          f"(cpu ms/order: the gunicorn workers' CPU time per order, PostgreSQL's not included)")
     print(f"ratio api/raw: {ratio:.2f} (target ≥ 0.6)")
     print(f"sell-out: {sellout['orders']} orders, statuses {sellout['statuses']}; listed {check['units_listed']} "
           f"units, sold {check['units_sold']}, left {check['listed_balance']}")
