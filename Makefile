@@ -8,7 +8,7 @@ STRIPE_PORT ?= 8420
 
 export TANHUI_ENV ?= development
 
-.PHONY: install assets translations messages run test test-sqlite test-services lint bench clean
+.PHONY: install assets translations messages run test test-sqlite test-services lint bench bench-orders clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ test-services: translations
 	@if [ "$$REQUIRE_SERVICES" = "1" ] || $(BIN)/python tools/services_up.py; then \
 		TANHUI_TEST_DB=postgres $(BIN)/python -m pytest -q -p no:cacheprovider; \
 	else echo "PostgreSQL/Redis not reachable on 127.0.0.1: skipping the services pass (CI requires it)"; fi
+
+# Order placement through the API vs the same reservation in raw SQL (needs PostgreSQL on 127.0.0.1).
+bench-orders: translations
+	$(BIN)/python bench/orders_api.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,7 +22,8 @@ blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Order
 PLACE_ATTEMPTS = 3
 
 
-def order_json(order: Order) -> dict:
+def order_json(order: Order, *, new: bool = False) -> dict:
+    """The order as the API shows it; ``new``: just placed, so it has no certificate yet (no query)."""
     data = {
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
         "amount_cny": format_cny(order.amount_cny), "event_id": order.event_id, "beneficiary": order.beneficiary,
@@ -34,7 +35,7 @@ def order_json(order: Order) -> dict:
             "village": line.listing.batch.project.village.name, "quantity_tonnes": format_tonnes(line.units),
             "price_cny_per_tonne": format_cny(line.price_cny_per_tonne), "amount_cny": format_cny(line.amount_cny),
         } for line in order.lines],
-        "certificate_number": certificate_number(order),
+        "certificate_number": None if new else certificate_number(order),
     }
     if order.payment_method == "bank_transfer":
         data["payment"] = {"method": "bank_transfer", "reference": order.payment_reference,
@@ -116,6 +117,17 @@ def _units_for(data: dict, actor) -> tuple[int, int | None]:
     return parse_tonnes(raw, "quantity_tonnes"), None
 
 
+def commit_keeping_state() -> None:
+    """Commit without expiring what the session holds: the order just written is answered from memory
+    instead of being read back (every value it has was set here; none comes from the database)."""
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
+
+
 def _replay(existing: Order, fingerprint: str):
     if existing.request_fingerprint != fingerprint:
         raise Conflict(_l("This Idempotency-Key was used for a different order."), "Idempotency-Key",
@@ -148,8 +160,8 @@ def create_order(data):
                 beneficiary=data["beneficiary"], retirement_reason=data["retirement_reason"],
                 listing_id=data.get("listing_id"), prefer_county_id=data.get("prefer_county_id"), event_id=event_id,
                 idempotency_key=key, request_fingerprint=fingerprint)
-            db.session.commit()
-            return order_json(order), 201
+            commit_keeping_state()
+            return order_json(order, new=True), 201
         except IntegrityError:
             # Two requests with the same key at once: the other one committed first.
             db.session.rollback()

@@ -20,7 +20,7 @@ import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, User
+from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, Region, User
 from marketplace.models.base import utcnow
 from marketplace.models.order import PAYMENT_METHODS, Order, OrderLine, OrderTransition
 from marketplace.services import ledger, outbox
@@ -59,13 +59,22 @@ class QuoteLine:
         return amount_for(self.units, self.listing.price_cny_per_tonne)
 
 
+#: What a quote and an order's lines show (project and village names), loaded with the listings; the
+#: rest of the models' eager chain (the village's four parent regions, the seller) loads only if read.
+QUOTE_LOADS = (
+    so.joinedload(Listing.batch).joinedload(CreditBatch.project).options(
+        so.lazyload(Project.seller), so.joinedload(Project.village).lazyload(Region.parent)),
+)
+
+
 def _candidates(session: so.Session, *, listing_id: int | None, prefer_county_id: int | None):
     """Active listings with units left: the chosen one, or all cheapest first (preferred county first)."""
     balance = LedgerBalance
     stmt = (sa.select(Listing, balance.units)
             .join(balance, sa.and_(balance.batch_id == Listing.batch_id,
                                    balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
-            .where(Listing.status == "active", balance.units > 0))
+            .where(Listing.status == "active", balance.units > 0)
+            .options(*QUOTE_LOADS))
     if listing_id is not None:
         stmt = stmt.where(Listing.id == listing_id)
     order = [Listing.price_cny_per_tonne, Listing.id]
@@ -149,14 +158,16 @@ def place_order(session: so.Session, *, actor: User, units: int, payment_method:
                   quantity_units=units, amount_cny=sum((line.amount for line in lines), Decimal("0.00")),
                   beneficiary=beneficiary, retirement_reason=retirement_reason, payment_method=payment_method,
                   status="pending_payment", reserved_until=reservation_deadline(payment_method),
-                  idempotency_key=idempotency_key, request_fingerprint=request_fingerprint)
+                  idempotency_key=idempotency_key, request_fingerprint=request_fingerprint, lines=[])
     session.add(order)
     session.flush()
     # Reserve in the one global lock order (batch, listing): concurrent orders never deadlock.
+    # The lines go in through the relationship, so ``order.lines`` is known without reading it back.
     for line in sorted(lines, key=lambda q: (q.listing.batch_id, q.listing.id)):
         ledger.reserve(session, listing=line.listing, units=line.units, order_ref=order.ref, actor_id=actor.id)
-        session.add(OrderLine(order_id=order.id, listing_id=line.listing.id, batch_id=line.listing.batch_id,
-                              units=line.units, price_cny_per_tonne=line.price, amount_cny=line.amount))
+        order.lines.append(OrderLine(listing=line.listing, listing_id=line.listing.id,
+                                     batch_id=line.listing.batch_id, units=line.units,
+                                     price_cny_per_tonne=line.price, amount_cny=line.amount))
     session.add(OrderTransition(order_id=order.id, from_status="", to_status="pending_payment", actor_id=actor.id,
                                 note=payment_method))
     session.flush()
