@@ -77,3 +77,25 @@ def test_a_neutralised_event_can_no_longer_change(app):
         else:
             raise AssertionError("the neutralised summit's footprint changed")
         assert footprint.event_total_units(db.session, summit.id) == 1_754_020
+
+
+def test_the_buyers_are_told_by_mail_once_in_their_language(app):
+    from pathlib import Path
+
+    from marketplace.models import Order, User
+    from marketplace.services import notifications
+
+    with app.app_context():
+        demo.seed_demo(db.session)
+        order = db.session.scalar(sa.select(Order).where(Order.beneficiary == "第十届“智汇丽水”人才科技峰会"))
+        db.session.execute(sa.update(Order).values(notified_at=None))
+        db.session.execute(sa.update(User).where(User.organisation_id == order.buyer_organisation_id)
+                           .values(locale="en"))
+        db.session.commit()
+        mail = Path(app.instance_path) / "mail"
+        before = set(mail.glob("*.eml")) if mail.exists() else set()
+        assert notifications.certificate_ready(db.session, order.id) == 1
+        assert notifications.certificate_ready(db.session, order.id) == 0  # once
+        (written,) = set(mail.glob("*.eml")) - before
+        text = written.read_text()
+        assert "is ready" in text and "summit@lishui.example" in text and "/verify/TH-" in text

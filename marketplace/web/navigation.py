@@ -24,6 +24,7 @@ BY_ROLE = {
 
 def navigation_for(user) -> list[tuple[str, str]]:
     items = list(PUBLIC)
-    if user is not None and user.is_authenticated:
+    # Outside a request (e-mails rendered by a worker) current_user is a proxy to nothing.
+    if getattr(user, "is_authenticated", False):
         items += BY_ROLE.get(user.role, [])
     return items
