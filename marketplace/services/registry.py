@@ -195,6 +195,20 @@ def add_document(session: so.Session, project: Project, *, actor: User, kind: st
     return document
 
 
+def project_details(session: so.Session, project: Project) -> dict:
+    """What a project's page shows: documents, history, batches and their folded balances."""
+    batches = session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == project.id)
+                              .order_by(CreditBatch.vintage_start)).all()
+    return {
+        "documents": session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)
+                                     .order_by(ProjectDocument.id)).all(),
+        "transitions": session.scalars(sa.select(ProjectTransition).where(
+            ProjectTransition.project_id == project.id).order_by(ProjectTransition.id)).all(),
+        "batches": batches,
+        "balances": ledger.batch_summaries(session, [b.id for b in batches]),
+    }
+
+
 def document_path(document: ProjectDocument) -> Path:
     return upload_folder() / document.stored_name
 

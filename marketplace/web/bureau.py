@@ -16,7 +16,6 @@ from marketplace.models import (
     Organisation,
     Project,
     ProjectDocument,
-    ProjectTransition,
     User,
 )
 from marketplace.models.order import ORDER_STATUSES, OrderTransition
@@ -107,15 +106,8 @@ def projects():
 
 
 def _project_page(project: Project, *, review_form=None, batch_form=None, status=200):
-    documents = db.session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)
-                                   .order_by(ProjectDocument.id)).all()
-    transitions = db.session.scalars(sa.select(ProjectTransition).where(ProjectTransition.project_id == project.id)
-                                     .order_by(ProjectTransition.id)).all()
-    batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == project.id)
-                                 .order_by(CreditBatch.vintage_start)).all()
-    balances = ledger.batch_summaries(db.session, [b.id for b in batches])
-    return render_template("bureau/project.html", project=project, documents=documents, transitions=transitions,
-                           batches=batches, balances=balances, review_form=review_form or ReviewForm(),
+    return render_template("bureau/project.html", project=project, **registry.project_details(db.session, project),
+                           review_form=review_form or ReviewForm(),
                            batch_form=batch_form or BatchForm(),
                            buffer_percent=current_app.config["BUFFER_POOL_PERCENT"]), status
 

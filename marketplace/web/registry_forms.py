@@ -33,7 +33,7 @@ class DocumentForm(FlaskForm):
 
 
 class ReviewForm(FlaskForm):
-    decision = SelectField(_l("Decision"), choices=[("verified", _l("Verify")), ("rejected", _l("Reject"))])
+    decision = SelectField(_l("Decision"), choices=[("verified", _l("Verify the project")), ("rejected", _l("Reject"))])
     note = TextAreaField(_l("Note to the cooperative"), validators=[Optional(), Length(max=2000)])
 
 

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, Listing, Project, ProjectDocument, ProjectTransition, User
+from marketplace.models import CreditBatch, Listing, Project, ProjectDocument, User
 from marketplace.services import ledger, registry
 from marketplace.services.access import get_scoped, scoped_select
 from marketplace.services.errors import DomainError
@@ -62,18 +62,12 @@ def new_project():
 
 
 def _project_page(project: Project, *, document_form=None, listing_form=None, status=200):
-    documents = db.session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)
-                                   .order_by(ProjectDocument.id)).all()
-    transitions = db.session.scalars(sa.select(ProjectTransition).where(ProjectTransition.project_id == project.id)
-                                     .order_by(ProjectTransition.id)).all()
-    batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == project.id)
-                                 .order_by(CreditBatch.vintage_start)).all()
-    balances = ledger.batch_summaries(db.session, [b.id for b in batches])
+    details = registry.project_details(db.session, project)
     listing_form = listing_form or ListingForm()
-    listing_form.batch_id.choices = _batch_choices(batches, balances)
-    return render_template("sellers/project.html", project=project, documents=documents, transitions=transitions,
-                           batches=batches, balances=balances, document_form=document_form or DocumentForm(),
-                           listing_form=listing_form, action_form=EmptyForm()), status
+    listing_form.batch_id.choices = _batch_choices(details["batches"], details["balances"])
+    return render_template("sellers/project.html", project=project, **details,
+                           document_form=document_form or DocumentForm(), listing_form=listing_form,
+                           action_form=EmptyForm()), status
 
 
 def _batch_choices(batches, balances):
