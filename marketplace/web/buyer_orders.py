@@ -184,7 +184,8 @@ def status(order_id: int):
     _reread_authenticated_payment(order)
     certificate = _certificate(order)
     return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
-                   pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
+                   verify_url=url_for("certificates.verify", number=certificate.number) if certificate else None,
+                   pdf_url=url_for("orders.certificate_pdf", order_id=order.id) if certificate else None)
 
 
 @bp.get("/<int:order_id>/pay")
