@@ -493,7 +493,7 @@ def _within(column, pieces: list[Piece]):
     """SQL: the column falls in one of the pieces."""
     conditions = []
     for low, high, _sign in pieces:
-        bounds = ([column >= low] if low else []) + ([column <= high] if high else [])
+        bounds = ([column >= low] if low is not None else []) + ([column <= high] if high is not None else [])
         conditions.append(sa.and_(sa.true(), *bounds))
     return sa.or_(*conditions)
 
@@ -504,8 +504,8 @@ def _sign(value, pieces: list[Piece]) -> int:
 
 def _sign_case(column, pieces: list[Piece]):
     """SQL: the net sign of the pieces the column falls in."""
-    whens = [(sa.and_(sa.true(), *([column >= low] if low else []), *([column <= high] if high else [])), sign)
-             for low, high, sign in pieces]
+    whens = [(sa.and_(sa.true(), *([column >= low] if low is not None else []),
+                      *([column <= high] if high is not None else [])), sign) for low, high, sign in pieces]
     if len(pieces) == 1:
         return sa.literal(pieces[0][2])
     return sum((sa.case(when, else_=0) for when in whens), sa.literal(0))
@@ -534,32 +534,32 @@ def _from_aggregates(session: so.Session, filters: Filters) -> dict[str, dict[tu
             acc[dimension][key].add(_Acc(sign * int(units), sign * int(fen), sign * int(orders or 0),
                                          sign * int(events or 0)))
 
+    def signed_sums(model, column, pieces: list[Piece], extra=()):
+        """Every dimension's rows summed in SQL with the pieces' signs: one row per key comes back."""
+        sign = _sign_case(column, pieces)
+        stmt = (sa.select(model.dimension, model.key_id, model.vintage, sa.func.sum(model.units * sign),
+                          sa.func.sum(model.amount_fen * sign), sa.func.sum(model.orders * sign),
+                          sa.func.sum(model.events * sign))
+                .where(model.county_id == county, _within(column, pieces), *extra)
+                .group_by(model.dimension, model.key_id, model.vintage))
+        for dimension, key_id, vintage, *figures in session.execute(stmt):
+            take(dimension, _key(dimension, key_id, vintage), *figures, 1)
+
     t = RetirementTotal
-    if steps.all_time or steps.years:
-        stmt = sa.select(t.year, t.dimension, t.key_id, t.vintage, t.units, t.amount_fen, t.orders, t.events).where(
-            t.county_id == county)
-        if steps.all_time:
-            stmt = stmt.where(t.year == 0)
-        else:
-            year_pieces = [(low and low.year, high and high.year, sign) for low, high, sign in steps.years]
-            stmt = stmt.where(t.year > 0, _within(t.year, year_pieces))
-        for year, dimension, key_id, vintage, *figures in session.execute(stmt):
-            sign = 1 if steps.all_time else _sign(date(year, 1, 1), steps.years)
-            take(dimension, _key(dimension, key_id, vintage), *figures, sign)
+    if steps.all_time:
+        signed_sums(t, t.year, [(0, 0, 1)])
+    elif steps.years:
+        signed_sums(t, t.year, [(low and low.year, high and high.year, sign) for low, high, sign in steps.years],
+                    extra=[t.year > 0])
     r = RetirementRollup
-    month_pieces = steps.months + steps.year_months
-    if month_pieces:
-        stmt = (sa.select(r.month, r.dimension, r.key_id, r.vintage, r.units, r.amount_fen, r.orders, r.events)
-                .where(r.county_id == county, _within(r.month, month_pieces)))
-        for month, dimension, key_id, vintage, *figures in session.execute(stmt):
-            take(dimension, _key(dimension, key_id, vintage), *figures, _sign(month, month_pieces))
-            if dimension == "total":
-                take("month", (month.strftime("%Y-%m"),), *figures, _sign(month, steps.months))
-    if steps.series:
+    if steps.months or steps.year_months:
+        signed_sums(r, r.month, steps.months + steps.year_months)
+    series = steps.months + ([(*steps.series, 1)] if steps.series else [])
+    if series:  # the month series: one total row a month
         stmt = (sa.select(r.month, r.units, r.amount_fen, r.orders, r.events)
-                .where(r.county_id == county, r.dimension == "total", _within(r.month, [(*steps.series, 1)])))
+                .where(r.county_id == county, r.dimension == "total", _within(r.month, series)))
         for month, *figures in session.execute(stmt):
-            take("month", (month.strftime("%Y-%m"),), *figures, 1)
+            take("month", (month.strftime("%Y-%m"),), *figures, _sign(month, series))
     if steps.days:
         s = RetirementStat
         sign = _sign_case(s.day, steps.days)
