@@ -6,11 +6,13 @@ import csv
 import io
 import re
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from marketplace.extensions import db
@@ -19,8 +21,10 @@ from marketplace.models import (
     Order,
     OrderLine,
     Project,
+    Region,
     RetirementRollup,
     RetirementStat,
+    RetirementTotal,
     SerialRange,
     User,
 )
@@ -28,6 +32,7 @@ from marketplace.services import orders, retirement, stats
 from marketplace.services.quantities import format_tonnes, parse_tonnes
 from tests.conftest import CsrfClient
 from tests.factories import PASSWORD
+from tests.test_migrations import empty_database_url  # noqa: F401  (the fixture)
 
 STORY = {"summit": "175.402", "province": "200", "hangzhou": "150.5", "jinhua": "179.4914", "jiaxing": "100"}
 
@@ -102,6 +107,27 @@ def rollup_rows(app) -> set:
                 for r in db.session.scalars(sa.select(RetirementRollup))}
 
 
+def total_rows(app) -> set:
+    with app.app_context():
+        return {(r.year, r.county_id, r.dimension, r.key_id, r.vintage, r.units, r.amount_fen, r.orders, r.events)
+                for r in db.session.scalars(sa.select(RetirementTotal))}
+
+
+def totals_from_ledger(app, expected: dict) -> dict:
+    """Yearly and all-time (year 0) units and fen per dimension and county scope, from the ledger recount."""
+    totals: dict[tuple, list] = defaultdict(lambda: [0, 0])
+    with app.app_context():
+        for (day, buyer, village, project, vintage), (units, fen) in expected.items():
+            county = db.session.get(Region, village).ancestor("county")
+            for year in (day.year, 0):
+                for county_key in {0, county.id if county else 0}:
+                    for key in (("total", 0, 0), ("buyer", buyer, 0), ("village", village, 0),
+                                ("project", project, vintage)):
+                        totals[(year, county_key, *key)][0] += units
+                        totals[(year, county_key, *key)][1] += fen
+    return {k: tuple(v) for k, v in totals.items()}
+
+
 def bureau_auth(factory, bureau):
     return {"Authorization": f"Bearer {factory.token(bureau)}"}
 
@@ -136,16 +162,29 @@ def test_aggregates_equal_a_recomputation_from_the_ledger_and_rebuild_reproduces
     assert sum(units for units, _fen in expected.values()) == parse_tonnes("805.3934")
     assert stored_aggregates(app) == expected
     maintained_rollups = rollup_rows(app)
+    maintained_totals = total_rows(app)
+    assert {k[:5]: (k[5], k[6]) for k in maintained_totals} == totals_from_ledger(app, expected)
+    assert {(k[0], k[1], k[7]) for k in maintained_totals if k[2] == "total"} == {
+        (date.today().year, 0, 5), (0, 0, 5), (date.today().year, county_of_story(app), 5), (0, county_of_story(app), 5)}
     with app.app_context():
+        db.session.execute(sa.delete(RetirementTotal))
         db.session.execute(sa.delete(RetirementRollup))
         db.session.execute(sa.delete(RetirementStat))
         db.session.commit()
-    assert stored_aggregates(app) == {}
+    assert stored_aggregates(app) == {} and total_rows(app) == set()
     result = runner.invoke(args=["stats", "rebuild"])
     assert result.exit_code == 0, result.output
     assert "from 5 completed orders" in result.output
     assert stored_aggregates(app) == expected
     assert rollup_rows(app) == maintained_rollups
+    assert total_rows(app) == maintained_totals
+
+
+def county_of_story(app) -> int:
+    with app.app_context():
+        from marketplace.services.registry import counties
+
+        return counties(db.session)[0].id
 
 
 def test_completing_twice_counts_once_and_in_flight_orders_are_sold_not_retired(app, factory, client, story):
@@ -162,6 +201,7 @@ def test_completing_twice_counts_once_and_in_flight_orders_are_sold_not_retired(
     assert body["sold_tonnes"] == "806.3935"  # + the paid order, not the unpaid one
     assert body["orders_completed"] == 5
     assert stored_aggregates(app) == ledger_recomputation(app)
+    assert {k[:5]: (k[5], k[6]) for k in total_rows(app)} == totals_from_ledger(app, ledger_recomputation(app))
     assert paid_only and pending
 
 
@@ -300,3 +340,121 @@ class SimpleOrg:
     def __init__(self, organisation_id):
         self.id = organisation_id
         self.kind = "seller"
+
+
+# --- any date range from whole years, whole months and a few edge days ----------------------------
+
+WINDOW = (date(2023, 11, 1), date(2028, 2, 29))
+some_day = st.one_of(st.none(), st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31)))
+
+
+def _covers(piece, value) -> bool:
+    low, high, _sign = piece
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+@settings(max_examples=400, deadline=None)
+@given(some_day, some_day)
+def test_a_range_is_read_as_signed_pieces_that_count_each_day_once(date_from, date_to):
+    if date_from and date_to and date_from > date_to:
+        date_from, date_to = date_to, date_from
+    steps = stats.plan(date_from, date_to)
+    assert not (steps.all_time and steps.years)
+    assert sum((high - low).days + 1 for low, high, _sign in steps.days) <= 30  # ≤ 15 edge days an end
+    assert sum(high.month - low.month + 1 for low, high, _sign in steps.year_months) <= 12
+    assert len(steps.months) <= 2 and len(steps.years) <= 3
+    day = WINDOW[0]
+    while day <= WINDOW[1]:
+        inside = (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+        month, january = day.replace(day=1), date(day.year, 1, 1)
+        edges = (sum(p[2] for p in steps.days if _covers(p, day))
+                 + sum(p[2] for p in steps.months if _covers(p, month)))
+        dimensions = (edges + sum(p[2] for p in steps.year_months if _covers(p, month))
+                      + sum(p[2] for p in steps.years if _covers(p, january)) + (1 if steps.all_time else 0))
+        series = edges + (1 if steps.series and _covers((*steps.series, 1), month) else 0)
+        assert dimensions == series == (1 if inside else 0), (date_from, date_to, day)
+        day += timedelta(days=1)
+
+
+#: Local completion times spread over two years, on the edges that matter (midnight, month and year ends).
+SPREAD = ["2024-12-31 23:59", "2025-01-01 00:01", "2025-03-14 12:00", "2025-03-31 20:00", "2025-07-01 09:00",
+          "2025-12-16 10:00", "2026-01-31 23:00", "2026-02-01 08:00", "2026-11-20 15:00"]
+EDGES = [None, date(2024, 12, 31), date(2025, 1, 1), date(2025, 1, 2), date(2025, 3, 1), date(2025, 3, 14),
+         date(2025, 3, 15), date(2025, 3, 31), date(2025, 4, 1), date(2025, 6, 30), date(2025, 7, 1),
+         date(2025, 11, 30), date(2025, 12, 16), date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 31),
+         date(2026, 2, 1), date(2026, 2, 27), date(2026, 11, 20), date(2026, 12, 31)]
+
+
+def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, story):
+    from marketplace.services.registry import ensure_region
+
+    bureau = story["bureau"]
+    far = factory.project(bureau=bureau)
+    with app.app_context():  # a project in a second county
+        province = ensure_region(db.session, level="province", name="浙江省", code="330000")
+        city = ensure_region(db.session, level="city", name="丽水市", parent=province, code="331100")
+        county = ensure_region(db.session, level="county", name="遂昌县", parent=city, code="331123")
+        township = ensure_region(db.session, level="township", name="妙高街道", parent=county)
+        village = ensure_region(db.session, level="village", name="远村", parent=township)
+        db.session.get(Project, far.id).village_id = village.id
+        db.session.commit()
+        second_county = county.id
+    far_listing = factory.listing(factory.batch(far, tonnes="100", bureau=bureau), tonnes="50", price="40.00")
+    buyers = story["buyers"]
+    ids = list(story["order_ids"].values())
+    ids += [complete_order(app, buyers["summit"], "1.5", listing_id=far_listing.id),
+            complete_order(app, buyers["jinhua"], "2.0001", listing_id=far_listing.id),
+            complete_order(app, buyers["hangzhou"], "3"),
+            complete_order(app, buyers["province"], "0.0101")]
+    with app.app_context():
+        tz = stats.zone()
+        for order_id, moment in zip(ids, SPREAD, strict=True):
+            db.session.get(Order, order_id).completed_at = datetime.fromisoformat(moment).replace(tzinfo=tz)
+        db.session.commit()
+        stats.rebuild(db.session)
+        db.session.commit()
+    expected = ledger_recomputation(app)
+    assert {key[0] for key in expected} == {date.fromisoformat(m[:10]) for m in SPREAD}
+    with app.app_context():
+        checked = 0
+        for county_id in (None, county_of_story(app), second_county):
+            for i, date_from in enumerate(EDGES):
+                for date_to in [None, *EDGES[max(i, 1):]]:
+                    filters = stats.Filters(date_from, date_to, county_id)
+                    fast = stats._from_aggregates(db.session, filters)
+                    for dimension in stats.DIMENSIONS:
+                        naive = stats._from_days(db.session, filters, stats.Scope(), dimension)
+                        assert dict(fast[dimension]) == dict(naive), (filters, dimension)
+                    if county_id is None:
+                        units = sum(u for (day, *_rest), (u, _fen) in expected.items()
+                                    if (date_from is None or day >= date_from) and (date_to is None or day <= date_to))
+                        assert fast["total"].get((), stats.Figures()).retired_units == units, filters
+                    checked += 1
+        assert checked > 500
+        everything = stats._from_aggregates(db.session, stats.Filters())
+        assert everything["total"][()].orders_completed == 9
+        assert len(everything["month"]) == len({m[:7] for m in SPREAD})
+
+
+def test_the_migration_fills_the_totals_from_the_monthly_rollups(make_app, empty_database_url):  # noqa: F811
+    from flask_migrate import upgrade
+
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    rows = [(date(2025, 1, 1), 0, "total", 0, 0, 10, 300, 2, 1), (date(2025, 12, 1), 0, "total", 0, 0, 5, 150, 1, 0),
+            (date(2026, 3, 1), 0, "total", 0, 0, 7, 210, 1, 0), (date(2025, 1, 1), 0, "project", 3, 2024, 10, 300, 0, 0),
+            (date(2026, 3, 1), 9, "buyer", 4, 0, 7, 210, 1, 0)]
+    with migrated.app_context():
+        upgrade(revision="0007")
+        columns = ("month", "county_id", "dimension", "key_id", "vintage", "units", "amount_fen", "orders", "events")
+        with db.engine.begin() as conn:
+            conn.execute(RetirementRollup.__table__.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+        upgrade()
+        with db.engine.connect() as conn:
+            totals = set(conn.execute(sa.select(
+                *[RetirementTotal.__table__.c[c] for c in ("year", "county_id", "dimension", "key_id", "vintage",
+                                                           "units", "amount_fen", "orders", "events")])))
+        db.engine.dispose()
+    assert totals == {(2025, 0, "total", 0, 0, 15, 450, 3, 1), (2026, 0, "total", 0, 0, 7, 210, 1, 0),
+                      (0, 0, "total", 0, 0, 22, 660, 4, 1), (2025, 0, "project", 3, 2024, 10, 300, 0, 0),
+                      (0, 0, "project", 3, 2024, 10, 300, 0, 0), (2026, 9, "buyer", 4, 0, 7, 210, 1, 0),
+                      (0, 9, "buyer", 4, 0, 7, 210, 1, 0)}

@@ -19,11 +19,11 @@ from marketplace.models.registry import (
     Region,
     SerialRange,
 )
-from marketplace.models.stats import RetirementRollup, RetirementStat
+from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
 
 __all__ = [
     "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event",
     "LedgerBalance", "LedgerEntry", "Listing", "Order", "OrderLine", "OrderTransition", "Organisation",
-    "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "ReductionMeasure", "Region", "RetirementRollup", "RetirementStat",
+    "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "ReductionMeasure", "Region", "RetirementRollup", "RetirementStat", "RetirementTotal",
     "SerialRange", "SigningKey", "StripeEvent", "User",
 ]

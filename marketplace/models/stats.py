@@ -1,7 +1,7 @@
 """Maintained aggregates of completed orders, so dashboards and the stats API stay fast at any size.
 
-Both tables are written in the same transaction that moves an order to ``completed`` (see
-services/stats.record_completion) and can be rebuilt from the orders and the ledger at any time
+All three tables (by day, by month, by year and for all time) are written in the same transaction
+that moves an order to ``completed`` (see services/stats.record_completion) and can be rebuilt from the orders and the ledger at any time
 (``marketplace stats rebuild``). Quantities are integer units (1 unit = 0.0001 t); money is integer
 fen (0.01 CNY): sums of integers are exact on every database, sums of SQLite "decimals" are not.
 
@@ -67,6 +67,32 @@ class RetirementRollup(db.Model):
 
     #: the first day of the (local) month
     month: so.Mapped[date] = so.mapped_column(primary_key=True)
+    #: 0 = every county; otherwise the village's county (each completion writes both)
+    county_id: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
+    dimension: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    #: buyer organisation, village or project id; 0 for the total
+    key_id: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
+    #: the vintage for ``project``, else 0
+    vintage: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
+    units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    amount_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    orders: so.Mapped[int] = so.mapped_column(default=0)
+    events: so.Mapped[int] = so.mapped_column(default=0)
+
+
+class RetirementTotal(db.Model):
+    """The same figures by year and for all time (``year`` 0), per dimension, with and without the
+    county: one row per buyer, village or project and vintage, however many orders they hold, so an
+    unfiltered or whole-year query reads a fixed number of rows."""
+
+    __tablename__ = "retirement_totals"
+    __table_args__ = (
+        sa.CheckConstraint("dimension IN ('total', 'buyer', 'village', 'project')", name="dimension"),
+        sa.CheckConstraint("units > 0", name="units_positive"),
+    )
+
+    #: the (local) year, or 0 for all time (each completion writes both)
+    year: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
     #: 0 = every county; otherwise the village's county (each completion writes both)
     county_id: so.Mapped[int] = so.mapped_column(primary_key=True, autoincrement=False)
     dimension: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)

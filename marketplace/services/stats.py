@@ -39,7 +39,7 @@ from marketplace.models import (
     Region,
     SerialRange,
 )
-from marketplace.models.stats import RetirementRollup, RetirementStat
+from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
 from marketplace.services.errors import ValidationFailed
 
 SOLD_STATUSES = ("paid", "retiring", "completed")
@@ -67,14 +67,6 @@ class Filters:
     date_from: date | None = None
     date_to: date | None = None
     county_id: int | None = None
-
-    @property
-    def whole_months(self) -> bool:
-        """True when the range starts and ends on month boundaries, so the monthly rollups answer it."""
-        starts = self.date_from is None or self.date_from.day == 1
-        ends = self.date_to is None or self.date_to.day == calendar.monthrange(self.date_to.year,
-                                                                              self.date_to.month)[1]
-        return starts and ends
 
     def utc_bounds(self) -> tuple[datetime | None, datetime | None]:
         """[start, end) in UTC of the local days chosen."""
@@ -190,6 +182,12 @@ class _Acc:
     def values(self) -> dict:
         return {"units": self.units, "amount_fen": self.amount_fen, "orders": self.orders, "events": self.events}
 
+    def add(self, other: _Acc) -> None:
+        self.units += other.units
+        self.amount_fen += other.amount_fen
+        self.orders += other.orders
+        self.events += other.events
+
 
 def _contributions(*, day: date, buyer_id: int, first_for_event: bool, units_by_batch: dict[int, int],
                    fen_by_batch: dict[int, int], facts: dict[int, BatchFacts]):
@@ -219,8 +217,18 @@ def _contributions(*, day: date, buyer_id: int, first_for_event: bool, units_by_
     return detail, rollups
 
 
+def _totals(rollups: dict[tuple, _Acc]) -> dict[tuple, _Acc]:
+    """Monthly rollup rows → the same rows by year and for all time (year 0)."""
+    totals: dict[tuple, _Acc] = defaultdict(_Acc)
+    for (month, county_key, dimension, key_id, vintage), acc in rollups.items():
+        for year in (month.year, 0):
+            totals[(year, county_key, dimension, key_id, vintage)].add(acc)
+    return totals
+
+
 DETAIL_KEY = ("day", "buyer_organisation_id", "village_id", "project_id", "vintage")
 ROLLUP_KEY = ("month", "county_id", "dimension", "key_id", "vintage")
+TOTAL_KEY = ("year", "county_id", "dimension", "key_id", "vintage")
 
 
 def record_completion(session: so.Session, order: Order) -> None:
@@ -250,14 +258,18 @@ def record_completion(session: so.Session, order: Order) -> None:
     # Rollups in their key order: concurrent completions lock rows in the same order (no deadlock).
     for key, acc in sorted(rollups.items()):
         _upsert(session, RetirementRollup, dict(zip(ROLLUP_KEY, key, strict=True)), acc.values())
+    for key, acc in sorted(_totals(rollups).items()):
+        _upsert(session, RetirementTotal, dict(zip(TOTAL_KEY, key, strict=True)), acc.values())
     session.flush()
 
 
 def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = None, chunk: int = 5000) -> int:
-    """Recompute both aggregates from the completed orders, their ledger ranges and their lines.
+    """Recompute the aggregates from the completed orders, their ledger ranges and their lines.
 
     Streams the orders in completion order and writes each local day (and month) once it is over,
-    so memory stays small at millions of orders. Returns the number of orders counted."""
+    so memory stays small at millions of orders; the yearly and all-time totals (a few rows per
+    buyer, village and project) are written at the end. Returns the number of orders counted."""
+    session.execute(sa.delete(RetirementTotal))
     session.execute(sa.delete(RetirementRollup))
     session.execute(sa.delete(RetirementStat))
     facts = batch_facts(session)
@@ -266,6 +278,7 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
     seen_events: set[int] = set()
     detail: dict[tuple, _Acc] = defaultdict(_Acc)
     rollups: dict[tuple, _Acc] = defaultdict(_Acc)
+    totals: dict[tuple, _Acc] = defaultdict(_Acc)
     current_day = current_month = None
     done = 0
 
@@ -290,6 +303,8 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
         detail.clear()
 
     def flush_rollups():
+        for key, acc in _totals(rollups).items():
+            totals[key].add(acc)
         write(RetirementRollup, [{**dict(zip(ROLLUP_KEY, key, strict=True)), **acc.values()}
                                  for key, acc in rollups.items()])
         rollups.clear()
@@ -328,11 +343,7 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
                 fen_by_batch=fen[order_id], facts=facts)
             for target, source in ((detail, order_detail), (rollups, order_rollups)):
                 for key, acc in source.items():
-                    into = target[key]
-                    into.units += acc.units
-                    into.amount_fen += acc.amount_fen
-                    into.orders += acc.orders
-                    into.events += acc.events
+                    target[key].add(acc)
             done += 1
         if progress:
             progress(done, total)
@@ -346,6 +357,7 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
         process(batch_rows)
     flush_detail()
     flush_rollups()
+    write(RetirementTotal, [{**dict(zip(TOTAL_KEY, key, strict=True)), **acc.values()} for key, acc in totals.items()])
     session.flush()
     if progress:
         progress(done, total)
@@ -362,31 +374,223 @@ class Scope:
     buyer_id: int | None = None
 
 
-def _completed(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
-    """Completed orders' figures grouped by a dimension: total, buyer, village, project or day/month."""
-    result: dict[tuple, Figures] = defaultdict(Figures)
-    use_rollups = filters.whole_months and scope.seller_id is None and scope.buyer_id is None
-    if use_rollups:
-        r = RetirementRollup
-        rollup_dimension = "total" if dimension in ("total", "month") else dimension
-        group = [r.month] if dimension == "month" else [r.key_id, r.vintage]
-        stmt = (sa.select(*group, sa.func.sum(r.units), sa.func.sum(r.amount_fen), sa.func.sum(r.orders),
-                          sa.func.sum(r.events))
-                .where(r.dimension == rollup_dimension, r.county_id == (filters.county_id or 0))
-                .group_by(*group))
-        if filters.date_from:
-            stmt = stmt.where(r.month >= filters.date_from.replace(day=1))
-        if filters.date_to:
-            stmt = stmt.where(r.month <= filters.date_to.replace(day=1))
-        for *key, units, fen, orders, events in session.execute(stmt):
-            if dimension == "month":
-                key = (key[0].strftime("%Y-%m"),)
-            elif dimension in ("buyer", "village"):
-                key = (key[0],)
-            elif dimension == "total":
-                key = ()
-            result[tuple(key)].add(Figures(int(units), int(units), int(fen), int(orders or 0), int(events or 0)))
+#: A closed range of periods (None = open) read with a sign: +1 to add, -1 to take away.
+Piece = tuple[date | None, date | None, int]
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _add_months(month: date, n: int) -> date:
+    year, index = divmod(month.year * 12 + month.month - 1 + n, 12)
+    return date(year, index + 1, 1)
+
+
+@dataclass
+class Plan:
+    """How a range of local days is read from the aggregates, so the work does not grow with it.
+
+    Partial months at either end come from the daily table: the days inside, or, when fewer, the
+    whole month minus the days outside (so at most ~15 days an end). Whole months up to a year
+    boundary come from the monthly rollups the same way (the months, or the year minus the months
+    outside); whole years, and all time, from ``retirement_totals``. Figures are integers, so adding
+    and taking away is exact. The month series takes the whole months' total rows (one a month)
+    and the partial months' pieces."""
+
+    days: list[Piece] = field(default_factory=list)
+    #: monthly rollups counted in the dimensions and in the month series (partial months' complements)
+    months: list[Piece] = field(default_factory=list)
+    #: monthly rollups counted in the dimensions only (partial years)
+    year_months: list[Piece] = field(default_factory=list)
+    #: years (first days of January) read from retirement_totals; never open at both ends
+    years: list[Piece] = field(default_factory=list)
+    #: no date filter: the all-time rows of retirement_totals
+    all_time: bool = False
+    #: whole months [from, to] of the month series, read from the monthly total rows
+    series: tuple[date | None, date | None] | None = None
+
+
+def plan(date_from: date | None, date_to: date | None) -> Plan:
+    result = Plan()
+    if date_from and date_to and date_from > date_to:
         return result
+    if date_from and date_to and date_from.replace(day=1) == date_to.replace(day=1) and not (
+            date_from.day == 1 and date_to == _month_end(date_to)):
+        first, last = date_from.replace(day=1), _month_end(date_from)
+        inside = (date_to - date_from).days + 1
+        if inside <= last.day - inside:
+            result.days.append((date_from, date_to, 1))
+        else:
+            result.months.append((first, first, 1))
+            if date_from > first:
+                result.days.append((first, date_from - timedelta(days=1), -1))
+            if date_to < last:
+                result.days.append((date_to + timedelta(days=1), last, -1))
+        return result
+    # 1. partial months at the ends → days; what is left is whole months [m_from, m_to]
+    m_from = date_from
+    if date_from and date_from.day != 1:
+        first, last = date_from.replace(day=1), _month_end(date_from)
+        if (last - date_from).days + 1 <= date_from.day - 1:
+            result.days.append((date_from, last, 1))
+        else:
+            result.months.append((first, first, 1))
+            result.days.append((first, date_from - timedelta(days=1), -1))
+        m_from = _add_months(first, 1)
+    m_to = date_to.replace(day=1) if date_to else None
+    if date_to and date_to != _month_end(date_to):
+        first, last = date_to.replace(day=1), _month_end(date_to)
+        if date_to.day <= (last - date_to).days:
+            result.days.append((first, date_to, 1))
+        else:
+            result.months.append((first, first, 1))
+            result.days.append((date_to + timedelta(days=1), last, -1))
+        m_to = _add_months(first, -1)
+    if m_from and m_to and m_from > m_to:
+        return result
+    result.series = (m_from, m_to)
+    if m_from is None and m_to is None:
+        result.all_time = True
+        return result
+    # 2. partial years at the ends → months; what is left is whole years [y_from, y_to]
+    if m_from and m_to and m_from.year == m_to.year and not (m_from.month == 1 and m_to.month == 12):
+        january, december = date(m_from.year, 1, 1), date(m_from.year, 12, 1)
+        inside = m_to.month - m_from.month + 1
+        if inside <= 12 - inside:
+            result.year_months.append((m_from, m_to, 1))
+        else:
+            result.years.append((january, january, 1))
+            if m_from > january:
+                result.year_months.append((january, _add_months(m_from, -1), -1))
+            if m_to < december:
+                result.year_months.append((_add_months(m_to, 1), december, -1))
+        return result
+    y_from = m_from
+    if m_from and m_from.month != 1:
+        january, december = date(m_from.year, 1, 1), date(m_from.year, 12, 1)
+        if 13 - m_from.month <= m_from.month - 1:
+            result.year_months.append((m_from, december, 1))
+        else:
+            result.years.append((january, january, 1))
+            result.year_months.append((january, _add_months(m_from, -1), -1))
+        y_from = date(m_from.year + 1, 1, 1)
+    y_to = date(m_to.year, 1, 1) if m_to else None
+    if m_to and m_to.month != 12:
+        january, december = date(m_to.year, 1, 1), date(m_to.year, 12, 1)
+        if m_to.month <= 12 - m_to.month:
+            result.year_months.append((january, m_to, 1))
+        else:
+            result.years.append((january, january, 1))
+            result.year_months.append((_add_months(m_to, 1), december, -1))
+        y_to = date(m_to.year - 1, 1, 1)
+    if not (y_from and y_to and y_from > y_to):
+        result.years.append((y_from, y_to, 1))
+    return result
+
+
+def _within(column, pieces: list[Piece]):
+    """SQL: the column falls in one of the pieces."""
+    conditions = []
+    for low, high, _sign in pieces:
+        bounds = ([column >= low] if low is not None else []) + ([column <= high] if high is not None else [])
+        conditions.append(sa.and_(sa.true(), *bounds))
+    return sa.or_(*conditions)
+
+
+def _sign(value, pieces: list[Piece]) -> int:
+    return sum(sign for low, high, sign in pieces if (low is None or value >= low) and (high is None or value <= high))
+
+
+def _sign_case(column, pieces: list[Piece]):
+    """SQL: the net sign of the pieces the column falls in."""
+    whens = [(sa.and_(sa.true(), *([column >= low] if low is not None else []),
+                      *([column <= high] if high is not None else [])), sign) for low, high, sign in pieces]
+    if len(pieces) == 1:
+        return sa.literal(pieces[0][2])
+    return sum((sa.case(when, else_=0) for when in whens), sa.literal(0))
+
+
+DIMENSIONS = ("total", "buyer", "village", "project", "month")
+#: Orders and events are counted in these only: an order can buy from several villages and projects.
+COUNTED = ("total", "buyer", "month")
+
+
+def _key(dimension: str, key_id: int, vintage: int) -> tuple:
+    return {"total": (), "buyer": (key_id,), "village": (key_id,), "project": (key_id, vintage)}[dimension]
+
+
+def _from_aggregates(session: so.Session, filters: Filters) -> dict[str, dict[tuple, Figures]]:
+    """The bureau's figures for every dimension, from the totals, the monthly rollups and at most a
+    few weeks of daily rows (see :class:`Plan`)."""
+    acc: dict[str, dict[tuple, _Acc]] = {d: defaultdict(_Acc) for d in DIMENSIONS}
+    county = filters.county_id or 0
+    steps = plan(filters.date_from, filters.date_to)
+
+    def take(dimension: str, key: tuple, units, fen, orders, events, sign: int) -> None:
+        if dimension not in COUNTED:
+            orders = events = 0
+        if sign:
+            acc[dimension][key].add(_Acc(sign * int(units), sign * int(fen), sign * int(orders or 0),
+                                         sign * int(events or 0)))
+
+    def signed_sums(model, column, pieces: list[Piece], extra=()):
+        """Every dimension's rows summed in SQL with the pieces' signs: one row per key comes back."""
+        sign = _sign_case(column, pieces)
+        stmt = (sa.select(model.dimension, model.key_id, model.vintage, sa.func.sum(model.units * sign),
+                          sa.func.sum(model.amount_fen * sign), sa.func.sum(model.orders * sign),
+                          sa.func.sum(model.events * sign))
+                .where(model.county_id == county, _within(column, pieces), *extra)
+                .group_by(model.dimension, model.key_id, model.vintage))
+        for dimension, key_id, vintage, *figures in session.execute(stmt):
+            take(dimension, _key(dimension, key_id, vintage), *figures, 1)
+
+    t = RetirementTotal
+    if steps.all_time:
+        signed_sums(t, t.year, [(0, 0, 1)])
+    elif steps.years:
+        signed_sums(t, t.year, [(low and low.year, high and high.year, sign) for low, high, sign in steps.years],
+                    extra=[t.year > 0])
+    r = RetirementRollup
+    if steps.months or steps.year_months:
+        signed_sums(r, r.month, steps.months + steps.year_months)
+    series = steps.months + ([(*steps.series, 1)] if steps.series else [])
+    if series:  # the month series: one total row a month
+        stmt = (sa.select(r.month, r.units, r.amount_fen, r.orders, r.events)
+                .where(r.county_id == county, r.dimension == "total", _within(r.month, series)))
+        for month, *figures in session.execute(stmt):
+            take("month", (month.strftime("%Y-%m"),), *figures, _sign(month, series))
+    if steps.days:
+        s = RetirementStat
+        sign = _sign_case(s.day, steps.days)
+        for dimension in DIMENSIONS:
+            group = {"total": [], "buyer": [s.buyer_organisation_id], "village": [s.village_id],
+                     "project": [s.project_id, s.vintage], "month": [s.day]}[dimension]
+            stmt = sa.select(*group, sa.func.sum(s.units * sign), sa.func.sum(s.amount_fen * sign),
+                             sa.func.sum(s.orders * sign), sa.func.sum(s.events * sign)).where(
+                _within(s.day, steps.days))
+            if group:
+                stmt = stmt.group_by(*group)
+            if filters.county_id:
+                stmt = stmt.where(s.county_id == filters.county_id)
+            for *key, units, fen, orders, events in session.execute(stmt):
+                if units is None:
+                    continue
+                if dimension == "month":
+                    key = [key[0].strftime("%Y-%m")]
+                take(dimension, tuple(key), units, fen, orders, events, 1)
+    result: dict[str, dict[tuple, Figures]] = {}
+    for dimension, rows in acc.items():
+        # A key whose pieces cancel out had nothing in the range (every stored row has units > 0).
+        result[dimension] = defaultdict(Figures, {
+            key: Figures(a.units, a.units, a.amount_fen, a.orders, a.events) for key, a in rows.items() if a.units})
+    return result
+
+
+def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
+    """Figures grouped by a dimension straight from the daily table: a seller's or a buyer's (through
+    their indexed columns), and the reference the bureau's figures are tested against."""
+    result: dict[tuple, Figures] = defaultdict(Figures)
     s = RetirementStat
     group = {"total": [], "buyer": [s.buyer_organisation_id], "village": [s.village_id],
              "project": [s.project_id, s.vintage], "month": [s.day], "seller": [s.seller_organisation_id]}[dimension]
@@ -409,8 +613,17 @@ def _completed(session: so.Session, filters: Filters, scope: Scope, dimension: s
             continue
         if dimension == "month":
             key = [key[0].strftime("%Y-%m")]
+        if dimension not in COUNTED:
+            orders = events = 0
         result[tuple(key)].add(Figures(int(units), int(units), int(fen), int(orders or 0), int(events or 0)))
     return result
+
+
+def _completed(session: so.Session, filters: Filters, scope: Scope) -> dict[str, dict[tuple, Figures]]:
+    """Completed orders' figures for every dimension (total, buyer, village, project, month)."""
+    if scope.seller_id is None and scope.buyer_id is None:
+        return _from_aggregates(session, filters)
+    return {dimension: _from_days(session, filters, scope, dimension) for dimension in DIMENSIONS}
 
 
 def _in_flight(session: so.Session, filters: Filters, scope: Scope) -> list[tuple[Order, OrderLine, BatchFacts]]:
@@ -443,18 +656,25 @@ def _in_flight_key(dimension: str, order: Order, line: OrderLine, f: BatchFacts,
             "month": (order.paid_at.astimezone(tz).strftime("%Y-%m"),)}[dimension]
 
 
-def figures_by(session: so.Session, filters: Filters, dimension: str, scope: Scope | None = None,
-               in_flight: list | None = None) -> dict[tuple, Figures]:
-    """Sold, retired, revenue and counts grouped by a dimension (completed + in flight)."""
-    scope = scope or Scope()
-    result = _completed(session, filters, scope, dimension)
-    if in_flight is None:
-        in_flight = _in_flight(session, filters, scope)
+def _add_in_flight(result: dict[tuple, Figures], dimension: str, in_flight: list) -> dict[tuple, Figures]:
     tz = zone()
     for order, line, f in in_flight:
         result[_in_flight_key(dimension, order, line, f, tz)].add(
             Figures(sold_units=line.units, revenue_fen=to_fen(line.amount_cny)))
     return dict(result)
+
+
+def figures_by(session: so.Session, filters: Filters, dimension: str, scope: Scope | None = None,
+               in_flight: list | None = None) -> dict[tuple, Figures]:
+    """Sold, retired, revenue and counts grouped by a dimension (completed + in flight)."""
+    scope = scope or Scope()
+    if dimension in DIMENSIONS:
+        result = _completed(session, filters, scope)[dimension]
+    else:
+        result = _from_days(session, filters, scope, dimension)
+    if in_flight is None:
+        in_flight = _in_flight(session, filters, scope)
+    return _add_in_flight(result, dimension, in_flight)
 
 
 @dataclass
@@ -472,11 +692,10 @@ def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -
     """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer."""
     scope = scope or Scope()
     in_flight = _in_flight(session, filters, scope)
-    totals = figures_by(session, filters, "total", scope, in_flight).get((), Figures())
-    by_buyer = figures_by(session, filters, "buyer", scope, in_flight)
-    by_village = figures_by(session, filters, "village", scope, in_flight)
-    by_month = figures_by(session, filters, "month", scope, in_flight)
-    by_project = figures_by(session, filters, "project", scope, in_flight)
+    completed = _completed(session, filters, scope)
+    by = {dimension: _add_in_flight(completed[dimension], dimension, in_flight) for dimension in DIMENSIONS}
+    totals = by["total"].get((), Figures())
+    by_buyer, by_village, by_month, by_project = by["buyer"], by["village"], by["month"], by["project"]
     orgs = {o.id: o for o in session.scalars(sa.select(Organisation).where(
         Organisation.id.in_([k[0] for k in by_buyer])))}
     villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village])))}
