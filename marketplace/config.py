@@ -92,6 +92,8 @@ def load_config(instance_path: Path) -> dict:
         "LANGUAGES": ["zh_CN", "en"],
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", env("REDIS_URL", "") or "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # A sliding window: no burst of twice the limit across a minute boundary (and no flaky edge in tests).
+        "RATELIMIT_STRATEGY": env("RATELIMIT_STRATEGY", "moving-window"),
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute"),
         # Outbox rows older than this with no publish are re-driven by the sweeper.
         "OUTBOX_SWEEP_AFTER_SECONDS": int(env("OUTBOX_SWEEP_AFTER_SECONDS", "30")),
