@@ -59,6 +59,16 @@ test-services: translations
 bench-orders: translations
 	$(BIN)/python bench/orders_api.py
 
+bench-certificates: translations
+	$(BIN)/python bench/certificate_latency.py
+	$(BIN)/python bench/certificates_pdf.py
+
+bench-dashboard: translations
+	$(BIN)/python bench/dashboard.py
+
+# Every benchmark, one after the other (several minutes; PostgreSQL and Redis on 127.0.0.1).
+bench: bench-orders bench-certificates bench-dashboard
+
 lint: install
 	$(BIN)/ruff check .
 
