@@ -198,6 +198,41 @@ _ORDERS, _LINES, _TRANSITIONS = Order.__table__, OrderLine.__table__, OrderTrans
 _INSERT_ORDER = sa.insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_LINES = sa.insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 _INSERT_TRANSITION = sa.insert(_TRANSITIONS)
+_ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_units", "amount_cny", "beneficiary",
+               "retirement_reason", "payment_method", "status", "reserved_until", "idempotency_key",
+               "request_fingerprint", "refund_status", "created_at", "updated_at")
+_LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
+_TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "created_at")
+_ENTRY_KEYS = ("batch_id", "from_account", "to_account", "units", "kind", "actor_id", "created_at")
+
+
+def _params(prefix: str, table: sa.Table, keys) -> list[sa.BindParameter]:
+    return [sa.bindparam(f"{prefix}_{key}", type_=table.c[key].type) for key in keys]
+
+
+def _insert_one_line_order() -> sa.Select:
+    """PostgreSQL: a one-line order's four rows in one statement (data-modifying CTEs), built once.
+
+    The order's INSERT … RETURNING id feeds its line, its first transition and its journal entry
+    (``ref`` = 'order:' || id); the foreign keys are checked at the end of the statement."""
+    new_order = (sa.insert(_ORDERS).values(dict(zip(_ORDER_KEYS, _params("o", _ORDERS, _ORDER_KEYS), strict=True)))
+                 .returning(_ORDERS.c.id).cte("new_order"))
+    new_line = (sa.insert(_LINES).from_select(("order_id", *_LINE_KEYS),
+                                              sa.select(new_order.c.id, *_params("l", _LINES, _LINE_KEYS)))
+                .returning(_LINES.c.id).cte("new_line"))
+    new_transition = sa.insert(_TRANSITIONS).from_select(
+        ("order_id", *_TRANSITION_KEYS),
+        sa.select(new_order.c.id, *_params("t", _TRANSITIONS, _TRANSITION_KEYS))).cte("new_transition")
+    entries = ledger.LedgerEntry.__table__
+    new_entry = sa.insert(entries).from_select(
+        (*_ENTRY_KEYS, "ref"),
+        sa.select(*_params("e", entries, _ENTRY_KEYS),
+                  sa.literal("order:", sa.String) + sa.cast(new_order.c.id, sa.String))).cte("new_entry")
+    return (sa.select(new_order.c.id, new_line.c.id).select_from(new_order).join(new_line, sa.true())
+            .add_cte(new_transition, new_entry))
+
+
+_INSERT_ONE_LINE_ORDER = _insert_one_line_order()
 
 
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
@@ -207,8 +242,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
-    for its lines, one for the transition and one for the journal entries, then per line the ledger's
-    conditional debit and its credit. The balances come last, so the hot ``listed:`` row stays locked
+    for its lines, one for the transition and one for the journal entries (on PostgreSQL, a one-line
+    order's four rows go in one statement), then per line the ledger's conditional debit and its credit. The balances come last, so the hot ``listed:`` row stays locked
     only from its debit to the caller's COMMIT. If a debit finds too few units, InsufficientCredits is
     raised and the caller rolls the whole transaction back (the rows written before go with it).
     The Order returned is built from the values written and attached to the session as if loaded."""
@@ -230,18 +265,31 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
               "idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint,
               "refund_status": "none", "created_at": now, "updated_at": now}
     connection = session.connection()
-    order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
-    order_ref = f"order:{order_id}"
-    line_values = [{"order_id": order_id, "listing_id": offer.listing_id, "batch_id": offer.batch_id,
-                    "units": take, "price_cny_per_tonne": offer.price, "amount_cny": amount}
+    line_values = [{"listing_id": offer.listing_id, "batch_id": offer.batch_id, "units": take,
+                    "price_cny_per_tonne": offer.price, "amount_cny": amount}
                    for (offer, take), amount in zip(lines, amounts, strict=True)]
-    line_ids = connection.execute(_INSERT_LINES, line_values).scalars().all()
-    connection.execute(_INSERT_TRANSITION, {"order_id": order_id, "from_status": "",
-                                                 "to_status": "pending_payment", "actor_id": actor.id,
-                                                 "note": payment_method, "created_at": now})
+    transition = {"from_status": "", "to_status": "pending_payment", "actor_id": actor.id, "note": payment_method,
+                  "created_at": now}
     moves = [(offer.batch_id, offer.listing_id, take) for offer, take in lines]
-    connection.execute(ledger.INSERT_ENTRIES,
-                       ledger.reserve_entries(moves, order_ref=order_ref, actor_id=actor.id, now=now))
+    if len(lines) == 1 and connection.dialect.name == "postgresql":
+        # The usual order: one round trip for its four rows.
+        (entry,) = ledger.reserve_entries(moves, order_ref="", actor_id=actor.id, now=now)
+        params = {**{f"o_{key}": values[key] for key in _ORDER_KEYS},
+                  **{f"l_{key}": line_values[0][key] for key in _LINE_KEYS},
+                  **{f"t_{key}": transition[key] for key in _TRANSITION_KEYS},
+                  **{f"e_{key}": entry[key] for key in _ENTRY_KEYS}}
+        order_id, line_id = connection.execute(_INSERT_ONE_LINE_ORDER, params).one()
+        line_ids = [line_id]
+        for row in line_values:
+            row["order_id"] = order_id
+    else:
+        order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
+        for row in line_values:
+            row["order_id"] = order_id
+        line_ids = connection.execute(_INSERT_LINES, line_values).scalars().all()
+        connection.execute(_INSERT_TRANSITION, {"order_id": order_id, **transition})
+        connection.execute(ledger.INSERT_ENTRIES,
+                           ledger.reserve_entries(moves, order_ref=f"order:{order_id}", actor_id=actor.id, now=now))
     order_lines = [OrderLine(id=line_id, **row) for line_id, row in zip(line_ids, line_values, strict=True)]
     order = Order(id=order_id, **values, bank_reference=None, refund_reference=None, paid_at=None,
                   completed_at=None, notified_at=None, lines=order_lines)
