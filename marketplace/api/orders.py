@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -144,7 +144,7 @@ def _replay(existing: Order, fingerprint: str):
 @blp.doc(security=BEARER, parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
                                        "schema": {"type": "string", "maxLength": 200},
                                        "description": "repeat a request safely: same key and body → same order"}])
-@blp.arguments(OrderIn)
+@blp.arguments(OrderIn())  # an instance: a class would be instantiated (its fields deep-copied) per request
 @blp.response(201, OrderOut)
 @blp.alt_response(200, schema=OrderOut, description="the order an earlier request with this key created")
 @token_required("buyer")
@@ -177,7 +177,8 @@ def _place(data: dict, actor, key: str | None, fingerprint: str):
                 listing_id=data.get("listing_id"), prefer_county_id=data.get("prefer_county_id"), event_id=event_id,
                 idempotency_key=key, request_fingerprint=fingerprint)
             commit_keeping_state()
-            return order_json(placed.order, new=True, places=placed.places), 201
+            # order_json has exactly OrderOut's fields, so the body is sent as built (OrderOut documents it).
+            return jsonify(order_json(placed.order, new=True, places=placed.places)), 201
         except IntegrityError:
             # The key was used before (or by a request running at the same time, which committed first).
             db.session.rollback()
