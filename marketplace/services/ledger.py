@@ -142,6 +142,17 @@ _RESERVE_CREDIT = (sa.update(_BALANCES)
                    .where(_BALANCES.c.batch_id == sa.bindparam("b_batch"), _BALANCES.c.account == sa.bindparam("b_to"))
                    .values(units=_BALANCES.c.units + sa.bindparam("b_units")))
 
+#: PostgreSQL: both in one statement. The credit's WHERE needs the batch id the debit returns, so the
+#: debit runs (and locks ``listed:``, or finds too few units and returns nothing) before the credit can
+#: look at ``reserved:`` — the same lock order as the two statements, one round trip instead of two.
+#: 0 rows updated = the debit refused (the reserved account always exists with its listing).
+_RESERVE_DEBIT_CTE = _RESERVE_DEBIT.returning(_BALANCES.c.batch_id).cte("debit")
+_RESERVE_BOTH = (sa.update(_BALANCES)
+                 .where(_BALANCES.c.batch_id == sa.select(_RESERVE_DEBIT_CTE.c.batch_id).scalar_subquery(),
+                        _BALANCES.c.account == sa.bindparam("b_to"))
+                 .values(units=_BALANCES.c.units + sa.bindparam("b_units"))
+                 .add_cte(_RESERVE_DEBIT_CTE))
+
 
 def reserve_entries(moves, *, order_ref: str, actor_id: int | None, now) -> list[dict]:
     """The journal rows (``ledger_entries`` values) of reserving ``moves``: (batch_id, listing_id, units)."""
@@ -152,7 +163,8 @@ def reserve_entries(moves, *, order_ref: str, actor_id: int | None, now) -> list
 
 def reserve_balances(connection: sa.Connection, moves, *, message=None) -> None:
     """listed → reserved balances for (batch_id, listing_id, units) moves, in the global lock order (batch,
-    listing; per listing ``listed:`` before ``reserved:``, as :func:`move` sorts them). The caller writes the
+    listing; per listing ``listed:`` before ``reserved:``, as :func:`move` sorts them): one statement per
+    line on PostgreSQL (``_RESERVE_BOTH``), a debit and a credit elsewhere. The caller writes the
     journal rows (:func:`reserve_entries`) in the same transaction. InsufficientCredits if any listing has
     fewer units; the caller then rolls the transaction back (a line debited before stays in it)."""
     for batch_id, listing_id, units in sorted(moves, key=lambda m: (m[0], m[1])):
@@ -160,6 +172,10 @@ def reserve_balances(connection: sa.Connection, moves, *, message=None) -> None:
             raise ValueError("a ledger movement moves a positive number of units")
         params = {"b_batch": batch_id, "b_from": f"listed:{listing_id}", "b_to": f"reserved:{listing_id}",
                   "b_units": units}
+        if connection.dialect.name == "postgresql":
+            if connection.execute(_RESERVE_BOTH, params).rowcount != 1:
+                raise InsufficientCredits(message or RESERVE_REFUSED, "quantity")
+            continue
         if connection.execute(_RESERVE_DEBIT, params).rowcount != 1:
             raise InsufficientCredits(message or RESERVE_REFUSED, "quantity")
         if connection.execute(_RESERVE_CREDIT, params).rowcount != 1:  # pragma: no cover — opened with the listing
