@@ -146,12 +146,24 @@ _RESERVE_CREDIT = (sa.update(_BALANCES)
 #: debit runs (and locks ``listed:``, or finds too few units and returns nothing) before the credit can
 #: look at ``reserved:`` — the same lock order as the two statements, one round trip instead of two.
 #: 0 rows updated = the debit refused (the reserved account always exists with its listing).
-_RESERVE_DEBIT_CTE = _RESERVE_DEBIT.returning(_BALANCES.c.batch_id).cte("debit")
-_RESERVE_BOTH = (sa.update(_BALANCES)
-                 .where(_BALANCES.c.batch_id == sa.select(_RESERVE_DEBIT_CTE.c.batch_id).scalar_subquery(),
-                        _BALANCES.c.account == sa.bindparam("b_to"))
-                 .values(units=_BALANCES.c.units + sa.bindparam("b_units"))
-                 .add_cte(_RESERVE_DEBIT_CTE))
+def reserving(*ctes: sa.CTE, returning=()) -> sa.Update:
+    """PostgreSQL: one line's reservation as one statement (parameters b_batch, b_from, b_to, b_units),
+    with other data-modifying ``ctes`` run in it and ``returning`` columns (no row = refused)."""
+    debit = _RESERVE_DEBIT.returning(_BALANCES.c.batch_id).cte("debit")
+    stmt = (sa.update(_BALANCES)
+            .where(_BALANCES.c.batch_id == sa.select(debit.c.batch_id).scalar_subquery(),
+                   _BALANCES.c.account == sa.bindparam("b_to"))
+            .values(units=_BALANCES.c.units + sa.bindparam("b_units"))
+            .add_cte(debit, *ctes))
+    return stmt.returning(*returning) if returning else stmt
+
+
+def reserve_params(batch_id: int, listing_id: int, units: int) -> dict:
+    return {"b_batch": batch_id, "b_from": f"listed:{listing_id}", "b_to": f"reserved:{listing_id}",
+            "b_units": units}
+
+
+_RESERVE_BOTH = reserving()
 
 
 def reserve_entries(moves, *, order_ref: str, actor_id: int | None, now) -> list[dict]:
@@ -170,8 +182,7 @@ def reserve_balances(connection: sa.Connection, moves, *, message=None) -> None:
     for batch_id, listing_id, units in sorted(moves, key=lambda m: (m[0], m[1])):
         if units <= 0:
             raise ValueError("a ledger movement moves a positive number of units")
-        params = {"b_batch": batch_id, "b_from": f"listed:{listing_id}", "b_to": f"reserved:{listing_id}",
-                  "b_units": units}
+        params = reserve_params(batch_id, listing_id, units)
         if connection.dialect.name == "postgresql":
             if connection.execute(_RESERVE_BOTH, params).rowcount != 1:
                 raise InsufficientCredits(message or RESERVE_REFUSED, "quantity")

@@ -210,11 +210,14 @@ def _params(prefix: str, table: sa.Table, keys) -> list[sa.BindParameter]:
     return [sa.bindparam(f"{prefix}_{key}", type_=table.c[key].type) for key in keys]
 
 
-def _insert_one_line_order() -> sa.Select:
-    """PostgreSQL: a one-line order's four rows in one statement (data-modifying CTEs), built once.
+def _place_one_line_order() -> sa.Update:
+    """PostgreSQL: a one-line order placed in one statement (data-modifying CTEs), built once.
 
     The order's INSERT … RETURNING id feeds its line, its first transition and its journal entry
-    (``ref`` = 'order:' || id); the foreign keys are checked at the end of the statement."""
+    (``ref`` = 'order:' || id); the foreign keys are checked at the end of the statement. The main
+    statement is the ledger's reservation (:func:`ledger.reserving`: the conditional debit of
+    ``listed:``, then the credit of ``reserved:``), returning the new order's and line's ids, or no
+    row if the debit found too few units (the caller then rolls the inserted rows back)."""
     new_order = (sa.insert(_ORDERS).values(dict(zip(_ORDER_KEYS, _params("o", _ORDERS, _ORDER_KEYS), strict=True)))
                  .returning(_ORDERS.c.id).cte("new_order"))
     new_line = (sa.insert(_LINES).from_select(("order_id", *_LINE_KEYS),
@@ -228,11 +231,12 @@ def _insert_one_line_order() -> sa.Select:
         (*_ENTRY_KEYS, "ref"),
         sa.select(*_params("e", entries, _ENTRY_KEYS),
                   sa.literal("order:", sa.String) + sa.cast(new_order.c.id, sa.String))).cte("new_entry")
-    return (sa.select(new_order.c.id, new_line.c.id).select_from(new_order).join(new_line, sa.true())
-            .add_cte(new_transition, new_entry))
+    return ledger.reserving(new_order, new_line, new_transition, new_entry,
+                            returning=(sa.select(new_order.c.id).scalar_subquery(),
+                                       sa.select(new_line.c.id).scalar_subquery()))
 
 
-_INSERT_ONE_LINE_ORDER = _insert_one_line_order()
+_PLACE_ONE_LINE_ORDER = _place_one_line_order()
 
 
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
@@ -242,8 +246,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
-    for its lines, one for the transition and one for the journal entries (on PostgreSQL, a one-line
-    order's four rows go in one statement), then per line the ledger's conditional debit and its credit. The balances come last, so the hot ``listed:`` row stays locked
+    for its lines, one for the transition and one for the journal entries, then per line the ledger's
+    conditional debit and its credit (on PostgreSQL, a one-line order is all one statement). The balances come last, so the hot ``listed:`` row stays locked
     only from its debit to the caller's COMMIT. If a debit finds too few units, InsufficientCredits is
     raised and the caller rolls the whole transaction back (the rows written before go with it).
     The Order returned is built from the values written and attached to the session as if loaded."""
@@ -272,28 +276,31 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
                   "created_at": now}
     moves = [(offer.batch_id, offer.listing_id, take) for offer, take in lines]
     if len(lines) == 1 and connection.dialect.name == "postgresql":
-        # The usual order: one round trip for its four rows.
+        # The usual order: its four rows and its reservation in one round trip.
         (entry,) = ledger.reserve_entries(moves, order_ref="", actor_id=actor.id, now=now)
         params = {**{f"o_{key}": values[key] for key in _ORDER_KEYS},
                   **{f"l_{key}": line_values[0][key] for key in _LINE_KEYS},
                   **{f"t_{key}": transition[key] for key in _TRANSITION_KEYS},
-                  **{f"e_{key}": entry[key] for key in _ENTRY_KEYS}}
-        order_id, line_id = connection.execute(_INSERT_ONE_LINE_ORDER, params).one()
+                  **{f"e_{key}": entry[key] for key in _ENTRY_KEYS}, **ledger.reserve_params(*moves[0])}
+        row = connection.execute(_PLACE_ONE_LINE_ORDER, params).first()
+        if row is None:
+            raise InsufficientCredits(ledger.RESERVE_REFUSED, "quantity")
+        order_id, line_id = row
         line_ids = [line_id]
-        for row in line_values:
-            row["order_id"] = order_id
+        for row_values in line_values:
+            row_values["order_id"] = order_id
     else:
         order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
-        for row in line_values:
-            row["order_id"] = order_id
+        for row_values in line_values:
+            row_values["order_id"] = order_id
         line_ids = connection.execute(_INSERT_LINES, line_values).scalars().all()
         connection.execute(_INSERT_TRANSITION, {"order_id": order_id, **transition})
         connection.execute(ledger.INSERT_ENTRIES,
                            ledger.reserve_entries(moves, order_ref=f"order:{order_id}", actor_id=actor.id, now=now))
+        ledger.reserve_balances(connection, moves)
     order_lines = [OrderLine(id=line_id, **row) for line_id, row in zip(line_ids, line_values, strict=True)]
     order = Order(id=order_id, **values, bank_reference=None, refund_reference=None, paid_at=None,
                   completed_at=None, notified_at=None, lines=order_lines)
-    ledger.reserve_balances(connection, moves)
     # What was written is what the database holds: attach it as loaded, so nothing is read back or flushed.
     for obj in (*order_lines, order):
         so.make_transient_to_detached(obj)
