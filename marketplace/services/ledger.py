@@ -142,13 +142,15 @@ _RESERVE_CREDIT = (sa.update(_BALANCES)
                    .where(_BALANCES.c.batch_id == sa.bindparam("b_batch"), _BALANCES.c.account == sa.bindparam("b_to"))
                    .values(units=_BALANCES.c.units + sa.bindparam("b_units")))
 
-#: PostgreSQL: both in one statement. The credit's WHERE needs the batch id the debit returns, so the
-#: debit runs (and locks ``listed:``, or finds too few units and returns nothing) before the credit can
-#: look at ``reserved:`` — the same lock order as the two statements, one round trip instead of two.
-#: 0 rows updated = the debit refused (the reserved account always exists with its listing).
 def reserving(*ctes: sa.CTE, returning=()) -> sa.Update:
     """PostgreSQL: one line's reservation as one statement (parameters b_batch, b_from, b_to, b_units),
-    with other data-modifying ``ctes`` run in it and ``returning`` columns (no row = refused)."""
+    with other data-modifying ``ctes`` run in it and ``returning`` columns (no row = refused).
+
+    The debit is a CTE and the credit's WHERE needs the batch id it returns, so the debit runs (and
+    locks ``listed:``, or finds too few units and returns nothing) before the credit can look at
+    ``reserved:``: the same lock order as two statements, in one round trip. EXPLAIN shows the CTE
+    as the InitPlan feeding the credit's index condition. 0 rows updated = the debit refused (the
+    reserved account always exists with its listing)."""
     debit = _RESERVE_DEBIT.returning(_BALANCES.c.batch_id).cte("debit")
     stmt = (sa.update(_BALANCES)
             .where(_BALANCES.c.batch_id == sa.select(debit.c.batch_id).scalar_subquery(),
