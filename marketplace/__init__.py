@@ -39,6 +39,9 @@ def register_extensions(app: Flask) -> None:
     from marketplace.i18n import select_locale, select_timezone
     from marketplace.services.outbox import install_outbox_relay
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_size", app.config.get("DATABASE_POOL_SIZE", 16))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True,
                      render_as_batch=True)

@@ -53,6 +53,9 @@ def load_config(instance_path: Path) -> dict:
         ),
         # Pool pre-ping: a worker that idled through a database restart reconnects instead of failing.
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # PostgreSQL: connections kept per process; at least gunicorn's --threads, or the connections
+        # beyond it are closed after each request and opened again for the next.
+        "DATABASE_POOL_SIZE": int(env("DATABASE_POOL_SIZE", "16")),
         "REDIS_URL": env("REDIS_URL", ""),
         # Embedded default: kombu's SQLAlchemy transport over its own SQLite file, so the broker's
         # tables never meet the application's migrations.

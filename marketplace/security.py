@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
@@ -10,7 +11,12 @@ from marketplace.i18n import remember_requested_language
 
 
 def content_security_policy() -> str:
-    stripe = urlsplit(current_app.config["STRIPE_JS_URL"])
+    return _content_security_policy(current_app.config["STRIPE_JS_URL"])
+
+
+@lru_cache(maxsize=8)
+def _content_security_policy(stripe_js_url: str) -> str:
+    stripe = urlsplit(stripe_js_url)
     stripe_origin = f"{stripe.scheme}://{stripe.netloc}" if stripe.netloc else ""
     extra = f" {stripe_origin}" if stripe_origin else ""
     frames, connects = extra, extra

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -22,19 +22,17 @@ blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Order
 PLACE_ATTEMPTS = 3
 
 
-def order_json(order: Order, *, new: bool = False) -> dict:
-    """The order as the API shows it; ``new``: just placed, so it has no certificate yet (no query)."""
+def order_json(order: Order, *, new: bool = False, places: dict[int, tuple[str, str]] | None = None) -> dict:
+    """The order as the API shows it; ``new``: just placed, so it has no certificate yet (no query).
+    ``places``: listing id → (project, village) names, when known already (a new order's lines)."""
+    places = places or {}
     data = {
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
         "amount_cny": format_cny(order.amount_cny), "event_id": order.event_id, "beneficiary": order.beneficiary,
         "retirement_reason": order.retirement_reason, "payment_method": order.payment_method,
         "reserved_until": order.reserved_until.isoformat() if order.reserved_until else None,
         "created_at": order.created_at.isoformat(), "refund_status": order.refund_status,
-        "lines": [{
-            "listing_id": line.listing_id, "batch_id": line.batch_id, "project": line.listing.batch.project.name,
-            "village": line.listing.batch.project.village.name, "quantity_tonnes": format_tonnes(line.units),
-            "price_cny_per_tonne": format_cny(line.price_cny_per_tonne), "amount_cny": format_cny(line.amount_cny),
-        } for line in order.lines],
+        "lines": [_line_json(line, places.get(line.listing_id)) for line in order.lines],
         "certificate_number": None if new else certificate_number(order),
     }
     if order.payment_method == "bank_transfer":
@@ -46,6 +44,13 @@ def order_json(order: Order, *, new: bool = False) -> dict:
         data["payment"] = {"method": "card",
                            "pay_url": url_for("orders.pay", order_id=order.id, _external=True)}
     return data
+
+
+def _line_json(line, place: tuple[str, str] | None) -> dict:
+    project, village = place or (line.listing.batch.project.name, line.listing.batch.project.village.name)
+    return {"listing_id": line.listing_id, "batch_id": line.batch_id, "project": project, "village": village,
+            "quantity_tonnes": format_tonnes(line.units), "price_cny_per_tonne": format_cny(line.price_cny_per_tonne),
+            "amount_cny": format_cny(line.amount_cny)}
 
 
 def certificate_number(order: Order) -> str | None:
@@ -139,7 +144,7 @@ def _replay(existing: Order, fingerprint: str):
 @blp.doc(security=BEARER, parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
                                        "schema": {"type": "string", "maxLength": 200},
                                        "description": "repeat a request safely: same key and body → same order"}])
-@blp.arguments(OrderIn)
+@blp.arguments(OrderIn())  # an instance: a class would be instantiated (its fields deep-copied) per request
 @blp.response(201, OrderOut)
 @blp.alt_response(200, schema=OrderOut, description="the order an earlier request with this key created")
 @token_required("buyer")
@@ -150,20 +155,32 @@ def create_order(data):
     if key is not None and len(key) > 200:
         raise ValidationFailed(_l("The Idempotency-Key is too long (at most 200 characters)."), "Idempotency-Key")
     fingerprint = orders.fingerprint(data)
-    if key is not None and (existing := orders.find_by_idempotency_key(db.session, actor.organisation_id, key)):
-        return _replay(existing, fingerprint)
+    try:
+        return _place(data, actor, key, fingerprint)
+    except DomainError:
+        # A request repeated with its key is answered with the order it made, whatever would refuse it now
+        # (the units sold since, the event neutralised by that very order); a new key is refused as is.
+        db.session.rollback()
+        if key is not None and (existing := orders.find_by_idempotency_key(db.session, actor.organisation_id, key)):
+            return _replay(existing, fingerprint)
+        raise
+
+
+def _place(data: dict, actor, key: str | None, fingerprint: str):
+    """Place the order; a key used before is found by the database's unique constraint (no lookup first)."""
     units, event_id = _units_for(data, actor)
     for attempt in range(1, PLACE_ATTEMPTS + 1):
         try:
-            order = orders.place_order(
+            placed = orders.place(
                 db.session, actor=actor, units=units, payment_method=data["payment_method"],
                 beneficiary=data["beneficiary"], retirement_reason=data["retirement_reason"],
                 listing_id=data.get("listing_id"), prefer_county_id=data.get("prefer_county_id"), event_id=event_id,
                 idempotency_key=key, request_fingerprint=fingerprint)
             commit_keeping_state()
-            return order_json(order, new=True), 201
+            # order_json has exactly OrderOut's fields, so the body is sent as built (OrderOut documents it).
+            return jsonify(order_json(placed.order, new=True, places=placed.places)), 201
         except IntegrityError:
-            # Two requests with the same key at once: the other one committed first.
+            # The key was used before (or by a request running at the same time, which committed first).
             db.session.rollback()
             existing = key and orders.find_by_idempotency_key(db.session, actor.organisation_id, key)
             if existing:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
 
+from marketplace.models.base import utcnow
 from marketplace.models.registry import (
     BATCH_ACCOUNTS,
     CreditBatch,
@@ -126,13 +127,83 @@ def listings_available_units(session: so.Session, listing_ids) -> dict[int, int]
 
 # --- reservations and retirement (orders call these) --------------------------------------------
 
+RESERVE_REFUSED = _l("Only part of this quantity is still available on the listing; choose a smaller quantity.")
+
+_BALANCES = LedgerBalance.__table__
+_ENTRIES = LedgerEntry.__table__
+INSERT_ENTRIES = sa.insert(_ENTRIES)
+#: One listing line's two balance changes as prepared statements: the conditional debit (the only gate
+#: against overselling) and the credit. Core, on the session's connection: no ORM state to synchronise.
+_RESERVE_DEBIT = (sa.update(_BALANCES)
+                  .where(_BALANCES.c.batch_id == sa.bindparam("b_batch"), _BALANCES.c.account == sa.bindparam("b_from"),
+                         _BALANCES.c.units >= sa.bindparam("b_units"))
+                  .values(units=_BALANCES.c.units - sa.bindparam("b_units")))
+_RESERVE_CREDIT = (sa.update(_BALANCES)
+                   .where(_BALANCES.c.batch_id == sa.bindparam("b_batch"), _BALANCES.c.account == sa.bindparam("b_to"))
+                   .values(units=_BALANCES.c.units + sa.bindparam("b_units")))
+
+def reserving(*ctes: sa.CTE, returning=()) -> sa.Update:
+    """PostgreSQL: one line's reservation as one statement (parameters b_batch, b_from, b_to, b_units),
+    with other data-modifying ``ctes`` run in it and ``returning`` columns (no row = refused).
+
+    The debit is a CTE and the credit's WHERE needs the batch id it returns, so the debit runs (and
+    locks ``listed:``, or finds too few units and returns nothing) before the credit can look at
+    ``reserved:``: the same lock order as two statements, in one round trip. EXPLAIN shows the CTE
+    as the InitPlan feeding the credit's index condition. 0 rows updated = the debit refused (the
+    reserved account always exists with its listing)."""
+    debit = _RESERVE_DEBIT.returning(_BALANCES.c.batch_id).cte("debit")
+    stmt = (sa.update(_BALANCES)
+            .where(_BALANCES.c.batch_id == sa.select(debit.c.batch_id).scalar_subquery(),
+                   _BALANCES.c.account == sa.bindparam("b_to"))
+            .values(units=_BALANCES.c.units + sa.bindparam("b_units"))
+            .add_cte(debit, *ctes))
+    return stmt.returning(*returning) if returning else stmt
+
+
+def reserve_params(batch_id: int, listing_id: int, units: int) -> dict:
+    return {"b_batch": batch_id, "b_from": f"listed:{listing_id}", "b_to": f"reserved:{listing_id}",
+            "b_units": units}
+
+
+_RESERVE_BOTH = reserving()
+
+
+def reserve_entries(moves, *, order_ref: str, actor_id: int | None, now) -> list[dict]:
+    """The journal rows (``ledger_entries`` values) of reserving ``moves``: (batch_id, listing_id, units)."""
+    return [{"batch_id": batch_id, "from_account": f"listed:{listing_id}", "to_account": f"reserved:{listing_id}",
+             "units": units, "kind": "reserve", "ref": order_ref, "actor_id": actor_id, "created_at": now}
+            for batch_id, listing_id, units in moves]
+
+
+def reserve_balances(connection: sa.Connection, moves, *, message=None) -> None:
+    """listed → reserved balances for (batch_id, listing_id, units) moves, in the global lock order (batch,
+    listing; per listing ``listed:`` before ``reserved:``, as :func:`move` sorts them): one statement per
+    line on PostgreSQL (``_RESERVE_BOTH``), a debit and a credit elsewhere. The caller writes the
+    journal rows (:func:`reserve_entries`) in the same transaction. InsufficientCredits if any listing has
+    fewer units; the caller then rolls the transaction back (a line debited before stays in it)."""
+    for batch_id, listing_id, units in sorted(moves, key=lambda m: (m[0], m[1])):
+        if units <= 0:
+            raise ValueError("a ledger movement moves a positive number of units")
+        params = reserve_params(batch_id, listing_id, units)
+        if connection.dialect.name == "postgresql":
+            if connection.execute(_RESERVE_BOTH, params).rowcount != 1:
+                raise InsufficientCredits(message or RESERVE_REFUSED, "quantity")
+            continue
+        if connection.execute(_RESERVE_DEBIT, params).rowcount != 1:
+            raise InsufficientCredits(message or RESERVE_REFUSED, "quantity")
+        if connection.execute(_RESERVE_CREDIT, params).rowcount != 1:  # pragma: no cover — opened with the listing
+            raise RuntimeError(f"ledger account reserved:{listing_id} of batch {batch_id} is not open")
+
+
 def reserve(session: so.Session, *, listing: Listing, units: int, order_ref: str,
-            actor_id: int | None = None) -> LedgerEntry:
-    """listed → reserved for an order; InsufficientCredits if the listing has fewer units."""
-    return move(session, batch_id=listing.batch_id, from_account=listing.listed_account,
-                to_account=listing.reserved_account, units=units, kind="reserve", ref=order_ref,
-                actor_id=actor_id,
-                message=_l("Only part of this quantity is still available on the listing; choose a smaller quantity."))
+            actor_id: int | None = None) -> None:
+    """listed → reserved for an order; InsufficientCredits if the listing has fewer units (nothing written)."""
+    session.flush()  # what the session holds goes first, as an autoflush would
+    connection = session.connection()
+    moves = [(listing.batch_id, listing.id, units)]
+    reserve_balances(connection, moves)
+    connection.execute(INSERT_ENTRIES, reserve_entries(moves, order_ref=order_ref, actor_id=actor_id,
+                                                            now=utcnow()))
 
 
 def lock_order(key: tuple[int, str]) -> tuple[int, int]:

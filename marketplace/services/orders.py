@@ -67,14 +67,13 @@ QUOTE_LOADS = (
 )
 
 
-def _candidates(session: so.Session, *, listing_id: int | None, prefer_county_id: int | None):
+def _on_sale(stmt: sa.Select, session: so.Session | None, *, listing_id: int | None,
+             prefer_county_id: int | None) -> sa.Select:
     """Active listings with units left: the chosen one, or all cheapest first (preferred county first)."""
     balance = LedgerBalance
-    stmt = (sa.select(Listing, balance.units)
-            .join(balance, sa.and_(balance.batch_id == Listing.batch_id,
-                                   balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
-            .where(Listing.status == "active", balance.units > 0)
-            .options(*QUOTE_LOADS))
+    stmt = (stmt.join(balance, sa.and_(balance.batch_id == Listing.batch_id,
+                                       balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
+            .where(Listing.status == "active", balance.units > 0))
     if listing_id is not None:
         stmt = stmt.where(Listing.id == listing_id)
     order = [Listing.price_cny_per_tonne, Listing.id]
@@ -85,35 +84,79 @@ def _candidates(session: so.Session, *, listing_id: int | None, prefer_county_id
         preferred = sa.case((Listing.batch_id.in_(
             sa.select(CreditBatch.id).join(Project).where(Project.village_id.in_(villages))), 0), else_=1)
         order = [preferred, *order]
-    return session.execute(stmt.order_by(*order)).all()
+    return stmt.order_by(*order)
 
 
-def quote(session: so.Session, *, units: int, listing_id: int | None = None,
-          prefer_county_id: int | None = None) -> list[QuoteLine]:
-    """The lines an order for ``units`` would have now. Raises if the market cannot supply it."""
+def _allocate(candidates, *, units: int, listing_id: int | None) -> list[tuple]:
+    """(item, units) lines for an order of ``units`` from (item, available, min_order_units) candidates in
+    preference order. Raises if they cannot supply it."""
     if listing_id is not None:
-        rows = _candidates(session, listing_id=listing_id, prefer_county_id=None)
-        if not rows:
+        if not candidates:
             raise ValidationFailed(_l("This listing is not on sale."), "listing_id")
-        listing, available = rows[0]
-        if units < listing.min_order_units:
+        item, available, min_units = candidates[0]
+        if units < min_units:
             raise ValidationFailed(_l("The minimum order on this listing is %(t)s t.",
-                                      t=display_tonnes(listing.min_order_units)), "quantity_tonnes")
+                                      t=display_tonnes(min_units)), "quantity_tonnes")
         if units > available:
             raise InsufficientCredits(_l("Only %(t)s t are left on this listing.", t=display_tonnes(available)),
                                       "quantity_tonnes")
-        return [QuoteLine(listing, units)]
+        return [(item, units)]
     lines, need = [], units
-    for listing, available in _candidates(session, listing_id=None, prefer_county_id=prefer_county_id):
+    for item, available, min_units in candidates:
         take = min(available, need)
-        if take < listing.min_order_units:
+        if take < min_units:
             continue
-        lines.append(QuoteLine(listing, take))
+        lines.append((item, take))
         need -= take
         if need == 0:
             return lines
     raise InsufficientCredits(_l("The market has fewer credits on sale than %(t)s t.", t=display_tonnes(units)),
                               "quantity_tonnes")
+
+
+def quote(session: so.Session, *, units: int, listing_id: int | None = None,
+          prefer_county_id: int | None = None) -> list[QuoteLine]:
+    """The lines an order for ``units`` would have now (listings loaded for display). Raises if the market
+    cannot supply it."""
+    stmt = _on_sale(sa.select(Listing, LedgerBalance.units).options(*QUOTE_LOADS), session,
+                    listing_id=listing_id, prefer_county_id=prefer_county_id if listing_id is None else None)
+    rows = session.execute(stmt).all()
+    candidates = [(listing, available, listing.min_order_units) for listing, available in rows]
+    return [QuoteLine(listing, take) for listing, take in _allocate(candidates, units=units, listing_id=listing_id)]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A listing on sale as placing an order needs it: one Core row, no ORM objects."""
+
+    listing_id: int
+    batch_id: int
+    price: Decimal
+    project: str
+    village: str
+
+
+#: What placing an order reads of the listings on sale (one Core row each, no ORM objects).
+_OFFER_COLUMNS = (sa.select(Listing.id, Listing.batch_id, Listing.price_cny_per_tonne, Listing.min_order_units,
+                            LedgerBalance.units, Project.name, Region.name)
+                  .select_from(Listing).join(CreditBatch, CreditBatch.id == Listing.batch_id)
+                  .join(Project, Project.id == CreditBatch.project_id).join(Region, Region.id == Project.village_id))
+#: The chosen listing's row, built once (the common case: no statement to build or cache key to compute).
+_ONE_OFFER = _on_sale(_OFFER_COLUMNS, None, listing_id=None, prefer_county_id=None).where(
+    Listing.id == sa.bindparam("offer_listing_id"))
+
+
+def _offers(session: so.Session, *, units: int, listing_id: int | None,
+            prefer_county_id: int | None) -> list[tuple[Offer, int]]:
+    """The same allocation as :func:`quote`, read in one Core statement: (offer, units) lines."""
+    if listing_id is not None:
+        rows = session.connection().execute(_ONE_OFFER, {"offer_listing_id": listing_id})
+    else:
+        rows = session.connection().execute(
+            _on_sale(_OFFER_COLUMNS, session, listing_id=None, prefer_county_id=prefer_county_id))
+    candidates = [(Offer(lid, batch_id, price, project, village), available, min_units)
+                  for lid, batch_id, price, min_units, available, project, village in rows]
+    return _allocate(candidates, units=units, listing_id=listing_id)
 
 
 def fingerprint(payload: dict) -> str:
@@ -142,36 +185,138 @@ def reservation_deadline(payment_method: str, now: datetime | None = None) -> da
     return now + timedelta(minutes=current_app.config["RESERVATION_MINUTES"])
 
 
-def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
-                retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
-                event_id: int | None = None, idempotency_key: str | None = None,
-                request_fingerprint: str | None = None) -> Order:
-    """Create an order and reserve its units, in the caller's transaction."""
+@dataclass
+class PlacedOrder:
+    """A new order and, per listing id, the (project, village) names its answer shows."""
+
+    order: Order
+    places: dict[int, tuple[str, str]]
+
+
+_ORDERS, _LINES, _TRANSITIONS = Order.__table__, OrderLine.__table__, OrderTransition.__table__
+#: The statements of placing an order, built once.
+_INSERT_ORDER = sa.insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_LINES = sa.insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
+_INSERT_TRANSITION = sa.insert(_TRANSITIONS)
+_ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_units", "amount_cny", "beneficiary",
+               "retirement_reason", "payment_method", "status", "reserved_until", "idempotency_key",
+               "request_fingerprint", "refund_status", "created_at", "updated_at")
+_LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
+_TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "created_at")
+_ENTRY_KEYS = ("batch_id", "from_account", "to_account", "units", "kind", "actor_id", "created_at")
+
+
+def _params(prefix: str, table: sa.Table, keys) -> list[sa.BindParameter]:
+    return [sa.bindparam(f"{prefix}_{key}", type_=table.c[key].type) for key in keys]
+
+
+def _place_one_line_order() -> sa.Update:
+    """PostgreSQL: a one-line order placed in one statement (data-modifying CTEs), built once.
+
+    The order's INSERT … RETURNING id feeds its line, its first transition and its journal entry
+    (``ref`` = 'order:' || id); the foreign keys are checked at the end of the statement. The main
+    statement is the ledger's reservation (:func:`ledger.reserving`: the conditional debit of
+    ``listed:``, then the credit of ``reserved:``), returning the new order's and line's ids, or no
+    row if the debit found too few units (the caller then rolls the inserted rows back)."""
+    new_order = (sa.insert(_ORDERS).values(dict(zip(_ORDER_KEYS, _params("o", _ORDERS, _ORDER_KEYS), strict=True)))
+                 .returning(_ORDERS.c.id).cte("new_order"))
+    new_line = (sa.insert(_LINES).from_select(("order_id", *_LINE_KEYS),
+                                              sa.select(new_order.c.id, *_params("l", _LINES, _LINE_KEYS)))
+                .returning(_LINES.c.id).cte("new_line"))
+    new_transition = sa.insert(_TRANSITIONS).from_select(
+        ("order_id", *_TRANSITION_KEYS),
+        sa.select(new_order.c.id, *_params("t", _TRANSITIONS, _TRANSITION_KEYS))).cte("new_transition")
+    entries = ledger.LedgerEntry.__table__
+    new_entry = sa.insert(entries).from_select(
+        (*_ENTRY_KEYS, "ref"),
+        sa.select(*_params("e", entries, _ENTRY_KEYS),
+                  sa.literal("order:", sa.String) + sa.cast(new_order.c.id, sa.String))).cte("new_entry")
+    return ledger.reserving(new_order, new_line, new_transition, new_entry,
+                            returning=(sa.select(new_order.c.id).scalar_subquery(),
+                                       sa.select(new_line.c.id).scalar_subquery()))
+
+
+_PLACE_ONE_LINE_ORDER = _place_one_line_order()
+
+
+def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
+          retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
+          event_id: int | None = None, idempotency_key: str | None = None,
+          request_fingerprint: str | None = None) -> PlacedOrder:
+    """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
+
+    Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
+    for its lines, one for the transition and one for the journal entries, then per line the ledger's
+    conditional debit and its credit (on PostgreSQL, a one-line order is all one statement). The balances come last, so the hot ``listed:`` row stays locked
+    only from its debit to the caller's COMMIT. If a debit finds too few units, InsufficientCredits is
+    raised and the caller rolls the whole transaction back (the rows written before go with it).
+    The Order returned is built from the values written and attached to the session as if loaded."""
     if actor.role != "buyer":
         raise Forbidden(_l("Only buyer organisations place orders."))
     if payment_method not in PAYMENT_METHODS:
         raise ValidationFailed(_l("Choose card or bank transfer."), "payment_method")
     beneficiary = _clean(beneficiary, "beneficiary", 200)
     retirement_reason = _clean(retirement_reason, "retirement_reason", 500)
-    lines = quote(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id)
-    order = Order(buyer_organisation_id=actor.organisation_id, created_by_id=actor.id, event_id=event_id,
-                  quantity_units=units, amount_cny=sum((line.amount for line in lines), Decimal("0.00")),
-                  beneficiary=beneficiary, retirement_reason=retirement_reason, payment_method=payment_method,
-                  status="pending_payment", reserved_until=reservation_deadline(payment_method),
-                  idempotency_key=idempotency_key, request_fingerprint=request_fingerprint, lines=[])
+    session.flush()  # anything pending goes first, as an autoflush would before the quote
+    lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
+                   key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
+    amounts = [amount_for(take, offer.price) for offer, take in lines]
+    now = utcnow()
+    values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
+              "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,
+              "retirement_reason": retirement_reason, "payment_method": payment_method,
+              "status": "pending_payment", "reserved_until": reservation_deadline(payment_method, now),
+              "idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint,
+              "refund_status": "none", "created_at": now, "updated_at": now}
+    connection = session.connection()
+    line_values = [{"listing_id": offer.listing_id, "batch_id": offer.batch_id, "units": take,
+                    "price_cny_per_tonne": offer.price, "amount_cny": amount}
+                   for (offer, take), amount in zip(lines, amounts, strict=True)]
+    transition = {"from_status": "", "to_status": "pending_payment", "actor_id": actor.id, "note": payment_method,
+                  "created_at": now}
+    moves = [(offer.batch_id, offer.listing_id, take) for offer, take in lines]
+    if len(lines) == 1 and connection.dialect.name == "postgresql":
+        # The usual order: its four rows and its reservation in one round trip.
+        (entry,) = ledger.reserve_entries(moves, order_ref="", actor_id=actor.id, now=now)
+        params = {**{f"o_{key}": values[key] for key in _ORDER_KEYS},
+                  **{f"l_{key}": line_values[0][key] for key in _LINE_KEYS},
+                  **{f"t_{key}": transition[key] for key in _TRANSITION_KEYS},
+                  **{f"e_{key}": entry[key] for key in _ENTRY_KEYS}, **ledger.reserve_params(*moves[0])}
+        row = connection.execute(_PLACE_ONE_LINE_ORDER, params).first()
+        if row is None:
+            raise InsufficientCredits(ledger.RESERVE_REFUSED, "quantity")
+        order_id, line_id = row
+        line_ids = [line_id]
+        for row_values in line_values:
+            row_values["order_id"] = order_id
+    else:
+        order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
+        for row_values in line_values:
+            row_values["order_id"] = order_id
+        line_ids = connection.execute(_INSERT_LINES, line_values).scalars().all()
+        connection.execute(_INSERT_TRANSITION, {"order_id": order_id, **transition})
+        connection.execute(ledger.INSERT_ENTRIES,
+                           ledger.reserve_entries(moves, order_ref=f"order:{order_id}", actor_id=actor.id, now=now))
+        ledger.reserve_balances(connection, moves)
+    order_lines = [OrderLine(id=line_id, **row) for line_id, row in zip(line_ids, line_values, strict=True)]
+    order = Order(id=order_id, **values, bank_reference=None, refund_reference=None, paid_at=None,
+                  completed_at=None, notified_at=None, lines=order_lines)
+    # What was written is what the database holds: attach it as loaded, so nothing is read back or flushed.
+    for obj in (*order_lines, order):
+        so.make_transient_to_detached(obj)
     session.add(order)
-    session.flush()
-    # Reserve in the one global lock order (batch, listing): concurrent orders never deadlock.
-    # The lines go in through the relationship, so ``order.lines`` is known without reading it back.
-    for line in sorted(lines, key=lambda q: (q.listing.batch_id, q.listing.id)):
-        ledger.reserve(session, listing=line.listing, units=line.units, order_ref=order.ref, actor_id=actor.id)
-        order.lines.append(OrderLine(listing=line.listing, listing_id=line.listing.id,
-                                     batch_id=line.listing.batch_id, units=line.units,
-                                     price_cny_per_tonne=line.price, amount_cny=line.amount))
-    session.add(OrderTransition(order_id=order.id, from_status="", to_status="pending_payment", actor_id=actor.id,
-                                note=payment_method))
-    session.flush()
-    return order
+    return PlacedOrder(order, {offer.listing_id: (offer.project, offer.village) for offer, _take in lines})
+
+
+def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
+                retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
+                event_id: int | None = None, idempotency_key: str | None = None,
+                request_fingerprint: str | None = None) -> Order:
+    """Create an order and reserve its units, in the caller's transaction."""
+    return place(session, actor=actor, units=units, payment_method=payment_method, beneficiary=beneficiary,
+                 retirement_reason=retirement_reason, listing_id=listing_id, prefer_county_id=prefer_county_id,
+                 event_id=event_id, idempotency_key=idempotency_key,
+                 request_fingerprint=request_fingerprint).order
 
 
 def transition(session: so.Session, order: Order, to_status: str, *, actor_id: int | None = None, note: str = "",
