@@ -55,6 +55,30 @@ def error_response(status: int, message: str, code: str | None = None, field: st
         return Response(f"{status}: {message}", status=status, mimetype="text/plain")
 
 
+def _marshmallow_message(text: str) -> str:
+    """marshmallow speaks English; say its common messages in the user's language."""
+    known = {
+        "Missing data for required field.": _("This field is required."),
+        "Unknown field.": _("This field is not part of the request."),
+        "Not a valid string.": _("Send text here."),
+        "Not a valid integer.": _("Send a whole number here."),
+        "Not a valid date.": _("Send a date as YYYY-MM-DD."),
+        "Not a valid boolean.": _("Send true or false here."),
+        "Not a valid list.": _("Send a list here."),
+        "Invalid input type.": _("The request body must be a JSON object."),
+        "Field may not be null.": _("This field may not be empty."),
+    }
+    if text in known:
+        return known[text]
+    if text.startswith("Must be one of:"):
+        return _("Choose one of: %(choices)s", choices=text.partition(":")[2].strip().rstrip("."))
+    if text.startswith(("Must be greater", "Must be less")):
+        return _("The value is out of range (%(detail)s).", detail=text.rstrip("."))
+    if text.startswith("Length must be") or text.startswith("Longer than"):
+        return _("The value is too long or too short (%(detail)s).", detail=text.rstrip("."))
+    return text
+
+
 def _smorest_validation(exc: HTTPException):
     """flask-smorest puts marshmallow's messages in exc.data; report the first field and message."""
     messages = (getattr(exc, "data", None) or {}).get("messages") or {}
@@ -65,7 +89,7 @@ def _smorest_validation(exc: HTTPException):
                 if isinstance(first, dict):  # nested: take the first leaf
                     field, first = f"{field}.{next(iter(first))}", next(iter(first.values()))
                     first = first[0] if isinstance(first, list) and first else first
-                return str(first), field
+                return _marshmallow_message(str(first)), field
     return None, None
 
 

@@ -77,3 +77,11 @@ def test_templates_have_no_inline_script_or_style():
                 or re.search(r"\sstyle\s*=", text) or "<style" in text:
             offenders.append(template.name)
     assert offenders == []
+
+
+def test_schema_errors_speak_the_users_language(client):
+    zh = client.get("/api/v1/public/retirements?from=2026-13-01").get_json()["error"]
+    assert zh == {"code": "validation_error", "field": "from", "message": "请按 YYYY-MM-DD 格式填写日期。"}
+    en = client.get("/api/v1/public/retirements?from=x&lang=en").get_json()["error"]
+    assert en["message"] == "Send a date as YYYY-MM-DD."
+    assert "超出范围" in client.get("/api/v1/public/retirements?per_page=0&lang=zh_CN").get_json()["error"]["message"]
