@@ -87,7 +87,7 @@ def slept():
 
 @pytest.fixture
 def client(fake_stripe, slept):
-    return StripeClient(fake_stripe.url, "sk_test_x", read_timeout=0.5, connect_timeout=0.5,
+    return StripeClient(fake_stripe.url, "sk_test_x", read_timeout_ms=500, connect_timeout_ms=500,
                         sleep=slept.append)
 
 

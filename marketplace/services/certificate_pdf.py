@@ -53,7 +53,7 @@ DISPLAY_ZONE = "Asia/Shanghai"
 class QrCode(Flowable):
     """A QR code drawn as vector squares (sharp at any zoom, no image library involved)."""
 
-    def __init__(self, text: str, size: float):
+    def __init__(self, text: str, size):  # size: a ReportLab length in points (e.g. 34 * mm)
         super().__init__()
         self.qr = segno.make(text, error="m")
         self.size = size

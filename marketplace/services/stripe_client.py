@@ -25,16 +25,17 @@ from flask import current_app
 
 log = logging.getLogger(__name__)
 
-#: Seconds to wait for a TCP connection, and for an answer once connected. A card confirmation can
-#: take a few seconds at the card network; ten is Stripe's own guidance for a patient client.
-CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 10.0
+#: Durations are whole milliseconds (no binary fractions anywhere near money code).
+#: Time to wait for a TCP connection, and for an answer once connected. A card confirmation can
+#: take a few seconds at the card network; ten seconds is Stripe's own guidance for a patient client.
+CONNECT_TIMEOUT_MS = 3_000
+READ_TIMEOUT_MS = 10_000
 #: Attempts in all (the first call and two retries); then StripeUnavailable.
 MAX_ATTEMPTS = 3
-#: First back-off in seconds, doubled each retry, times a random jitter in [0.5, 1.5).
-BACKOFF_SECONDS = 0.5
-#: A 429's Retry-After is honoured up to this many seconds.
-MAX_RETRY_AFTER = 5.0
+#: First back-off, doubled each retry, times a random jitter in [0.5, 1.5).
+BACKOFF_MS = 500
+#: A 429's Retry-After (whole seconds, RFC 9110) is honoured up to this long.
+MAX_RETRY_AFTER_MS = 5_000
 
 
 class StripeError(Exception):
@@ -103,15 +104,15 @@ def _scalar(value) -> str:
 class StripeClient:
     """Calls one Stripe API (real, or the emulator) with one secret key."""
 
-    def __init__(self, api_base: str, secret_key: str, *, connect_timeout: float = CONNECT_TIMEOUT,
-                 read_timeout: float = READ_TIMEOUT, max_attempts: int = MAX_ATTEMPTS,
-                 backoff_seconds: float = BACKOFF_SECONDS, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, api_base: str, secret_key: str, *, connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
+                 read_timeout_ms: int = READ_TIMEOUT_MS, max_attempts: int = MAX_ATTEMPTS,
+                 backoff_ms: int = BACKOFF_MS, sleep: Callable = time.sleep):
         self.api_base = api_base.rstrip("/")
         self.secret_key = secret_key
-        self.timeout = (connect_timeout, read_timeout)
+        self.timeout = (connect_timeout_ms / 1000, read_timeout_ms / 1000)  # requests takes seconds
         self.max_attempts = max(1, max_attempts)
-        self.backoff_seconds = backoff_seconds
-        self.sleep = sleep
+        self.backoff_ms = backoff_ms
+        self.sleep = sleep  # called with seconds, like time.sleep
         self._local = threading.local()  # a requests.Session per thread: sessions are not thread-safe
 
     @property
@@ -142,7 +143,7 @@ class StripeClient:
         last_status: int | None = None
         last_problem = ""
         for attempt in range(1, self.max_attempts + 1):
-            retry_after: float | None = None
+            retry_after_ms: int | None = None
             try:
                 if method == "GET":
                     response = self.session.request(method, url, params=body, headers=headers,
@@ -160,19 +161,19 @@ class StripeClient:
                     last_status, last_problem = status, _error_message(response)
                     if response.headers.get("Stripe-Should-Retry", "").lower() == "false":
                         break
-                    retry_after = _retry_after(response)
+                    retry_after_ms = _retry_after_ms(response)
                 else:
                     raise _stripe_error(response)
             if attempt < self.max_attempts:
-                delay = retry_after if retry_after is not None else self._backoff(attempt)
-                log.warning("stripe %s %s: %s (attempt %d of %d); retrying in %.2fs",
-                            method, path, last_problem, attempt, self.max_attempts, delay)
-                self.sleep(delay)
+                delay_ms = retry_after_ms if retry_after_ms is not None else self._backoff_ms(attempt)
+                log.warning("stripe %s %s: %s (attempt %d of %d); retrying in %d ms",
+                            method, path, last_problem, attempt, self.max_attempts, delay_ms)
+                self.sleep(delay_ms / 1000)
         raise StripeUnavailable(f"Stripe {method} {path} failed after {attempt} attempt(s): {last_problem}",
                                 attempts=attempt, last_status=last_status)
 
-    def _backoff(self, attempt: int) -> float:
-        return self.backoff_seconds * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    def _backoff_ms(self, attempt: int) -> int:
+        return self.backoff_ms * (2 ** (attempt - 1)) * random.randrange(500, 1500) // 1000
 
     @staticmethod
     def _json(response: requests.Response) -> dict:
@@ -250,14 +251,12 @@ def _safe_id(value: str, prefix: str) -> str:
     return value
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
+def _retry_after_ms(response: requests.Response) -> int | None:
+    """Retry-After as delay-seconds (a non-negative integer); an HTTP date or junk is ignored."""
+    raw = (response.headers.get("Retry-After") or "").strip()
+    if not raw.isdigit():
         return None
-    try:
-        return max(0.0, min(float(raw), MAX_RETRY_AFTER))
-    except ValueError:
-        return None
+    return min(int(raw) * 1000, MAX_RETRY_AFTER_MS)
 
 
 def _error_body(response: requests.Response) -> dict:

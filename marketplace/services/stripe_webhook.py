@@ -77,7 +77,7 @@ def _parse_header(header: str) -> tuple[str, list[str]]:
 
 
 def verify_signature(payload: bytes, header: str | None, secrets: list[str], tolerance: int = DEFAULT_TOLERANCE,
-                     now: float | None = None) -> dict:
+                     now: int | None = None) -> dict:
     """Check a delivery and return the event it carries, or raise ``SignatureError(reason)``.
 
     Reasons: ``no_secret_configured``, ``missing_header``, ``malformed_header``, ``no_v1_signature``,
@@ -88,7 +88,7 @@ def verify_signature(payload: bytes, header: str | None, secrets: list[str], tol
     if not header:
         raise SignatureError("missing_header")
     timestamp, signatures = _parse_header(header)
-    now = time.time() if now is None else now
+    now = int(time.time()) if now is None else now
     if abs(now - int(timestamp)) > tolerance:
         raise SignatureError("timestamp_out_of_tolerance")
     signed = timestamp.encode() + b"." + payload
