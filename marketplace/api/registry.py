@@ -25,7 +25,8 @@ def region_names(project: Project) -> dict:
     return {level: (path[level].name if level in path else None) for level in ("county", "township", "village")}
 
 
-def batch_json(batch: CreditBatch, balances: dict[str, int] | None = None) -> dict:
+def batch_json(batch: CreditBatch, summary: dict[str, int] | None = None) -> dict:
+    """A batch; with ``summary`` (ledger.batch_summaries) its folded balances too."""
     data = {
         "id": batch.id, "project_id": batch.project_id,
         "vintage_start": batch.vintage_start.isoformat(), "vintage_end": batch.vintage_end.isoformat(),
@@ -34,8 +35,8 @@ def batch_json(batch: CreditBatch, balances: dict[str, int] | None = None) -> di
         "verification_body": batch.verification_body, "report_reference": batch.report_reference,
         "issued_at": batch.issued_at.isoformat(),
     }
-    if balances is not None:
-        data["balances"] = {f"{k}_tonnes": format_tonnes(v) for k, v in ledger.summarise(balances).items()}
+    if summary is not None:
+        data["balances"] = {f"{k}_tonnes": format_tonnes(v) for k, v in summary.items()}
     return data
 
 
@@ -60,10 +61,19 @@ def project_json(session, project: Project, *, with_batches: bool = True) -> dic
         "location": project.location, "review_note": project.review_note,
     }
     if with_batches:
-        batches = session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == project.id)
-                                  .order_by(CreditBatch.vintage_start)).all()
-        data["batches"] = [batch_json(b, ledger.batch_balances(session, b.id)) for b in batches]
+        data["batches"] = [batch_json(b, s) for b, s in batches_with_summaries(session, [project.id])[project.id]]
     return data
+
+
+def batches_with_summaries(session, project_ids) -> dict[int, list]:
+    """project id → [(batch, summary)], in two queries whatever the number of projects."""
+    batches = session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id.in_(project_ids))
+                              .order_by(CreditBatch.vintage_start)).all()
+    summaries = ledger.batch_summaries(session, [b.id for b in batches])
+    grouped = {project_id: [] for project_id in project_ids}
+    for batch in batches:
+        grouped[batch.project_id].append((batch, summaries[batch.id]))
+    return grouped
 
 
 # --- schemas (documentation and input validation) ------------------------------------------------
@@ -194,7 +204,9 @@ def _public_project(project_id: int) -> Project:
 def projects():
     """Verified projects of the registry (with batches, serial blocks and balances)."""
     rows = db.session.scalars(sa.select(Project).where(Project.status == "verified").order_by(Project.id)).all()
-    return [project_json(db.session, p) for p in rows]
+    grouped = batches_with_summaries(db.session, [p.id for p in rows])
+    return [{**project_json(db.session, p, with_batches=False),
+             "batches": [batch_json(b, s) for b, s in grouped[p.id]]} for p in rows]
 
 
 @blp.route("/projects/<int:project_id>")
@@ -211,7 +223,7 @@ def batch(batch_id: int):
     row = db.session.get(CreditBatch, batch_id)
     if row is None or row.project.status != "verified":
         raise NotFound(_l("Not found."))
-    return batch_json(row, ledger.batch_balances(db.session, row.id))
+    return batch_json(row, ledger.batch_summaries(db.session, [row.id])[row.id])
 
 
 # --- sellers ------------------------------------------------------------------------------------
@@ -299,4 +311,4 @@ def issue_batch(data, project_id: int):
         vintage_start=data["vintage_start"], vintage_end=data["vintage_end"],
         verification_body=data["verification_body"], report_reference=data["report_reference"])
     db.session.commit()
-    return batch_json(created, ledger.batch_balances(db.session, created.id))
+    return batch_json(created, ledger.batch_summaries(db.session, [created.id])[created.id])

@@ -22,7 +22,6 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.models.base import utcnow
 from marketplace.models.registry import (
-    BATCH_ACCOUNTS,
     CreditBatch,
     LedgerBalance,
     LedgerEntry,
@@ -402,5 +401,3 @@ def check_invariants(session: so.Session, progress=None) -> CheckReport:
         report.problems.append(f"balances exist for unknown batch {batch_id}")
     return report
 
-
-BATCH_OPENING_ACCOUNTS = BATCH_ACCOUNTS

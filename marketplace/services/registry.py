@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from marketplace.models import User
 from marketplace.models.base import utcnow
 from marketplace.models.registry import (
+    BATCH_ACCOUNTS,
     DOCUMENT_KINDS,
     LOSS_KINDS,
     BufferLoss,
@@ -258,7 +259,7 @@ def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_
                         report_reference=_clean(report_reference, "report_reference"), issued_by_id=actor.id)
     session.add(batch)
     session.flush()
-    ledger.open_accounts(session, batch.id, ("issuance", "available", "buffer", "retired", "cancelled"))
+    ledger.open_accounts(session, batch.id, BATCH_ACCOUNTS)
     ref = f"batch:{batch.id}"
     ledger.move(session, batch_id=batch.id, from_account="issuance", to_account="available",
                 units=quantity_units - buffer_units, kind="issue", ref=ref, actor_id=actor.id)
@@ -299,16 +300,6 @@ def create_listing(session: so.Session, batch: CreditBatch, *, actor: User, unit
     session.flush()
     ledger.open_accounts(session, batch.id, (listing.listed_account, listing.reserved_account))
     ledger.move(session, batch_id=batch.id, from_account="available", to_account=listing.listed_account,
-                units=units, kind="list", ref=f"listing:{listing.id}", actor_id=actor.id,
-                message=_l("The batch has fewer available units than this quantity."))
-    return listing
-
-
-def add_to_listing(session: so.Session, listing: Listing, *, actor: User, units: int) -> Listing:
-    _own_listing(listing, actor)
-    if listing.status == "withdrawn":
-        raise InvalidTransition(_l("A withdrawn listing cannot change."))
-    ledger.move(session, batch_id=listing.batch_id, from_account="available", to_account=listing.listed_account,
                 units=units, kind="list", ref=f"listing:{listing.id}", actor_id=actor.id,
                 message=_l("The batch has fewer available units than this quantity."))
     return listing

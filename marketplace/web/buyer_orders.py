@@ -15,7 +15,7 @@ from marketplace.models import Certificate, Order, OrderTransition
 from marketplace.services import orders, payments, registry
 from marketplace.services.access import get_scoped, scoped_select
 from marketplace.services.errors import DomainError, ValidationFailed
-from marketplace.services.quantities import fen, format_cny, parse_tonnes
+from marketplace.services.quantities import display_tonnes, fen, format_cny, parse_tonnes
 from marketplace.web import role_required
 from marketplace.web.forms import EmptyForm, form_error
 from marketplace.web.order_forms import OrderForm
@@ -37,20 +37,14 @@ def _events_for_choice():
 
 def _form_choices(form: OrderForm, events):
     form.event_id.choices = [("", _("No event (enter a quantity)"))] + [
-        (str(e.id), f"{e.name} · {registry_units(units)} t") for e, units in events]
+        (str(e.id), f"{e.name} · {display_tonnes(units)} t") for e, units in events]
     form.prefer_county_id.choices = [("", _("No preference"))] + [
         (str(c.id), c.name) for c in registry.counties(db.session)]
     listing_rows = db.session.execute(registry.public_listings_query()).all()
     form.listing_id.choices = [("", _("Allocate for me: cheapest first"))] + [
         (str(listing.id), f"{listing.batch.project.name} · {listing.batch.vintage_end.year} · ¥"
-                          f"{format_cny(listing.price_cny_per_tonne)}/t · {registry_units(units)} t")
+                          f"{format_cny(listing.price_cny_per_tonne)}/t · {display_tonnes(units)} t")
         for listing, units in listing_rows]
-
-
-def registry_units(units: int) -> str:
-    from marketplace.services.quantities import display_tonnes
-
-    return display_tonnes(units)
 
 
 def _order_args(form: OrderForm, events) -> dict:
