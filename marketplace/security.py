@@ -41,20 +41,36 @@ def _content_security_policy(stripe_js_url: str) -> str:
     ])
 
 
+#: Paths whose answers are private to the caller: never stored by a cache.
+PRIVATE_PATHS = ("/api/", "/account", "/bureau", "/buyers", "/sellers")
+
+
+@lru_cache(maxsize=8)
+def security_headers(stripe_js_url: str, hsts: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every answer carries (unless a view set its own), built once per configuration."""
+    headers = [
+        ("Content-Security-Policy", _content_security_policy(stripe_js_url)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if hsts:
+        headers.append(("Strict-Transport-Security", "max-age=31536000"))
+    return tuple(headers)
+
+
 def register_security(app: Flask) -> None:
     app.before_request(remember_requested_language)
 
     @app.after_request
     def _headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", content_security_policy())
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.path.startswith(("/api/", "/account", "/bureau", "/buyers", "/sellers")):
-            headers.setdefault("Cache-Control", "no-store")
+        present = {key.lower() for key, _value in headers.items()}
+        for key, value in security_headers(app.config["STRIPE_JS_URL"], bool(app.config.get("SESSION_COOKIE_SECURE"))):
+            if key.lower() not in present:
+                headers.add(key, value)
+        if "cache-control" not in present and request.path.startswith(PRIVATE_PATHS):
+            headers.add("Cache-Control", "no-store")
         return response

@@ -69,3 +69,23 @@ def test_production_cookies_are_secure_and_http_only(monkeypatch, tmp_path):
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
     monkeypatch.setenv("TANHUI_ENV", "development")
     assert load_config(tmp_path)["SESSION_COOKIE_SECURE"] is False
+
+
+def test_a_disabled_users_token_is_refused_and_roles_are_checked_from_the_token(client, factory):
+    from marketplace.extensions import db
+    from marketplace.models import User
+
+    seller = factory.user("seller")
+    token = factory.token(seller)
+    auth = {"Authorization": f"Bearer {token}"}
+    # A seller's token reaches the API, but not a buyer's call: 403 in the error format, nothing placed.
+    refused = client.post("/api/v1/orders", headers=auth, json={"quantity_tonnes": "1", "payment_method": "card",
+                                                                "beneficiary": "x", "retirement_reason": "y"})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"]["code"] == "forbidden"
+    with client.application.app_context():
+        db.session.get(User, seller.id).active = False
+        db.session.commit()
+    response = client.get("/api/v1/me", headers=auth)
+    assert response.status_code == 401
+    assert response.get_json()["error"]["code"] == "unauthorized"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_smorest import Blueprint
 
-from marketplace.api.auth import BEARER, api_user, token_required
+from marketplace.api.auth import BEARER, api_user_record, token_required
 
 blp = Blueprint("api_account", __name__, url_prefix="/api/v1", description="The caller's account")
 
@@ -33,4 +33,4 @@ class MeSchema(ma.Schema):
 @token_required()
 def me():
     """The user the bearer token belongs to."""
-    return api_user()
+    return api_user_record()

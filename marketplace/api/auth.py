@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from marketplace.extensions import db
-from marketplace.services.accounts import user_for_token
+from marketplace.models import User
+from marketplace.services.accounts import Actor, actor_for_token
 
 #: OpenAPI security requirement for documented endpoints.
 BEARER = [{"bearerAuth": []}]
@@ -29,16 +30,16 @@ def token_required(*roles: str):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            user = user_for_token(db.session, _bearer_token() or "")
-            if user is None:
+            actor = actor_for_token(db.session, _bearer_token() or "")
+            if actor is None:
                 exc = Unauthorized()
                 exc.tanhui_message = _("Send a valid API token: Authorization: Bearer <token>.")
                 raise exc
-            if roles and user.role not in roles:
+            if roles and actor.role not in roles:
                 exc = Forbidden()
                 exc.tanhui_message = _("This call is for %(roles)s accounts.", roles=", ".join(roles))
                 raise exc
-            g.api_user = user
+            g.api_actor = actor
             return view(*args, **kwargs)
 
         return wrapped
@@ -46,5 +47,11 @@ def token_required(*roles: str):
     return decorator
 
 
-def api_user():
-    return g.api_user
+def api_user() -> Actor:
+    """The caller: user id, organisation id and role (what the services need to decide and scope)."""
+    return g.api_actor
+
+
+def api_user_record() -> User:
+    """The caller's whole user row (with the organisation), for views that show it."""
+    return db.session.get(User, g.api_actor.id)

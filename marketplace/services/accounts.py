@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -123,17 +124,35 @@ def create_api_token(session: so.Session, user_id: int, name: str = "") -> str:
     return token
 
 
-_USER_FOR_TOKEN = (sa.select(User).join(ApiToken, ApiToken.user_id == User.id)
-                   .where(ApiToken.token_hash == sa.bindparam("token_digest"), ApiToken.revoked_at.is_(None),
-                          User.active.is_(True)))
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who calls the API: the token's user, the organisation they act for, and its kind (the role).
+
+    The services take an actor for three facts only (who, for which organisation, in which role), so the
+    API answers a token with these and does not load the user and organisation as ORM objects on every
+    request. A view that needs the whole user asks for it (:func:`marketplace.api.auth.api_user_record`)."""
+
+    id: int
+    organisation_id: int
+    role: str
 
 
-def user_for_token(session: so.Session, token: str) -> User | None:
+_USERS, _ORGANISATIONS, _TOKENS = User.__table__, Organisation.__table__, ApiToken.__table__
+#: The token's actor in one indexed lookup (the token row itself is not loaded), built once.
+_ACTOR_FOR_TOKEN = (
+    sa.select(_USERS.c.id, _USERS.c.organisation_id, _ORGANISATIONS.c.kind)
+    .select_from(_TOKENS.join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+                 .join(_ORGANISATIONS, _ORGANISATIONS.c.id == _USERS.c.organisation_id))
+    .where(_TOKENS.c.token_hash == sa.bindparam("token_digest"), _TOKENS.c.revoked_at.is_(None),
+           _USERS.c.active.is_(True)))
+
+
+def actor_for_token(session: so.Session, token: str) -> Actor | None:
+    """The actor a bearer token stands for, or None (unknown, revoked, or its user disabled)."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    # The user (with its organisation, joined) straight from the token's hash: one indexed lookup, and
-    # the token row itself is not loaded.
-    return session.scalar(_USER_FOR_TOKEN, {"token_digest": _token_digest(token)})
+    row = session.connection().execute(_ACTOR_FOR_TOKEN, {"token_digest": _token_digest(token)}).first()
+    return None if row is None else Actor(*row)
 
 
 def set_locale(session: so.Session, user_id: int, locale: str) -> None:
