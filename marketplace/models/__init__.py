@@ -20,9 +20,10 @@ from marketplace.models.registry import (
     SerialRange,
 )
 from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
+from marketplace.models.submission import FormSubmission
 
 __all__ = [
-    "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event",
+    "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event", "FormSubmission",
     "LedgerBalance", "LedgerEntry", "Listing", "Order", "OrderLine", "OrderTransition", "Organisation",
     "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "ReductionMeasure", "Region", "RetirementRollup", "RetirementStat", "RetirementTotal",
     "SerialRange", "SigningKey", "StripeEvent", "User",

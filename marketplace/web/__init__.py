@@ -60,7 +60,9 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
     from marketplace.services.quantities import display_tonnes, format_cny
+    from marketplace.web.once import submission_key
 
+    app.add_template_global(submission_key, "submission_key")
     app.add_template_filter(display_tonnes, "tonnes")
     app.add_template_filter(lambda amount: f"{format_cny(amount)}", "cny")
 

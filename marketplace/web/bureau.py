@@ -27,6 +27,7 @@ from marketplace.services.errors import DomainError
 from marketplace.services.quantities import display_tonnes, parse_tonnes
 from marketplace.web import role_required
 from marketplace.web.forms import OrganisationForm, UserForm, form_error
+from marketplace.web.once import once
 from marketplace.web.registry_forms import BatchForm, LossForm, ReferenceForm, ReviewForm
 
 bp = Blueprint("bureau", __name__, url_prefix="/bureau")
@@ -47,6 +48,7 @@ def home():
 
 @bp.route("/organisations", methods=["GET", "POST"])
 @role_required("bureau")
+@once
 def organisations():
     form = OrganisationForm()
     status = 200
@@ -137,6 +139,7 @@ def review_project(project_id: int):
 
 @bp.post("/projects/<int:project_id>/batches")
 @role_required("bureau")
+@once
 def issue_batch(project_id: int):
     row = get_scoped(db.session, Project, project_id, current_user)
     form = BatchForm()
@@ -165,6 +168,7 @@ def document(document_id: int):
 
 @bp.route("/buffer", methods=["GET", "POST"])
 @role_required("bureau")
+@once
 def buffer_pool():
     batches = db.session.scalars(sa.select(CreditBatch).order_by(CreditBatch.id)).all()
     balances = ledger.batch_summaries(db.session, [b.id for b in batches])

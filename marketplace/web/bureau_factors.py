@@ -17,10 +17,12 @@ from marketplace.web import role_required
 from marketplace.web.bureau import bp
 from marketplace.web.footprint_forms import FactorForm
 from marketplace.web.forms import EmptyForm, form_error
+from marketplace.web.once import once
 
 
 @bp.route("/emission-factors", methods=["GET", "POST"])
 @role_required("bureau")
+@once
 def emission_factors_page():
     form = FactorForm()
     if request.method == "GET" and request.args.get("code"):

@@ -34,6 +34,7 @@ from marketplace.web.footprint_forms import (
     factor_choices,
 )
 from marketplace.web.forms import EmptyForm, form_error
+from marketplace.web.once import once
 
 HELPERS = {
     "travel": (TravelForm, footprint.add_travel, ("transport",), ("passenger-km", "vehicle-km")),
@@ -111,6 +112,7 @@ def events():
 
 @bp.route("/events/new", methods=["GET", "POST"])
 @role_required("buyer")
+@once
 def new_event():
     form = EventForm()
     if form.validate_on_submit():
@@ -137,6 +139,7 @@ def event(event_id: int):
 
 @bp.post("/events/<int:event_id>/lines")
 @role_required("buyer")
+@once
 def add_line(event_id: int):
     event = footprint.editable_event(db.session, current_user, event_id)
     form = ActivityForm(prefix="line")
@@ -166,6 +169,7 @@ def delete_line(event_id: int, line_id: int):
 
 @bp.post("/events/<int:event_id>/helpers/<kind>")
 @role_required("buyer")
+@once
 def add_helper(event_id: int, kind: str):
     if kind not in HELPERS:
         abort(404)
@@ -198,6 +202,7 @@ def activity_template():
 
 @bp.post("/events/<int:event_id>/upload")
 @role_required("buyer")
+@once
 def upload_lines(event_id: int):
     event = footprint.editable_event(db.session, current_user, event_id)
     form = UploadForm(prefix="upload")
@@ -221,6 +226,7 @@ def upload_lines(event_id: int):
 
 @bp.post("/events/<int:event_id>/reductions")
 @role_required("buyer")
+@once
 def add_reduction(event_id: int):
     event = footprint.editable_event(db.session, current_user, event_id)
     form = ReductionForm(prefix="reduction")

@@ -24,20 +24,53 @@ bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
 
 
 def _events_for_choice():
-    """The buyer's events with a footprint, for the order form (empty if the footprint feature is off)."""
-    try:
-        from marketplace.models.footprint import Event
-        from marketplace.services import footprint
-    except ImportError:  # pragma: no cover
-        return []
+    """The buyer's events with their footprints, for the order form (two queries, whatever their number)."""
+    from marketplace.models.footprint import Event
+    from marketplace.services import footprint
+
     events = db.session.scalars(scoped_select(Event, current_user, bureau_sees_all=False)
                                 .order_by(Event.starts_on.desc())).all()
-    return [(e, footprint.event_total_units(db.session, e.id)) for e in events]
+    totals = footprint.breakdown_for_events(db.session, [e.id for e in events])
+    return [(e, totals[e.id]) for e in events]
+
+
+#: An event's order state, as the order form names it: ordering again is allowed, but should be a choice.
+_EVENT_ORDER_STATES = (("completed", "neutralised"), ("retiring", "paid"), ("paid", "paid"),
+                       ("pending_payment", "awaiting_payment"))
+
+
+def _event_order_states(event_ids: list[int]) -> dict[int, str]:
+    """Per event, the furthest state among its orders: neutralised, paid or awaiting payment."""
+    if not event_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Order.event_id, Order.status).distinct()
+        .where(Order.buyer_organisation_id == current_user.organisation_id, Order.event_id.in_(event_ids),
+               Order.status.in_([status for status, _state in _EVENT_ORDER_STATES]))).all()
+    found: dict[int, set[str]] = {}
+    for event_id, status in rows:
+        found.setdefault(event_id, set()).add(status)
+    states = {}
+    for event_id, statuses in found.items():
+        states[event_id] = next(state for status, state in _EVENT_ORDER_STATES if status in statuses)
+    return states
+
+
+def _event_label(event, units: int, state: str | None) -> str:
+    label = f"{event.name} · {display_tonnes(units)} t"
+    if state == "neutralised":
+        return label + " · " + _("already neutralised")
+    if state == "paid":
+        return label + " · " + _("paid, being retired")
+    if state == "awaiting_payment":
+        return label + " · " + _("an order awaits payment")
+    return label
 
 
 def _form_choices(form: OrderForm, events):
+    states = _event_order_states([e.id for e, _units in events])
     form.event_id.choices = [("", _("No event (enter a quantity)"))] + [
-        (str(e.id), f"{e.name} · {display_tonnes(units)} t") for e, units in events]
+        (str(e.id), _event_label(e, units, states.get(e.id))) for e, units in events]
     form.prefer_county_id.choices = [("", _("No preference"))] + [
         (str(c.id), c.name) for c in registry.counties(db.session)]
     listing_rows = db.session.execute(registry.public_listings_query()).all()

@@ -15,6 +15,7 @@ from marketplace.services.errors import DomainError
 from marketplace.services.quantities import display_tonnes, parse_cny, parse_tonnes
 from marketplace.web import role_required
 from marketplace.web.forms import EmptyForm, form_error
+from marketplace.web.once import once
 from marketplace.web.registry_forms import DocumentForm, ListingForm, ProjectForm
 
 bp = Blueprint("sellers", __name__, url_prefix="/sellers")
@@ -41,6 +42,7 @@ def _village_choices():
 
 @bp.route("/projects/new", methods=["GET", "POST"])
 @role_required("seller")
+@once
 def new_project():
     form = ProjectForm()
     form.village_id.choices = _village_choices()
@@ -84,6 +86,7 @@ def project(project_id: int):
 
 @bp.post("/projects/<int:project_id>/documents")
 @role_required("seller")
+@once
 def upload_document(project_id: int):
     row = get_scoped(db.session, Project, project_id, current_user)
     form = DocumentForm()
@@ -126,6 +129,7 @@ def submit_project(project_id: int):
 
 @bp.post("/listings")
 @role_required("seller")
+@once
 def create_listing():
     form = ListingForm()
     batch = get_scoped(db.session, CreditBatch, request.form.get("batch_id"), current_user)
