@@ -99,3 +99,32 @@ def test_the_buyers_are_told_by_mail_once_in_their_language(app):
         (written,) = set(mail.glob("*.eml")) - before
         text = written.read_text()
         assert "is ready" in text and "summit@lishui.example" in text and "/verify/TH-" in text
+
+
+def test_a_neutralised_events_pages_stay_open_and_read_only(app, client, login):
+    """The summit was neutralised: its page, report and PDF still open for its buyer, without the forms
+    that would change it; a line sent anyway is refused with a message and changes nothing."""
+    from marketplace.models import Event
+    from marketplace.services import footprint
+    from tests.conftest import CsrfClient
+
+    with app.app_context():
+        ctx = demo.seed_demo(db.session)
+        summit_id = db.session.scalar(sa.select(Event.id).where(Event.name == "第十届“智汇丽水”人才科技峰会"))
+        email = ctx.users["summit"].email
+    login(email, demo.DEMO_PASSWORD)
+    page = client.get(f"/buyers/events/{summit_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "该活动的碳足迹已付款中和，不能再修改。" in html and "175.4020" in html
+    assert f"/buyers/events/{summit_id}/lines" not in html and "submission_key" not in html
+    assert "/buyers/orders/" in html  # the paid order is linked
+    assert client.get(f"/buyers/events/{summit_id}/report").status_code == 200
+    pdf = client.get(f"/buyers/events/{summit_id}/report.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    refused = CsrfClient(client).post_form(f"/buyers/events/{summit_id}", {
+        "line-category": "waste", "line-factor_code": "waste.landfill", "line-quantity": "1"},
+        action=f"/buyers/events/{summit_id}/lines")
+    assert refused.status_code == 409 and "不能再修改" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert footprint.event_total_units(db.session, summit_id) == 1_754_020

@@ -200,15 +200,29 @@ def update_event(session: so.Session, actor: User, event_id, **fields) -> Event:
     return event
 
 
-def editable_event(session: so.Session, actor: User, event_id) -> Event:
-    """The event if it belongs to the actor's buyer organisation (the bureau reads, never edits)."""
+def own_event(session: so.Session, actor: User, event_id) -> Event:
+    """The event if it belongs to the actor's buyer organisation; otherwise NotFound (Forbidden if not a buyer)."""
     _require_buyer(actor)
-    event = get_scoped(session, Event, event_id, actor, bureau_sees_all=False)
+    return get_scoped(session, Event, event_id, actor, bureau_sees_all=False)
+
+
+#: Orders in these states hold an event's footprint fixed: it has been paid for (or retired) as it is.
+LOCKING_ORDER_STATUSES = ("paid", "retiring", "completed")
+
+
+def locking_orders(session: so.Session, event_id: int) -> list:
+    """The event's orders that fix its footprint (paid, retiring or completed), oldest first."""
     from marketplace.models import Order
 
-    neutralised = session.scalar(sa.select(sa.func.count()).select_from(Order).where(
-        Order.event_id == event.id, Order.status.in_(("paid", "retiring", "completed"))))
-    if neutralised:
+    return list(session.scalars(sa.select(Order).where(Order.event_id == event_id,
+                                                       Order.status.in_(LOCKING_ORDER_STATUSES))
+                                .order_by(Order.id)))
+
+
+def editable_event(session: so.Session, actor: User, event_id) -> Event:
+    """The actor's own event, if its footprint may still change (no paid order for it yet)."""
+    event = own_event(session, actor, event_id)
+    if locking_orders(session, event.id):
         raise InvalidTransition(_l("This event has been neutralised; its footprint can no longer change."))
     return event
 

@@ -61,8 +61,10 @@ def register_web(app: Flask) -> None:
 
     from marketplace.services.quantities import display_tonnes, format_cny
     from marketplace.web.once import submission_key
+    from marketplace.web.order_history import describe_note
 
     app.add_template_global(submission_key, "submission_key")
+    app.add_template_filter(describe_note, "order_note")
     app.add_template_filter(display_tonnes, "tonnes")
     app.add_template_filter(lambda amount: f"{format_cny(amount)}", "cny")
 

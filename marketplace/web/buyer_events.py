@@ -96,9 +96,11 @@ def _event_forms(**bound):
 def _render_event(event: Event, status: int = 200, upload_errors=None, **bound):
     breakdown = footprint.event_breakdown(db.session, event.id)
     report = footprint_report.build_report(db.session, event)
+    # Once an order for the event is paid, its footprint is fixed: the page shows it read-only.
+    locking_orders = footprint.locking_orders(db.session, event.id)
     return render_template("buyers/event.html", event=event, breakdown=breakdown, report=report,
                            forms=_event_forms(**bound), delete_form=EmptyForm(), upload_errors=upload_errors,
-                           categories=CATEGORIES, language=_language()), status
+                           categories=CATEGORIES, language=_language(), locking_orders=locking_orders), status
 
 
 @bp.get("/events")
@@ -134,7 +136,7 @@ def new_event():
 @bp.get("/events/<int:event_id>")
 @role_required("buyer")
 def event(event_id: int):
-    return _render_event(footprint.editable_event(db.session, current_user, event_id))
+    return _render_event(footprint.own_event(db.session, current_user, event_id))
 
 
 @bp.post("/events/<int:event_id>/lines")
@@ -257,7 +259,7 @@ def delete_reduction(event_id: int, measure_id: int):
 @bp.get("/events/<int:event_id>/report")
 @role_required("buyer")
 def event_report(event_id: int):
-    event = footprint.editable_event(db.session, current_user, event_id)
+    event = footprint.own_event(db.session, current_user, event_id)
     report = footprint_report.build_report(db.session, event)
     chart = {
         "labels": [footprint.category_label(c) for c in CATEGORIES],
@@ -271,7 +273,7 @@ def event_report(event_id: int):
 @bp.get("/events/<int:event_id>/report.pdf")
 @role_required("buyer")
 def event_report_pdf(event_id: int):
-    event = footprint.editable_event(db.session, current_user, event_id)
+    event = footprint.own_event(db.session, current_user, event_id)
     pdf = footprint_report.report_pdf(footprint_report.build_report(db.session, event))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f"attachment; filename=tanhui-footprint-{event.id}.pdf"})
