@@ -5,13 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 
 from marketplace.i18n import remember_requested_language
-
-
-def content_security_policy() -> str:
-    return _content_security_policy(current_app.config["STRIPE_JS_URL"])
 
 
 @lru_cache(maxsize=8)
