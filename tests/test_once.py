@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.models import BufferLoss, FormSubmission, Listing, Project
+from marketplace.models import BufferLoss, IdempotencyKey, Listing, Project
 from marketplace.services import ledger
 from tests.conftest import CsrfClient
 
@@ -62,7 +62,7 @@ def test_a_refused_form_keeps_no_key_so_the_corrected_form_goes_through(app, fac
     refused = client.post("/sellers/projects/new", data={**hidden, **_project_form(village.id),
                                                           "crediting_end": "2010-01-01"})
     assert refused.status_code == 422
-    assert _count(app, FormSubmission) == 0
+    assert _count(app, IdempotencyKey) == 0
     accepted = client.post("/sellers/projects/new", data={**hidden, **_project_form(village.id)})
     assert accepted.status_code == 302
     assert _count(app, Project) == 1

@@ -6,9 +6,10 @@ import marshmallow as ma
 from flask_babel import get_locale
 from flask_smorest import Blueprint
 
+from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
 from marketplace.extensions import db
-from marketplace.models import CATEGORIES
+from marketplace.models import CATEGORIES, Event
 from marketplace.services import footprint
 from marketplace.services.emission_factors import current_factors
 from marketplace.services.quantities import format_tonnes
@@ -109,21 +110,23 @@ def list_emission_factors():
 
 
 @blp.route("/events", methods=["POST"])
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @blp.arguments(EventCreateSchema)
 @blp.response(201, EventSchema)
+@blp.alt_response(200, schema=EventSchema, description="the event an earlier request with this key recorded")
 @token_required("buyer")
 def create_event(body):
     """Record an event and its activity data; returns its footprint. All or nothing."""
+    fields = {name: value for name, value in body.items() if name != "activities"}
     activities = [footprint.ActivityInput(a["category"], a["factor_code"], a["quantity"], a.get("description", ""))
-                  for a in body.pop("activities")]
+                  for a in body["activities"]]
     try:
-        event = footprint.create_event_with_activities(db.session, api_user(), activities=activities, **body)
-        db.session.commit()
+        event, status = idempotency.create_once(Event, body, lambda: footprint.create_event_with_activities(
+            db.session, api_user(), activities=activities, **fields))
     except Exception:
         db.session.rollback()
         raise
-    return _event_body(event)
+    return _event_body(event), status
 
 
 @blp.route("/events/<event_id>")

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, jsonify, request, url_for
+from flask import current_app, jsonify, url_for
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
 from marketplace.extensions import db
 from marketplace.models import Order
 from marketplace.services import orders
 from marketplace.services.access import get_scoped
-from marketplace.services.errors import Conflict, DomainError, ValidationFailed
+from marketplace.services.errors import DomainError, ValidationFailed
 from marketplace.services.quantities import format_cny, format_tonnes, parse_tonnes
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
@@ -135,15 +136,12 @@ def commit_keeping_state() -> None:
 
 def _replay(existing: Order, fingerprint: str):
     if existing.request_fingerprint != fingerprint:
-        raise Conflict(_l("This Idempotency-Key was used for a different order."), "Idempotency-Key",
-                       code="idempotency_key_reused")
+        raise idempotency.key_reused()
     return order_json(existing), 200
 
 
 @blp.route("/orders", methods=["POST"])
-@blp.doc(security=BEARER, parameters=[{"name": "Idempotency-Key", "in": "header", "required": False,
-                                       "schema": {"type": "string", "maxLength": 200},
-                                       "description": "repeat a request safely: same key and body → same order"}])
+@blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @blp.arguments(OrderIn())  # an instance: a class would be instantiated (its fields deep-copied) per request
 @blp.response(201, OrderOut)
 @blp.alt_response(200, schema=OrderOut, description="the order an earlier request with this key created")
@@ -151,10 +149,8 @@ def _replay(existing: Order, fingerprint: str):
 def create_order(data):
     """Place an order: reserve the units now (15 minutes for card, days for bank transfer)."""
     actor = api_user()
-    key = (request.headers.get("Idempotency-Key") or "").strip() or None
-    if key is not None and len(key) > 200:
-        raise ValidationFailed(_l("The Idempotency-Key is too long (at most 200 characters)."), "Idempotency-Key")
-    fingerprint = orders.fingerprint(data)
+    key = idempotency.request_key()
+    fingerprint = idempotency.fingerprint(data)
     try:
         return _place(data, actor, key, fingerprint)
     except DomainError:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
+from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
 from marketplace.extensions import db
 from marketplace.models import CreditBatch, Listing, Project
@@ -229,15 +230,16 @@ def batch(batch_id: int):
 # --- sellers ------------------------------------------------------------------------------------
 
 @blp.route("/projects", methods=["POST"])
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @blp.arguments(ProjectIn)
 @blp.response(201, ProjectOut)
+@blp.alt_response(200, schema=ProjectOut, description="the project an earlier request with this key created")
 @token_required("seller")
 def create_project(data):
     """Register a project (draft). Documents are uploaded on the project's page."""
-    created = registry.create_project(db.session, actor=api_user(), **data)
-    db.session.commit()
-    return project_json(db.session, created)
+    project, status = idempotency.create_once(
+        Project, data, lambda: registry.create_project(db.session, actor=api_user(), **data))
+    return project_json(db.session, project), status
 
 
 @blp.route("/projects/<int:project_id>/submit", methods=["POST"])
@@ -253,19 +255,19 @@ def submit_project(project_id: int):
 
 
 @blp.route("/listings", methods=["POST"])
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @blp.arguments(ListingIn)
 @blp.response(201, ListingOut)
+@blp.alt_response(200, schema=ListingOut, description="the listing an earlier request with this key created")
 @token_required("seller")
 def create_listing(data):
     """List part of one of your batches' available units."""
     row = get_scoped(db.session, CreditBatch, data["batch_id"], api_user())
-    created = registry.create_listing(
+    listing, status = idempotency.create_once(Listing, data, lambda: registry.create_listing(
         db.session, row, actor=api_user(), units=parse_tonnes(data["quantity_tonnes"], "quantity_tonnes"),
         price_cny_per_tonne=parse_cny(data["price_cny_per_tonne"], "price_cny_per_tonne"),
-        min_order_units=parse_tonnes(data["min_order_tonnes"], "min_order_tonnes"))
-    db.session.commit()
-    return listing_json(created, ledger.listing_available_units(db.session, created.id))
+        min_order_units=parse_tonnes(data["min_order_tonnes"], "min_order_tonnes")))
+    return listing_json(listing, ledger.listing_available_units(db.session, listing.id)), status
 
 
 @blp.route("/listings/<int:listing_id>/<action>", methods=["POST"])
@@ -299,16 +301,16 @@ def review_project(data, project_id: int):
 
 
 @blp.route("/projects/<int:project_id>/batches", methods=["POST"])
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @blp.arguments(BatchIn)
 @blp.response(201, BatchOut)
+@blp.alt_response(200, schema=BatchOut, description="the batch an earlier request with this key issued")
 @token_required("bureau")
 def issue_batch(data, project_id: int):
     """Issue a credit batch for a verified project; the buffer share goes to the buffer pool."""
     row = get_scoped(db.session, Project, project_id, api_user())
-    created = registry.issue_batch(
+    batch, status = idempotency.create_once(CreditBatch, {**data, "project_id": project_id}, lambda: registry.issue_batch(
         db.session, row, actor=api_user(), quantity_units=parse_tonnes(data["quantity_tonnes"], "quantity_tonnes"),
         vintage_start=data["vintage_start"], vintage_end=data["vintage_end"],
-        verification_body=data["verification_body"], report_reference=data["report_reference"])
-    db.session.commit()
-    return batch_json(created, ledger.batch_summaries(db.session, [created.id])[created.id])
+        verification_body=data["verification_body"], report_reference=data["report_reference"]))
+    return batch_json(batch, ledger.batch_summaries(db.session, [batch.id])[batch.id]), status

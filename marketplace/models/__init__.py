@@ -2,6 +2,7 @@
 
 from marketplace.models.certificate import Certificate, CertificateCounter, SigningKey
 from marketplace.models.footprint import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
+from marketplace.models.idempotency import IdempotencyKey
 from marketplace.models.order import Order, OrderLine, OrderTransition
 from marketplace.models.organisation import ORGANISATION_KINDS, ApiToken, Organisation, User
 from marketplace.models.outbox import DeadLetter, OutboxMessage
@@ -20,10 +21,9 @@ from marketplace.models.registry import (
     SerialRange,
 )
 from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
-from marketplace.models.submission import FormSubmission
 
 __all__ = [
-    "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event", "FormSubmission",
+    "CATEGORIES", "ORGANISATION_KINDS", "ActivityLine", "ApiToken", "BufferLoss", "Certificate", "CertificateCounter", "CreditBatch", "DeadLetter", "EmissionFactor", "Event", "IdempotencyKey",
     "LedgerBalance", "LedgerEntry", "Listing", "Order", "OrderLine", "OrderTransition", "Organisation",
     "OutboxMessage", "PaymentAttempt", "Project", "ProjectDocument", "ProjectTransition", "QueueProbe", "ReductionMeasure", "Region", "RetirementRollup", "RetirementStat", "RetirementTotal",
     "SerialRange", "SigningKey", "StripeEvent", "User",

@@ -9,8 +9,6 @@ one wins and the other sees that it lost.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -157,11 +155,6 @@ def _offers(session: so.Session, *, units: int, listing_id: int | None,
     candidates = [(Offer(lid, batch_id, price, project, village), available, min_units)
                   for lid, batch_id, price, min_units, available, project, village in rows]
     return _allocate(candidates, units=units, listing_id=listing_id)
-
-
-def fingerprint(payload: dict) -> str:
-    """A stable digest of an order request, to tell a repeated request from a different one."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def find_by_idempotency_key(session: so.Session, organisation_id: int, key: str) -> Order | None:

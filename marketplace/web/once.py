@@ -29,7 +29,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.extensions import db
-from marketplace.models import FormSubmission
+from marketplace.models import IdempotencyKey
 
 KEY_FIELD = "submission_key"
 _KEY = re.compile(r"[0-9a-f]{32}")
@@ -41,12 +41,12 @@ def submission_key() -> Markup:
     return Markup('<input type="hidden" name="%s" value="%s">') % (KEY_FIELD, uuid.uuid4().hex)
 
 
-def _earlier(key: str) -> FormSubmission | None:
-    return db.session.scalar(sa.select(FormSubmission).where(FormSubmission.user_id == current_user.id,
-                                                             FormSubmission.key == key))
+def _earlier(key: str) -> IdempotencyKey | None:
+    return db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.user_id == current_user.id,
+                                                             IdempotencyKey.key == key))
 
 
-def _answer_again(earlier: FormSubmission):
+def _answer_again(earlier: IdempotencyKey):
     from marketplace.web.auth import home_for
 
     flash(_("This form had already been sent; it was not done a second time."), "info")
@@ -64,7 +64,7 @@ def once(view):
         earlier = _earlier(key)
         if earlier is not None:
             return _answer_again(earlier)
-        db.session.add(FormSubmission(user_id=current_user.id, key=key, endpoint=request.endpoint or ""))
+        db.session.add(IdempotencyKey(user_id=current_user.id, key=key, endpoint=request.endpoint or ""))
         try:
             db.session.flush()  # waits here while the same key is being used by a request still running
         except IntegrityError:
@@ -76,8 +76,8 @@ def once(view):
         response = make_response(view(*args, **kwargs))
         if response.status_code in _REDIRECTS and response.location:
             # The change committed with the key; remember where it led, for a repeat of the same form.
-            db.session.execute(sa.update(FormSubmission)
-                               .where(FormSubmission.user_id == current_user.id, FormSubmission.key == key)
+            db.session.execute(sa.update(IdempotencyKey)
+                               .where(IdempotencyKey.user_id == current_user.id, IdempotencyKey.key == key)
                                .values(location=response.location[:500]))
             db.session.commit()
         return response
