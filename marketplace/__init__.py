@@ -61,8 +61,10 @@ def register_queue(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from marketplace.api import register_api
+    from marketplace.services.ids import IdConverter
     from marketplace.web import register_web
 
+    app.url_map.converters["int"] = IdConverter  # before any route is added: ids beyond 2**31-1 are a 404
     register_web(app)
     register_api(app)
 

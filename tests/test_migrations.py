@@ -51,3 +51,32 @@ def test_migrated_postgres_has_the_ledger_guarantees(make_app, empty_database_ur
         db.engine.dispose()
     assert {"ex_serial_ranges_no_overlap", "ex_credit_batches_no_overlap"} <= constraints
     assert {"ledger_entries_append_only", "serial_ranges_append_only"} <= triggers
+
+
+def test_form_submissions_move_to_idempotency_keys(make_app, empty_database_url):
+    """0010 copies the web forms' keys of 0009 into idempotency_keys, and its downgrade copies them back."""
+    from flask_migrate import downgrade
+
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with migrated.app_context():
+        upgrade(revision="0009")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO organisations (kind, name, credit_code, created_at)"
+                " VALUES ('seller', '官埔垟村股份经济合作社', '91331181MA2HXXXX0X', CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO users (organisation_id, email, display_name, password_hash, locale, active, created_at)"
+                " VALUES (1, 'a@example.org', '', 'x', 'zh_CN', true, CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO form_submissions (user_id, key, endpoint, location, created_at)"
+                " VALUES (1, :key, 'sellers.new_project', '/sellers/projects/1', CURRENT_TIMESTAMP)"),
+                {"key": "a" * 32})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT key, endpoint, location, fingerprint FROM idempotency_keys")).all()
+            assert not sa.inspect(conn).has_table("form_submissions")
+        assert [tuple(r) for r in rows] == [("a" * 32, "sellers.new_project", "/sellers/projects/1", None)]
+        downgrade(revision="0009")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT key FROM form_submissions")).scalars().all() == ["a" * 32]
+        db.engine.dispose()

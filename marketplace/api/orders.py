@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
+from marketplace.api.fields import Id
 from marketplace.extensions import db
 from marketplace.models import Order
 from marketplace.services import orders
@@ -92,9 +93,9 @@ class OrderOut(ma.Schema):
 class OrderIn(ma.Schema):
     quantity_tonnes = ma.fields.Raw(metadata={"type": "string", "example": "175.402",
                                               "description": "omit with event_id to order the event's footprint"})
-    event_id = ma.fields.Integer()
-    listing_id = ma.fields.Integer(metadata={"description": "omit to allocate across listings, cheapest first"})
-    prefer_county_id = ma.fields.Integer(metadata={"description": "allocation: this county's listings first"})
+    event_id = Id()
+    listing_id = Id(metadata={"description": "omit to allocate across listings, cheapest first"})
+    prefer_county_id = Id(metadata={"description": "allocation: this county's listings first"})
     payment_method = ma.fields.String(required=True, validate=ma.validate.OneOf(["card", "bank_transfer"]))
     beneficiary = ma.fields.String(required=True, metadata={"description": "printed on the certificate; public"})
     retirement_reason = ma.fields.String(required=True)

@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
+from marketplace.api.fields import Id, Year
 from marketplace.extensions import db
 from marketplace.models import CreditBatch, Listing, Project
 from marketplace.services import ledger, registry
@@ -80,9 +81,9 @@ def batches_with_summaries(session, project_ids) -> dict[int, list]:
 # --- schemas (documentation and input validation) ------------------------------------------------
 
 class ListingQuery(ma.Schema):
-    county = ma.fields.Integer(metadata={"description": "region id of a county"})
-    village = ma.fields.Integer(metadata={"description": "region id of a village"})
-    vintage = ma.fields.Integer(metadata={"description": "vintage year"})
+    county = Id(metadata={"description": "region id of a county"})
+    village = Id(metadata={"description": "region id of a village"})
+    vintage = Year(metadata={"description": "vintage year"})
 
 
 class ListingOut(ma.Schema):
@@ -148,7 +149,7 @@ class ProjectOut(ma.Schema):
 
 
 class ProjectIn(ma.Schema):
-    village_id = ma.fields.Integer(required=True)
+    village_id = Id(required=True)
     name = ma.fields.String(required=True)
     name_en = ma.fields.String()
     area_hectares = ma.fields.String(required=True, metadata={"example": "1436.80"})
@@ -174,7 +175,7 @@ class BatchIn(ma.Schema):
 
 
 class ListingIn(ma.Schema):
-    batch_id = ma.fields.Integer(required=True)
+    batch_id = Id(required=True)
     quantity_tonnes = ma.fields.String(required=True)
     price_cny_per_tonne = ma.fields.String(required=True, metadata={"example": "36.00"})
     min_order_tonnes = ma.fields.String(load_default="0.0001")

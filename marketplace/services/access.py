@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.models import User
 from marketplace.services.errors import NotFound
+from marketplace.services.ids import is_id
 
 M = TypeVar("M")
 
@@ -34,6 +35,8 @@ def get_scoped(session: so.Session, model: type[M], object_id, actor: User, *,
         object_id = int(object_id)
     except (TypeError, ValueError):
         raise NotFound(_l("Not found.")) from None
+    if not is_id(object_id):  # no row has it, and the database would refuse to compare with it
+        raise NotFound(_l("Not found."))
     stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all).where(model.id == object_id)
     if for_update:
         stmt = stmt.with_for_update(of=model)

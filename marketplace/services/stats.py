@@ -41,6 +41,7 @@ from marketplace.models import (
 )
 from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
 from marketplace.services.errors import ValidationFailed
+from marketplace.services.ids import is_id
 
 SOLD_STATUSES = ("paid", "retiring", "completed")
 IN_FLIGHT_STATUSES = ("paid", "retiring")
@@ -102,6 +103,8 @@ def parse_filters(raw_from: str | None, raw_to: str | None, raw_county: str | in
             county_id = int(raw_county)
         except (TypeError, ValueError):
             raise ValidationFailed(_l("Choose a county from the list."), "county") from None
+        if not is_id(county_id):
+            raise ValidationFailed(_l("Choose a county from the list."), "county")
     return Filters(date_from, date_to, county_id)
 
 
