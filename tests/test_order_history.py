@@ -9,12 +9,15 @@ import sqlalchemy as sa
 from marketplace.extensions import db
 from marketplace.web.order_history import describe_note
 
-#: Every kind of note the services write (services/orders.py, order_payments.py, retirement.py).
+#: Every kind of note the services and pages write (services/orders.py, order_payments.py, retirement.py,
+#: web/buyer_orders.py); test_every_note_written_is_known checks the sources for others.
 NOTES = {
     "card": "通过银行卡支付",
     "bank_transfer": "通过银行转账支付",
     "card pi_123 (webhook evt_456)": "银行卡付款 pi_123 已由 Stripe 确认（事件 evt_456）",
     "card pi_123 (re-read)": "银行卡付款 pi_123 经向 Stripe 复核后确认",
+    "card pi_123 (pay page)": "银行卡付款 pi_123 已在支付页确认",
+    "card pi_123 (order page)": "银行卡付款 pi_123 已在订单页查询时确认",
     "card pi_123 (paid while cancelling)": "银行卡付款 pi_123 在取消订单时到账",
     "card refund re_789": "银行卡付款已退款（re_789）",
     "bank transfer ICBC-20261125-0001": "银行转账 ICBC-20261125-0001 已确认",
@@ -60,3 +63,20 @@ def test_the_summits_order_page_has_no_untranslated_notes(app, client, login):
     assert "通过银行转账支付" in html and "已确认" in html and "已出具证书 TH-" in html
     for raw in ("bank_transfer", "bank transfer", "retirement started"):
         assert raw not in html
+
+
+def test_every_note_written_is_known():
+    """Each note literal in the code that writes order transitions has an example above, so a new kind of
+    note cannot reach a page untranslated unnoticed."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "marketplace"
+    written = set()
+    for path in [*root.glob("services/*.py"), *root.glob("web/*.py")]:
+        for literal in re.findall(r'note=f?"([^"]+)"', path.read_text(encoding="utf-8")):
+            written.add(re.sub(r"\{[^}]*\}", "X", literal))
+    # A literal matches an example when its {placeholders} can stand for the example's identifiers.
+    unknown = {w for w in written if not w.startswith(("X", "材料"))
+               and not any(re.fullmatch(re.escape(w).replace("X", ".+"), note) for note in NOTES)}
+    assert unknown == set(), unknown
