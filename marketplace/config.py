@@ -108,6 +108,8 @@ def load_config(instance_path: Path) -> dict:
         "BANK_PAYEE": env("BANK_PAYEE", "丽水市生态环境局碳汇交易结算专户"),
         "BANK_NAME": env("BANK_NAME", "中国农业银行丽水分行"),
         "BANK_ACCOUNT": env("BANK_ACCOUNT", "19-0000-0000-0000-0000"),
+        # Form submission keys and API Idempotency-Keys are forgotten after this many days (daily purge).
+        "IDEMPOTENCY_KEY_DAYS": int(env("IDEMPOTENCY_KEY_DAYS", "30")),
         # Paid orders whose retirement has not finished after this long are re-driven (lost task, killed worker).
         "ORDER_REDRIVE_AFTER_SECONDS": int(env("ORDER_REDRIVE_AFTER_SECONDS", "120")),
         # Fault injection for the crash tests: pause between issuing a certificate and drawing its PDF.

@@ -139,3 +139,28 @@ def test_one_key_sent_by_eight_clients_at_once_lists_once(app, factory):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Listing)) == 1
         assert ledger.check_invariants(db.session).ok
+
+
+def test_old_keys_are_purged_by_the_daily_task_and_then_the_call_acts_again(app, factory, client):
+    from datetime import timedelta
+
+    from marketplace.models.base import utcnow
+    from workers.schedule import BEAT_SCHEDULE
+    from workers.tasks.orders import purge_idempotency_keys
+
+    assert BEAT_SCHEDULE["purge-idempotency-keys"]["task"] == "tanhui.purge_idempotency_keys"
+    seller = factory.user("seller")
+    village = factory.village()
+    for key in ("old", "recent"):
+        assert client.post("/api/v1/projects", json=_project_body(village.id), headers=_auth(factory, seller, key)
+                           ).status_code == 201
+    with app.app_context():
+        db.session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.key == "old")
+                           .values(created_at=utcnow() - timedelta(days=31)))
+        db.session.commit()
+        assert purge_idempotency_keys.apply().get() == 1  # the task's body, run here; beat runs it daily
+        assert db.session.scalars(sa.select(IdempotencyKey.key)).all() == ["recent"]
+    assert client.post("/api/v1/projects", json=_project_body(village.id), headers=_auth(factory, seller, "old")
+                       ).status_code == 201
+    assert client.post("/api/v1/projects", json=_project_body(village.id), headers=_auth(factory, seller, "recent")
+                       ).status_code == 200

@@ -13,4 +13,6 @@ BEAT_SCHEDULE = {
     "reconcile-payments": {"task": "tanhui.reconcile_payments", "schedule": timedelta(minutes=2)},
     # Paid orders whose retirement stalled (killed worker, lost message): ask again.
     "redrive-orders": {"task": "tanhui.redrive_orders", "schedule": timedelta(minutes=1)},
+    # Forget form submission keys and API Idempotency-Keys older than IDEMPOTENCY_KEY_DAYS.
+    "purge-idempotency-keys": {"task": "tanhui.purge_idempotency_keys", "schedule": timedelta(days=1)},
 }

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from marketplace.extensions import db
 from marketplace.models import DeadLetter, Order
 from marketplace.models.base import utcnow
-from marketplace.services import notifications, order_payments, orders, outbox, retirement
+from marketplace.services import idempotency, notifications, order_payments, orders, outbox, retirement
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,13 @@ def cancel_payment(self, order_id: int) -> str:  # noqa: ARG001
 @shared_task(name="tanhui.expire_reservations")
 def expire_reservations() -> int:
     count = orders.expire_due(db.session)
+    db.session.commit()
+    return count
+
+
+@shared_task(name="tanhui.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    count = idempotency.purge(db.session, older_than_days=current_app.config["IDEMPOTENCY_KEY_DAYS"])
     db.session.commit()
     return count
 
