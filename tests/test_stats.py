@@ -128,6 +128,14 @@ def totals_from_ledger(app, expected: dict) -> dict:
     return {k: tuple(v) for k, v in totals.items()}
 
 
+def platform_today(app) -> date:
+    """Today where the platform counts days (Asia/Shanghai): between 16:00 and 24:00 UTC it is already
+    tomorrow there, and the aggregates put today's completions on that day."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])).date()
+
+
 def bureau_auth(factory, bureau):
     return {"Authorization": f"Bearer {factory.token(bureau)}"}
 
@@ -153,7 +161,7 @@ def test_the_story_adds_up_exactly_in_the_api(app, factory, client, story):
     assert sum(Decimal(v["revenue_cny"]) for v in villages.values()) == revenue
     assert {v["county"] for v in villages.values()} == {"龙泉市"} and {v["township"] for v in villages.values()} == {
         "兰巨乡"}
-    month = date.today().strftime("%Y-%m")
+    month = platform_today(app).strftime("%Y-%m")
     assert [(m["month"], m["retired_tonnes"]) for m in body["by_month"]] == [(month, "805.3934")]
 
 
@@ -165,7 +173,8 @@ def test_aggregates_equal_a_recomputation_from_the_ledger_and_rebuild_reproduces
     maintained_totals = total_rows(app)
     assert {k[:5]: (k[5], k[6]) for k in maintained_totals} == totals_from_ledger(app, expected)
     assert {(k[0], k[1], k[7]) for k in maintained_totals if k[2] == "total"} == {
-        (date.today().year, 0, 5), (0, 0, 5), (date.today().year, county_of_story(app), 5), (0, county_of_story(app), 5)}
+        (platform_today(app).year, 0, 5), (0, 0, 5), (platform_today(app).year, county_of_story(app), 5),
+        (0, county_of_story(app), 5)}
     with app.app_context():
         db.session.execute(sa.delete(RetirementTotal))
         db.session.execute(sa.delete(RetirementRollup))
@@ -207,7 +216,7 @@ def test_completing_twice_counts_once_and_in_flight_orders_are_sold_not_retired(
 
 def test_date_and_county_filters(app, factory, client, story):
     auth = bureau_auth(factory, story["bureau"])
-    today = date.today()
+    today = platform_today(app)
     for query, tonnes in ((f"from={today}&to={today}", "805.3934"),
                           (f"to={today - timedelta(days=1)}", "0.0000"),
                           (f"from={today + timedelta(days=1)}", "0.0000"),
