@@ -28,6 +28,19 @@ def role_required(*roles: str):
     return decorator
 
 
+def send_project_document(document_id: int):
+    """A project document as a PDF download, if the signed-in user may see it (else 404)."""
+    from flask import send_file
+
+    from marketplace.models import ProjectDocument
+    from marketplace.services import registry
+    from marketplace.services.access import get_scoped
+
+    row = get_scoped(db.session, ProjectDocument, document_id, current_user)
+    return send_file(registry.document_path(row), mimetype="application/pdf", as_attachment=True,
+                     download_name=row.original_name)
+
+
 @login_manager.user_loader
 def _load_user(user_id: str):
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -15,7 +15,6 @@ from marketplace.models import (
     Order,
     Organisation,
     Project,
-    ProjectDocument,
     User,
 )
 from marketplace.models.order import ORDER_STATUSES, OrderTransition
@@ -25,7 +24,7 @@ from marketplace.services import orders as orders_service
 from marketplace.services.access import get_scoped
 from marketplace.services.errors import DomainError
 from marketplace.services.quantities import display_tonnes, parse_tonnes
-from marketplace.web import role_required
+from marketplace.web import role_required, send_project_document
 from marketplace.web.forms import OrganisationForm, UserForm, form_error
 from marketplace.web.once import once
 from marketplace.web.registry_forms import BatchForm, LossForm, ReferenceForm, ReviewForm
@@ -161,9 +160,7 @@ def issue_batch(project_id: int):
 @bp.get("/documents/<int:document_id>")
 @role_required("bureau")
 def document(document_id: int):
-    row = get_scoped(db.session, ProjectDocument, document_id, current_user)
-    return send_file(registry.document_path(row), mimetype="application/pdf", as_attachment=True,
-                     download_name=row.original_name)
+    return send_project_document(document_id)
 
 
 @bp.route("/buffer", methods=["GET", "POST"])

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, ProjectDocument, User
+from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, User
 from marketplace.services import ledger, registry
 from marketplace.services.access import get_scoped, scoped_select
 from marketplace.services.errors import DomainError
 from marketplace.services.quantities import display_tonnes, parse_cny, parse_tonnes
-from marketplace.web import role_required
+from marketplace.web import role_required, send_project_document
 from marketplace.web.forms import EmptyForm, form_error
 from marketplace.web.once import once
 from marketplace.web.registry_forms import DocumentForm, ListingForm, ProjectForm
@@ -107,9 +107,7 @@ def upload_document(project_id: int):
 @bp.get("/documents/<int:document_id>")
 @role_required("seller")
 def document(document_id: int):
-    row = get_scoped(db.session, ProjectDocument, document_id, current_user)
-    return send_file(registry.document_path(row), mimetype="application/pdf", as_attachment=True,
-                     download_name=row.original_name)
+    return send_project_document(document_id)
 
 
 @bp.post("/projects/<int:project_id>/submit")
