@@ -30,3 +30,11 @@ def remember_requested_language() -> None:
     requested = request.args.get("lang")
     if requested in current_app.config["LANGUAGES"] and session.get("lang") != requested:
         session["lang"] = requested
+
+
+def current_language() -> str:
+    """The language of the current answer as a bare code ("zh" or "en"), for data with both names."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return locale.language if locale else "zh"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_babel import get_locale
 from flask_smorest import Blueprint
 
 from marketplace.api import idempotency
 from marketplace.api.auth import BEARER, api_user, token_required
 from marketplace.extensions import db
+from marketplace.i18n import current_language
 from marketplace.models import CATEGORIES, Event
 from marketplace.services import footprint
 from marketplace.services.emission_factors import current_factors
@@ -105,7 +105,7 @@ def _event_body(event) -> dict:
 @blp.response(200, EmissionFactorSchema(many=True))
 def list_emission_factors():
     """The current emission factors (one version per code), with their sources. No token needed."""
-    language = get_locale().language if get_locale() else "zh"
+    language = current_language()
     return [_factor_row(f, language) for f in current_factors(db.session)]
 
 

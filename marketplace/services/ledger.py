@@ -114,14 +114,24 @@ def listing_available_units(session: so.Session, listing_id: int) -> int:
         LedgerBalance.account == f"listed:{listing_id}")) or 0
 
 
-def listings_available_units(session: so.Session, listing_ids) -> dict[int, int]:
+def _listing_balances(session: so.Session, listing_ids, prefix: str) -> dict[int, int]:
     ids = list(listing_ids)
     if not ids:
         return {}
     rows = session.execute(sa.select(LedgerBalance.account, LedgerBalance.units).where(
-        LedgerBalance.account.in_([f"listed:{i}" for i in ids]))).all()
+        LedgerBalance.account.in_([f"{prefix}:{i}" for i in ids]))).all()
     found = {int(account.split(":")[1]): units for account, units in rows}
     return {i: found.get(i, 0) for i in ids}
+
+
+def listings_available_units(session: so.Session, listing_ids) -> dict[int, int]:
+    """Units still on sale per listing (its ``listed:`` balance), in one query."""
+    return _listing_balances(session, listing_ids, "listed")
+
+
+def listings_reserved_units(session: so.Session, listing_ids) -> dict[int, int]:
+    """Units held by unpaid or unretired orders per listing (its ``reserved:`` balance), in one query."""
+    return _listing_balances(session, listing_ids, "reserved")
 
 
 # --- reservations and retirement (orders call these) --------------------------------------------

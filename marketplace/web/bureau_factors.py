@@ -6,11 +6,11 @@ Routes live on the bureau blueprint; this module keeps them apart from the other
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.extensions import db
+from marketplace.i18n import current_language
 from marketplace.services import emission_factors
 from marketplace.services.errors import DomainError
 from marketplace.web import role_required
@@ -45,9 +45,8 @@ def emission_factors_page():
             db.session.rollback()
             form_error(form, exc)
     status = 422 if form.is_submitted() else 200
-    language = get_locale().language if get_locale() else "zh"
     return render_template("bureau/emission_factors.html", factors=emission_factors.all_factors(db.session),
-                           form=form, retire_form=EmptyForm(), language=language), status
+                           form=form, retire_form=EmptyForm(), language=current_language()), status
 
 
 @bp.post("/emission-factors/<int:factor_id>/retire")

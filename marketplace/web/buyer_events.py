@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 
 from flask import Response, abort, flash, redirect, render_template, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.extensions import db
+from marketplace.i18n import current_language
 from marketplace.models import CATEGORIES, Event
 from marketplace.services import footprint, footprint_report, footprint_sheets
 from marketplace.services.access import scoped_select
 from marketplace.services.emission_factors import current_factors
 from marketplace.services.errors import DomainError
-from marketplace.services.quantities import display_tonnes, format_tonnes
+from marketplace.services.quantities import format_tonnes
 from marketplace.web import role_required
 from marketplace.web.buyers import bp
 from marketplace.web.footprint_forms import (
@@ -44,11 +44,6 @@ HELPERS = {
 }
 
 
-@bp.app_template_filter("tonnes")
-def _tonnes_filter(units: int) -> str:
-    return display_tonnes(int(units))
-
-
 @bp.app_template_filter("tonnes4")
 def _tonnes4_filter(units: int) -> str:
     return format_tonnes(int(units))
@@ -69,13 +64,9 @@ def _unit_filter(unit: str) -> str:
     return footprint.unit_label(unit)
 
 
-def _language() -> str:
-    return get_locale().language if get_locale() else "zh"
-
-
 def _event_forms(**bound):
     """Every form of the event page, with choices filled; ``bound`` replaces the one that was posted."""
-    language = _language()
+    language = current_language()
     factors = current_factors(db.session)
     forms = {
         "line": bound.get("line") or ActivityForm(prefix="line"),
@@ -100,7 +91,7 @@ def _render_event(event: Event, status: int = 200, upload_errors=None, **bound):
     locking_orders = footprint.locking_orders(db.session, event.id)
     return render_template("buyers/event.html", event=event, breakdown=breakdown, report=report,
                            forms=_event_forms(**bound), delete_form=EmptyForm(), upload_errors=upload_errors,
-                           categories=CATEGORIES, language=_language(), locking_orders=locking_orders), status
+                           categories=CATEGORIES, language=current_language(), locking_orders=locking_orders), status
 
 
 @bp.get("/events")
@@ -197,7 +188,7 @@ def add_helper(event_id: int, kind: str):
 @bp.get("/events/template.xlsx")
 @role_required("buyer")
 def activity_template():
-    data = footprint_sheets.activity_template(db.session, _language())
+    data = footprint_sheets.activity_template(db.session, current_language())
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": "attachment; filename=tanhui-activities.xlsx"})
 
@@ -267,7 +258,7 @@ def event_report(event_id: int):
         "unit": "tCO2e",
     }
     return render_template("buyers/event_report.html", event=event, report=report, categories=CATEGORIES,
-                           chart_json=json.dumps(chart, ensure_ascii=False), language=_language())
+                           chart_json=json.dumps(chart, ensure_ascii=False), language=current_language())
 
 
 @bp.get("/events/<int:event_id>/report.pdf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
@@ -212,7 +212,7 @@ def status(order_id: int):
     certificate = _certificate(order)
     return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
                    verify_url=url_for("certificates.verify", number=certificate.number) if certificate else None,
-                   pdf_url=url_for("orders.certificate_pdf", order_id=order.id) if certificate else None)
+                   pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
 
 
 @bp.get("/<int:order_id>/pay")
@@ -263,16 +263,3 @@ def cancel(order_id: int):
             db.session.rollback()
             flash(str(exc.message), "error")
     return redirect(url_for("orders.detail", order_id=order.id))
-
-
-@bp.get("/<int:order_id>/certificate.pdf")
-@role_required("buyer")
-def certificate_pdf(order_id: int):
-    from marketplace.services.certificate_pdf import certificate_pdf_file
-
-    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
-    certificate = _certificate(order)
-    if certificate is None:
-        return redirect(url_for("orders.detail", order_id=order.id))
-    return send_file(certificate_pdf_file(db.session, certificate), mimetype="application/pdf",
-                     as_attachment=True, download_name=f"{certificate.number}.pdf")

@@ -132,10 +132,10 @@ def _listing_table(seller_id: int):
         report_tables.Column(_("Vintage"), "count"), report_tables.Column(_("Price (CNY/t)")),
         report_tables.Column(_("Sold (t)"), "tonnes"), report_tables.Column(_("Reserved (t)"), "tonnes"),
         report_tables.Column(_("Left on sale (t)"), "tonnes")])
+    reserved = ledger.listings_reserved_units(db.session, [r.id for r in rows])
     for r in rows:
         table.add([f"#{r.id}", r.batch.project.name, r.batch.vintage_end.year, format_cny(r.price_cny_per_tonne),
-                   int(sold.get(r.id) or 0), ledger.balance(db.session, r.batch_id, r.reserved_account),
-                   available[r.id]])
+                   int(sold.get(r.id) or 0), reserved[r.id], available[r.id]])
     return table
 
 
@@ -188,8 +188,9 @@ def _buyer_tables(filters):
         report_tables.Column(_("Event")), report_tables.Column(_("Dates")),
         report_tables.Column(_("Footprint (tCO2e)"), "tonnes"), report_tables.Column(_("Neutralised (t)"), "tonnes"),
         report_tables.Column(_("Still to offset (t)"), "tonnes")])
+    totals = footprint.breakdown_for_events(db.session, [e.id for e in events])
     for event in events:
-        footprint_units = footprint.event_total_units(db.session, event.id)
+        footprint_units = totals[event.id]
         done = int(retired.get(event.id) or 0)
         event_table.add([event.name, f"{event.starts_on.isoformat()} – {event.ends_on.isoformat()}",
                          footprint_units, done, max(footprint_units - done, 0)])

@@ -8,8 +8,6 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-TONNES_HINT = _l("In tonnes CO2e, at most 4 decimal places, e.g. 175.402.")
-
 
 class ProjectForm(FlaskForm):
     name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)])

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, LedgerBalance, Listing, Project, User
+from marketplace.models import CreditBatch, Listing, Project, User
 from marketplace.services import ledger, registry
 from marketplace.services.access import get_scoped, scoped_select
 from marketplace.services.errors import DomainError
@@ -150,10 +150,7 @@ def _my_listings():
     rows = db.session.scalars(scoped_select(Listing, current_user, bureau_sees_all=False)
                               .order_by(Listing.id.desc())).all()
     available = ledger.listings_available_units(db.session, [r.id for r in rows])
-    reserved = dict(db.session.execute(
-        sa.select(LedgerBalance.account, LedgerBalance.units)
-        .where(LedgerBalance.account.in_([r.reserved_account for r in rows]))).all())
-    reserved = {r.id: reserved.get(r.reserved_account, 0) for r in rows}
+    reserved = ledger.listings_reserved_units(db.session, [r.id for r in rows])
     return [(r, available[r.id], reserved[r.id], registry.listing_status(r, available[r.id])) for r in rows]
 
 
