@@ -316,7 +316,7 @@ def test_the_whole_story_with_a_worker_certificate_verify_page_and_pdf(serve, pa
     print(f"paid → certificate link on the page in {elapsed:.1f}s")
 
     with page.expect_download() as download_info:
-        page.click("#certificate-link a[href$='certificate.pdf']")
+        page.click(f"#certificate-link a[href='/certificates/{number}.pdf']")
     pdf = tmp_path / f"{number}.pdf"
     download_info.value.save_as(pdf)
 

@@ -228,3 +228,15 @@ def test_ledger_check_command_passes_on_the_demo_and_fails_when_tampered(app, ru
     result = runner.invoke(args=["ledger", "check"])
     assert result.exit_code == 1
     assert "FAILED" in result.output and "journal gives" in result.output
+
+
+def test_an_english_name_longer_than_its_column_is_refused_by_name(app, factory, client):
+    seller = factory.user("seller")
+    village = factory.village()
+    response = client.post("/api/v1/projects", headers={"Authorization": f"Bearer {factory.token(seller)}"}, json={
+        "village_id": village.id, "name": "测试项目", "name_en": "x" * 201, "area_hectares": "10.5",
+        "forest_type": "竹林", "methodology": "CCER-14-002-V01", "crediting_start": "2020-01-01",
+        "crediting_end": "2030-12-31"})
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "name_en"
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0

@@ -120,12 +120,8 @@ def create_event(body):
     fields = {name: value for name, value in body.items() if name != "activities"}
     activities = [footprint.ActivityInput(a["category"], a["factor_code"], a["quantity"], a.get("description", ""))
                   for a in body["activities"]]
-    try:
-        event, status = idempotency.create_once(Event, body, lambda: footprint.create_event_with_activities(
-            db.session, api_user(), activities=activities, **fields))
-    except Exception:
-        db.session.rollback()
-        raise
+    event, status = idempotency.create_once(Event, body, lambda: footprint.create_event_with_activities(
+        db.session, api_user(), activities=activities, **fields))
     return _event_body(event), status
 
 

@@ -112,12 +112,12 @@ def _units_for(data: dict, actor) -> tuple[int, int | None]:
         from marketplace.services import footprint
 
         event = footprint.visible_event(db.session, actor, event_id)
+        if raw is not None:
+            return parse_tonnes(raw, "quantity_tonnes"), event.id
         units = footprint.event_total_units(db.session, event.id)
-        if raw is None:
-            if units <= 0:
-                raise ValidationFailed(_l("The event has no footprint yet; add its activities first."), "event_id")
-            return units, event.id
-        return parse_tonnes(raw, "quantity_tonnes"), event.id
+        if units <= 0:
+            raise ValidationFailed(_l("The event has no footprint yet; add its activities first."), "event_id")
+        return units, event.id
     if raw is None:
         raise ValidationFailed(_l("Give quantity_tonnes, or event_id to order an event's footprint."),
                                "quantity_tonnes")

@@ -192,14 +192,6 @@ def create_event(session: so.Session, actor: User, *, name, starts_on, ends_on, 
     return event
 
 
-def update_event(session: so.Session, actor: User, event_id, **fields) -> Event:
-    event = editable_event(session, actor, event_id)
-    for key, value in _event_fields(**fields).items():
-        setattr(event, key, value)
-    session.flush()
-    return event
-
-
 def own_event(session: so.Session, actor: User, event_id) -> Event:
     """The event if it belongs to the actor's buyer organisation; otherwise NotFound (Forbidden if not a buyer)."""
     _require_buyer(actor)

@@ -34,11 +34,29 @@ def send(message: EmailMessage) -> None:
 
 def certificate_ready(session: so.Session, order_id: int) -> int:
     """Tell the buyer's users, once per order. Returns how many messages were sent."""
+    # Claim the order first, so that of two runs of the task (a redelivery, the sweeper) only one sends;
+    # if sending fails the claim is given back and the retried task sends again.
+    claimed_at = utcnow()
+    claim = session.execute(sa.update(Order).where(Order.id == order_id, Order.status == "completed",
+                                                   Order.notified_at.is_(None))
+                            .values(notified_at=claimed_at), execution_options={"synchronize_session": False})
+    session.commit()
+    if claim.rowcount != 1:
+        return 0
+    order = session.get(Order, order_id)
+    try:
+        return _send_certificate_ready(session, order)
+    except Exception:
+        session.rollback()
+        session.execute(sa.update(Order).where(Order.id == order_id, Order.notified_at == claimed_at)
+                        .values(notified_at=None), execution_options={"synchronize_session": False})
+        session.commit()
+        raise
+
+
+def _send_certificate_ready(session: so.Session, order: Order) -> int:
     from marketplace.services.retirement import certificate_number_for
 
-    order = session.get(Order, order_id)
-    if order is None or order.status != "completed" or order.notified_at is not None:
-        return 0
     number = certificate_number_for(session, order.id)
     users = session.scalars(sa.select(User).where(User.organisation_id == order.buyer_organisation_id,
                                                   User.active.is_(True))).all()
@@ -53,7 +71,4 @@ def certificate_ready(session: so.Session, order_id: int) -> int:
                                                 order_url=f"{base}/buyers/orders/{order.id}",
                                                 verify_url=f"{base}/verify/{number}"))
         send(message)
-    session.execute(sa.update(Order).where(Order.id == order.id, Order.notified_at.is_(None))
-                    .values(notified_at=utcnow()))
-    session.commit()
     return len(users)

@@ -112,7 +112,7 @@ def create_project(session: so.Session, *, actor: User, village_id: int, name: s
         raise ValidationFailed(_l("The crediting period must end after it starts."), "crediting_end")
     project = Project(
         seller_organisation_id=actor.organisation_id, village_id=village.id, name=_clean(name, "name"),
-        name_en=(name_en or "").strip() or None, area_hectares=parse_hectares(area_hectares),
+        name_en=_clean(name_en, "name_en", required=False) or None, area_hectares=parse_hectares(area_hectares),
         forest_type=_clean(forest_type, "forest_type", max_length=100),
         methodology=_clean(methodology, "methodology", max_length=100),
         crediting_start=crediting_start, crediting_end=crediting_end,

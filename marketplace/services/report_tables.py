@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
-from marketplace.services.quantities import format_cny, format_tonnes, units_to_decimal
+from marketplace.services.quantities import fen, format_cny, format_tonnes, units_to_decimal
 
 #: Column kinds: text, tonnes (integer units), cny (integer fen), count.
 KINDS = ("text", "tonnes", "cny", "count")
@@ -248,5 +248,5 @@ def orders_table(key: str, title, orders) -> Table:
     for order in orders:
         t.add([f"#{order.id}", order.buyer.name, order.beneficiary,
                STATUS_LABELS.get(order.status, order.status), order.quantity_units,
-               int((Decimal(order.amount_cny) * 100).to_integral_value())])
+               fen(order.amount_cny)])
     return t

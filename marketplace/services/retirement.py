@@ -89,7 +89,7 @@ def generate_certificate(session: so.Session, order_id: int) -> str:
     delay = current_app.config["FAULT_CERTIFICATE_DELAY_SECONDS"]
     if delay:
         time.sleep(delay)  # tests kill the worker here
-    certificate_pdf.write_certificate_pdf(session, certificate)
+    certificate_pdf.certificate_pdf_file(session, certificate)  # drawn unless this run is a repeat
     order = orders.lock(session, order_id)
     if order.status == "retiring" and orders.transition(session, order, "completed", note=certificate.number,
                                                         completed_at=utcnow()):

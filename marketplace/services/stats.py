@@ -31,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.models import (
     CreditBatch,
+    Event,
     LedgerBalance,
     Order,
     OrderLine,
@@ -40,6 +41,7 @@ from marketplace.models import (
     SerialRange,
 )
 from marketplace.models.stats import RetirementRollup, RetirementStat, RetirementTotal
+from marketplace.services import quantities
 from marketplace.services.errors import ValidationFailed
 from marketplace.services.ids import is_id
 
@@ -53,10 +55,6 @@ def zone() -> ZoneInfo:
 
 def local_day(moment: datetime, tz: ZoneInfo | None = None) -> date:
     return moment.astimezone(tz or zone()).date()
-
-
-def to_fen(amount: Decimal) -> int:
-    return int((Decimal(amount) * 100).to_integral_value())
 
 
 # --- filters and figures --------------------------------------------------------------------------
@@ -246,9 +244,12 @@ def record_completion(session: so.Session, order: Order) -> None:
         units_by_batch[batch_id] += units
     fen_by_batch: dict[int, int] = defaultdict(int)
     for line in order.lines:
-        fen_by_batch[line.batch_id] += to_fen(line.amount_cny)
+        fen_by_batch[line.batch_id] += quantities.fen(line.amount_cny)
     first_for_event = False
     if order.event_id is not None:
+        # Two orders for one event completing at once: the event's row lock makes the second wait and then
+        # see the first as completed, so the event is counted once (PostgreSQL; SQLite has one writer).
+        session.execute(sa.select(Event.id).where(Event.id == order.event_id).with_for_update())
         earlier = session.scalar(sa.select(sa.func.count()).select_from(Order).where(
             Order.event_id == order.event_id, Order.status == "completed", Order.id != order.id))
         first_for_event = earlier == 0
@@ -328,7 +329,7 @@ def rebuild(session: so.Session, progress: Callable[[int, int], None] | None = N
         for order_id, batch_id, amount in session.execute(
                 sa.select(OrderLine.order_id, OrderLine.batch_id, OrderLine.amount_cny)
                 .where(OrderLine.order_id.in_(list(refs.values())))):
-            fen[order_id][batch_id] += to_fen(amount)
+            fen[order_id][batch_id] += quantities.fen(amount)
         for order_id, buyer_id, event_id, completed_at in rows:
             day = local_day(completed_at, tz)
             if day != current_day:
@@ -663,21 +664,8 @@ def _add_in_flight(result: dict[tuple, Figures], dimension: str, in_flight: list
     tz = zone()
     for order, line, f in in_flight:
         result[_in_flight_key(dimension, order, line, f, tz)].add(
-            Figures(sold_units=line.units, revenue_fen=to_fen(line.amount_cny)))
+            Figures(sold_units=line.units, revenue_fen=quantities.fen(line.amount_cny)))
     return dict(result)
-
-
-def figures_by(session: so.Session, filters: Filters, dimension: str, scope: Scope | None = None,
-               in_flight: list | None = None) -> dict[tuple, Figures]:
-    """Sold, retired, revenue and counts grouped by a dimension (completed + in flight)."""
-    scope = scope or Scope()
-    if dimension in DIMENSIONS:
-        result = _completed(session, filters, scope)[dimension]
-    else:
-        result = _from_days(session, filters, scope, dimension)
-    if in_flight is None:
-        in_flight = _in_flight(session, filters, scope)
-    return _add_in_flight(result, dimension, in_flight)
 
 
 @dataclass

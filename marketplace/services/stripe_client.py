@@ -296,32 +296,4 @@ def get_client() -> StripeClient:
     return client
 
 
-def create_payment_intent(*, amount_fen: int, currency: str = "cny", metadata: dict, idempotency_key: str,
-                          payment_method: str | None = None, confirm: bool = False) -> dict:
-    return get_client().create_payment_intent(amount_fen=amount_fen, currency=currency, metadata=metadata,
-                                              idempotency_key=idempotency_key,
-                                              payment_method=payment_method, confirm=confirm)
-
-
-def retrieve_payment_intent(payment_intent_id: str) -> dict:
-    return get_client().retrieve_payment_intent(payment_intent_id)
-
-
-def confirm_payment_intent(payment_intent_id: str, payment_method: str | None = None, *,
-                           idempotency_key: str | None = None) -> dict:
-    return get_client().confirm_payment_intent(payment_intent_id, payment_method,
-                                               idempotency_key=idempotency_key)
-
-
-def cancel_payment_intent(payment_intent_id: str, *, idempotency_key: str | None = None) -> dict:
-    return get_client().cancel_payment_intent(payment_intent_id, idempotency_key=idempotency_key)
-
-
-def create_refund(payment_intent_id: str, idempotency_key: str, *, amount_fen: int | None = None) -> dict:
-    return get_client().create_refund(payment_intent_id, idempotency_key, amount_fen=amount_fen)
-
-
-__all__: Iterable[str] = [
-    "StripeClient", "StripeError", "StripeUnavailable", "cancel_payment_intent", "confirm_payment_intent",
-    "create_payment_intent", "create_refund", "encode_params", "get_client", "retrieve_payment_intent",
-]
+__all__: Iterable[str] = ["StripeClient", "StripeError", "StripeUnavailable", "encode_params", "get_client"]

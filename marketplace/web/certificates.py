@@ -127,7 +127,7 @@ def download_pdf(number: str):
     certificate = get_scoped(db.session, Certificate, found.id, current_user)
     path = certificate_pdf_file(db.session, certificate)
     db.session.commit()
-    response = send_file(path, mimetype="application/pdf", download_name=f"{certificate.number}.pdf",
-                         max_age=0)
+    response = send_file(path, mimetype="application/pdf", as_attachment=True,
+                         download_name=f"{certificate.number}.pdf", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -107,5 +107,9 @@ def redrive_orders() -> int:
     for order_id, status in stuck:
         task = orders.RETIRE_TASK if status == "paid" else retirement.CERTIFICATE_TASK
         outbox.enqueue(db.session, task, order_id=order_id)
+    if stuck:
+        # Asked again now: the next ask, if it is still stuck, comes one interval later, not every minute.
+        db.session.execute(sa.update(Order).where(Order.id.in_([order_id for order_id, _s in stuck]))
+                           .values(updated_at=utcnow()), execution_options={"synchronize_session": False})
     db.session.commit()
     return len(stuck)
