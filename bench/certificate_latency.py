@@ -65,11 +65,14 @@ def main() -> int:
     worker = None
     try:
         from marketplace import create_app
+        from marketplace.accounts import service as accounts
+        from marketplace.accounts.credit_code import complete_credit_code
+        from marketplace.accounts.models import User
+        from marketplace.core.quantities import parse_cny, parse_tonnes
         from marketplace.extensions import db
-        from marketplace.models import Order, User
-        from marketplace.services import accounts, orders, registry
-        from marketplace.services.credit_code import complete_credit_code
-        from marketplace.services.quantities import parse_cny, parse_tonnes
+        from marketplace.orders import service as orders
+        from marketplace.orders.models import Order
+        from marketplace.registry import service as registry
 
         app = create_app()
         with app.app_context():
@@ -159,7 +162,7 @@ def main() -> int:
             bare.append(time.perf_counter() - start)
 
         with app.app_context():
-            from marketplace.services import ledger
+            from marketplace.registry import ledger
 
             report = ledger.check_invariants(db.session)
         print(line("payment confirmed → certificate ready", latencies))

@@ -24,11 +24,11 @@ from reportlab.lib.pagesizes import A4  # noqa: E402
 from reportlab.pdfgen import canvas  # noqa: E402
 
 from marketplace import create_app  # noqa: E402
+from marketplace.accounts import service as accounts  # noqa: E402
+from marketplace.accounts.credit_code import complete_credit_code  # noqa: E402
+from marketplace.certificates.pdf import write_certificate_pdf  # noqa: E402
+from marketplace.certificates.service import certificate_facts, issue_certificate  # noqa: E402
 from marketplace.extensions import db  # noqa: E402
-from marketplace.services import accounts  # noqa: E402
-from marketplace.services.certificate_pdf import write_certificate_pdf  # noqa: E402
-from marketplace.services.certificates import certificate_facts, issue_certificate  # noqa: E402
-from marketplace.services.credit_code import complete_credit_code  # noqa: E402
 
 
 def percentile(samples: list[float], p: float) -> float:

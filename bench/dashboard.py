@@ -179,7 +179,8 @@ def main() -> int:
                 conn.execute(sa.text("CREATE FUNCTION hashint(n bigint, salt int) RETURNS bigint LANGUAGE sql "
                                      "IMMUTABLE AS $$ SELECT abs(hashtextextended(n::text, salt)) $$"))
                 build_registry(conn)
-            from marketplace.services import accounts, stats
+            from marketplace.accounts import service as accounts
+            from marketplace.stats import service as stats
 
             bureau = accounts.create_user(db.session, organisation_id=1, email="bureau@bench.example",
                                           password=PASSWORD)

@@ -322,8 +322,9 @@ def verify(app, setup: dict, created: int) -> dict:
     import sqlalchemy as sa
 
     from marketplace.extensions import db
-    from marketplace.models import LedgerBalance, LedgerEntry, Order, OrderLine
-    from marketplace.services.ledger import check_invariants
+    from marketplace.orders.models import Order, OrderLine
+    from marketplace.registry.ledger import check_invariants
+    from marketplace.registry.models import LedgerBalance, LedgerEntry
 
     listing_id, batch_id = setup["listing_id"], setup["batch_id"]
     listed_account, reserved_account = f"listed:{listing_id}", f"reserved:{listing_id}"
@@ -434,7 +435,7 @@ def main() -> int:
         # orders ask for more than remains and must be refused.
         with app.app_context():
             from marketplace.extensions import db
-            from marketplace.services.ledger import listing_available_units
+            from marketplace.registry.ledger import listing_available_units
 
             left = listing_available_units(db.session, setup["listing_id"])
         size_units = left // args.sellout_orders + 7

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 from types import SimpleNamespace
 
+from marketplace.accounts import service as accounts
+from marketplace.accounts.credit_code import complete_credit_code
 from marketplace.extensions import db
-from marketplace.services import accounts
-from marketplace.services.credit_code import complete_credit_code
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
@@ -57,7 +57,7 @@ class Factory:
     # --- registry ---------------------------------------------------------------------------------
 
     def village(self, name: str | None = None):
-        from marketplace.services.registry import ensure_region
+        from marketplace.registry.service import ensure_region
 
         n = next(_seq)
         with self.app.app_context():
@@ -73,8 +73,9 @@ class Factory:
         """A project of a seller (a new one by default), verified by the bureau unless told otherwise."""
         from datetime import date
 
-        from marketplace.models import Project, User
-        from marketplace.services import registry
+        from marketplace.accounts.models import User
+        from marketplace.registry import service as registry
+        from marketplace.registry.models import Project
 
         seller = seller or self.user("seller")
         bureau = bureau or self.user("bureau")
@@ -100,9 +101,10 @@ class Factory:
     def batch(self, project=None, *, tonnes: str = "1000", bureau=None, vintage_year: int = 2023):
         from datetime import date
 
-        from marketplace.models import Project, User
-        from marketplace.services import registry
-        from marketplace.services.quantities import parse_tonnes
+        from marketplace.accounts.models import User
+        from marketplace.core.quantities import parse_tonnes
+        from marketplace.registry import service as registry
+        from marketplace.registry.models import Project
 
         project = project or self.project()
         bureau = bureau or self.user("bureau")
@@ -118,9 +120,10 @@ class Factory:
         return result
 
     def listing(self, batch=None, *, tonnes: str = "500", price: str = "30.00", min_order: str = "0.0001"):
-        from marketplace.models import CreditBatch, User
-        from marketplace.services import registry
-        from marketplace.services.quantities import parse_cny, parse_tonnes
+        from marketplace.accounts.models import User
+        from marketplace.core.quantities import parse_cny, parse_tonnes
+        from marketplace.registry import service as registry
+        from marketplace.registry.models import CreditBatch
 
         batch = batch or self.batch()
         with self.app.app_context():
@@ -143,7 +146,7 @@ def orders_with_ids(app, ids) -> None:
     that do not need a real purchase. Real purchases go through ``Factory.order``."""
     import sqlalchemy as sa
 
-    from marketplace.models import Order
+    from marketplace.orders.models import Order
 
     factory = Factory(app)
     buyer = factory.user("buyer")

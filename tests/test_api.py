@@ -72,8 +72,8 @@ def test_production_cookies_are_secure_and_http_only(monkeypatch, tmp_path):
 
 
 def test_a_disabled_users_token_is_refused_and_roles_are_checked_from_the_token(client, factory):
+    from marketplace.accounts.models import User
     from marketplace.extensions import db
-    from marketplace.models import User
 
     seller = factory.user("seller")
     token = factory.token(seller)

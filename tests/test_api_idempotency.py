@@ -9,10 +9,13 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from marketplace.core.models import IdempotencyKey
+from marketplace.demo import service as demo
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, Event, IdempotencyKey, Listing, Project
-from marketplace.services import demo, ledger
-from marketplace.services.emission_factors import load_default_factors
+from marketplace.footprint.emission_factors import load_default_factors
+from marketplace.footprint.models import Event
+from marketplace.registry import ledger
+from marketplace.registry.models import CreditBatch, Listing, Project
 
 
 def _auth(factory, user, key=None):
@@ -144,9 +147,9 @@ def test_one_key_sent_by_eight_clients_at_once_lists_once(app, factory):
 def test_old_keys_are_purged_by_the_daily_task_and_then_the_call_acts_again(app, factory, client):
     from datetime import timedelta
 
-    from marketplace.models.base import utcnow
+    from marketplace.core.db import utcnow
     from workers.schedule import BEAT_SCHEDULE
-    from workers.tasks.orders import purge_idempotency_keys
+    from workers.tasks.core import purge_idempotency_keys
 
     assert BEAT_SCHEDULE["purge-idempotency-keys"]["task"] == "tanhui.purge_idempotency_keys"
     seller = factory.user("seller")

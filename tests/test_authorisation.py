@@ -2,9 +2,9 @@
 
 import pytest
 
-from marketplace.models import Organisation, User
-from marketplace.services.access import get_scoped, scoped_select
-from marketplace.services.errors import NotFound
+from marketplace.accounts.models import Organisation, User
+from marketplace.core.access import get_scoped, scoped_select
+from marketplace.core.errors import NotFound
 
 
 def test_an_organisation_sees_its_own_users_and_not_anothers(factory, session):

@@ -2,8 +2,8 @@
 
 import sqlalchemy as sa
 
+from marketplace.accounts.models import Organisation
 from marketplace.extensions import db
-from marketplace.models import Organisation
 
 
 def test_bureau_creates_an_organisation_and_a_user(login, factory, browser_like, app):

@@ -11,14 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from marketplace.certificates.models import Certificate
+from marketplace.certificates.pdf import certificate_pdf_file, read_signed_record, write_certificate_pdf
+from marketplace.certificates.service import certificate_facts, issue_certificate
 from marketplace.extensions import db
-from marketplace.models import Certificate
-from marketplace.services.certificate_pdf import (
-    certificate_pdf_file,
-    read_signed_record,
-    write_certificate_pdf,
-)
-from marketplace.services.certificates import certificate_facts, issue_certificate
 from tests.factories import orders_with_ids
 
 

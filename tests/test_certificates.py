@@ -18,24 +18,24 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from marketplace.extensions import db
-from marketplace.models import Certificate, CertificateCounter, SigningKey
-from marketplace.services import certificate_pdf, signing, stats
-from marketplace.services.certificate_pdf import (
+from marketplace.certificates import pdf as certificate_pdf
+from marketplace.certificates import signing
+from marketplace.certificates.models import Certificate, CertificateCounter, SigningKey
+from marketplace.certificates.pdf import (
     attach_signed_record,
     certificate_pdf_file,
     render_pages,
     verify_pdf,
     write_certificate_pdf,
 )
-from marketplace.services.certificates import (
+from marketplace.certificates.service import (
     InvalidFacts,
     certificate_facts,
     issue_certificate,
     next_certificate_number,
     verify_certificate_record,
 )
-from marketplace.services.signing import (
+from marketplace.certificates.signing import (
     active_signing_key,
     canonical_json,
     public_keys,
@@ -43,6 +43,8 @@ from marketplace.services.signing import (
     sign_facts,
     verify_signature,
 )
+from marketplace.extensions import db
+from marketplace.stats import service as stats
 from tests.conftest import CsrfClient
 
 
@@ -117,7 +119,7 @@ def test_the_key_file_is_created_once_private_and_registered(session, signing_ke
 
 
 def test_a_key_from_the_environment_signs_and_is_not_rotated_by_the_command(app, session, signing_key_file):
-    from marketplace.services.errors import Conflict
+    from marketplace.core.errors import Conflict
 
     private = Ed25519PrivateKey.generate()
     app.config["CERT_SIGNING_KEY"] = signing.private_key_pem(private).decode().replace("\n", "\\n")
@@ -203,7 +205,7 @@ def test_a_certificate_naming_a_foreign_key_fails(app, session, factory):
     row.facts_json = canonical_json(facts)
     row.signature = base64.b64encode(foreign.sign(row.facts_json.encode())).decode()
     verdict_keys = public_keys(session)
-    from marketplace.services.certificates import check_signed_facts
+    from marketplace.certificates.service import check_signed_facts
 
     ok, reason = check_signed_facts(facts, row.signature, verdict_keys)
     assert not ok and facts["key_id"] in reason

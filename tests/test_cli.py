@@ -2,8 +2,8 @@
 
 import sqlalchemy as sa
 
+from marketplace.accounts.models import Organisation, User
 from marketplace.extensions import db
-from marketplace.models import Organisation, User
 
 
 def test_users_create_makes_the_organisation_with_the_right_kind(runner, app, client):

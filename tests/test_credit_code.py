@@ -2,7 +2,7 @@
 
 import pytest
 
-from marketplace.services.credit_code import complete_credit_code, is_valid_credit_code
+from marketplace.accounts.credit_code import complete_credit_code, is_valid_credit_code
 
 
 @pytest.mark.parametrize("code", [

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from marketplace.accounts.models import Organisation
+from marketplace.certificates.models import Certificate
+from marketplace.certificates.service import verify_certificate_record
+from marketplace.demo import service as demo
 from marketplace.extensions import db
-from marketplace.models import Certificate, LedgerEntry, Order, Organisation, Project, SerialRange
-from marketplace.services import demo, ledger
-from marketplace.services.certificates import verify_certificate_record
+from marketplace.orders.models import Order
+from marketplace.registry import ledger
+from marketplace.registry.models import LedgerEntry, Project, SerialRange
 
 
 def test_the_story_in_figures(app):
@@ -61,9 +65,10 @@ def test_the_public_retirement_registry_searches_the_story(app, client):
 
 
 def test_a_neutralised_event_can_no_longer_change(app):
-    from marketplace.models import Event, User
-    from marketplace.services import footprint
-    from marketplace.services.errors import InvalidTransition
+    from marketplace.accounts.models import User
+    from marketplace.core.errors import InvalidTransition
+    from marketplace.footprint import service as footprint
+    from marketplace.footprint.models import Event
 
     with app.app_context():
         ctx = demo.seed_demo(db.session)
@@ -82,8 +87,9 @@ def test_a_neutralised_event_can_no_longer_change(app):
 def test_the_buyers_are_told_by_mail_once_in_their_language(app):
     from pathlib import Path
 
-    from marketplace.models import Order, User
-    from marketplace.services import notifications
+    from marketplace.accounts.models import User
+    from marketplace.certificates import notifications
+    from marketplace.orders.models import Order
 
     with app.app_context():
         demo.seed_demo(db.session)
@@ -104,8 +110,8 @@ def test_the_buyers_are_told_by_mail_once_in_their_language(app):
 def test_a_neutralised_events_pages_stay_open_and_read_only(app, client, login):
     """The summit was neutralised: its page, report and PDF still open for its buyer, without the forms
     that would change it; a line sent anyway is refused with a message and changes nothing."""
-    from marketplace.models import Event
-    from marketplace.services import footprint
+    from marketplace.footprint import service as footprint
+    from marketplace.footprint.models import Event
     from tests.conftest import CsrfClient
 
     with app.app_context():

@@ -6,17 +6,19 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale
 
+from marketplace.accounts.models import User
+from marketplace.core.errors import Forbidden, NotFound, ValidationFailed
+from marketplace.demo import service as demo
 from marketplace.extensions import db
-from marketplace.models import ActivityLine, EmissionFactor, Event, User
-from marketplace.services import demo, footprint
-from marketplace.services.emission_factors import (
+from marketplace.footprint import service as footprint
+from marketplace.footprint.emission_factors import (
     current_factor,
     load_default_factors,
     publish_factor,
     retire_factor,
 )
-from marketplace.services.errors import Forbidden, NotFound, ValidationFailed
-from marketplace.services.footprint import ActivityInput, line_units
+from marketplace.footprint.models import ActivityLine, EmissionFactor, Event
+from marketplace.footprint.service import ActivityInput, line_units
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 import pytest
 
+from marketplace.demo import service as demo
 from marketplace.extensions import db
-from marketplace.services import demo
-from marketplace.services.emission_factors import load_default_factors
+from marketplace.footprint.emission_factors import load_default_factors
 
 SUMMIT = next(spec for spec in demo.DEMO_EVENTS if spec.key == "summit")
 
@@ -76,7 +76,7 @@ def test_bad_events_get_a_field_error_and_save_nothing(client, factors, factory,
     response = client.post("/api/v1/events", json={**_summit_body(), **change}, headers=_auth(token))
     assert response.status_code == 422
     assert response.get_json()["error"]["field"] == field
-    from marketplace.models import Event
+    from marketplace.footprint.models import Event
 
     with client.application.app_context():
         assert db.session.query(Event).count() == 0

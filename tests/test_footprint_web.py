@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
+from marketplace.demo import service as demo
 from marketplace.extensions import db
-from marketplace.models import ActivityLine, Event
-from marketplace.services import demo
-from marketplace.services.emission_factors import load_default_factors
-from marketplace.services.footprint_sheets import MAX_ROWS
+from marketplace.footprint.emission_factors import load_default_factors
+from marketplace.footprint.models import ActivityLine, Event
+from marketplace.footprint.sheets import MAX_ROWS
 from tests.conftest import CsrfClient
 
 SUMMIT_ROWS = [row for spec in demo.DEMO_EVENTS if spec.key == "summit" for row in spec.lines]
@@ -297,7 +297,7 @@ def test_bureau_publishes_a_new_version_and_retires_a_factor(factors, factory, l
         "code": "waste.landfill", "category": "waste", "name_zh": "x", "name_en": "x", "unit": "kg",
         "kgco2e_per_unit": "-1", "source": "s", "year": "2024"})
     assert bad.status_code == 422
-    from marketplace.models import EmissionFactor
+    from marketplace.footprint.models import EmissionFactor
 
     with app.app_context():
         factor_id = db.session.scalar(sa.select(EmissionFactor.id).where(EmissionFactor.code == "waste.incineration"))

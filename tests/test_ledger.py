@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from marketplace.accounts.models import User
+from marketplace.core.errors import InsufficientCredits
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, LedgerBalance, Listing, SerialRange, User
-from marketplace.services import ledger, registry
-from marketplace.services.errors import InsufficientCredits
+from marketplace.registry import ledger
+from marketplace.registry import service as registry
+from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, SerialRange
 
 
 def _check(app):

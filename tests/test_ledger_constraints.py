@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from marketplace.extensions import db
-from marketplace.models import LedgerBalance, LedgerEntry, Listing, SerialRange
-from marketplace.services import ledger
+from marketplace.registry import ledger
+from marketplace.registry.models import LedgerBalance, LedgerEntry, Listing, SerialRange
 
 pytestmark = pytest.mark.postgres
 

@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from marketplace.accounts.models import User
+from marketplace.core.errors import InsufficientCredits
 from marketplace.extensions import db
-from marketplace.models import CreditBatch, Listing, Project, User
-from marketplace.services import ledger, registry
-from marketplace.services.errors import InsufficientCredits
+from marketplace.registry import ledger
+from marketplace.registry import service as registry
+from marketplace.registry.models import CreditBatch, Listing, Project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

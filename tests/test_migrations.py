@@ -69,13 +69,13 @@ def test_form_submissions_move_to_idempotency_keys(make_app, empty_database_url)
                 " VALUES (1, 'a@example.org', '', 'x', 'zh_CN', true, CURRENT_TIMESTAMP)"))
             conn.execute(sa.text(
                 "INSERT INTO form_submissions (user_id, key, endpoint, location, created_at)"
-                " VALUES (1, :key, 'sellers.new_project', '/sellers/projects/1', CURRENT_TIMESTAMP)"),
+                " VALUES (1, :key, 'registry_sellers.new_project', '/sellers/projects/1', CURRENT_TIMESTAMP)"),
                 {"key": "a" * 32})
         upgrade()
         with db.engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT key, endpoint, location, fingerprint FROM idempotency_keys")).all()
             assert not sa.inspect(conn).has_table("form_submissions")
-        assert [tuple(r) for r in rows] == [("a" * 32, "sellers.new_project", "/sellers/projects/1", None)]
+        assert [tuple(r) for r in rows] == [("a" * 32, "registry_sellers.new_project", "/sellers/projects/1", None)]
         downgrade(revision="0009")
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT key FROM form_submissions")).scalars().all() == ["a" * 32]

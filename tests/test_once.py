@@ -9,9 +9,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from marketplace.core.models import IdempotencyKey
 from marketplace.extensions import db
-from marketplace.models import BufferLoss, IdempotencyKey, Listing, Project
-from marketplace.services import ledger
+from marketplace.registry import ledger
+from marketplace.registry.models import BufferLoss, Listing, Project
 from tests.conftest import CsrfClient
 
 
@@ -99,8 +100,8 @@ def test_a_loss_reported_twice_cancels_the_buffer_units_once(app, factory, login
 
 
 def test_an_activity_line_sent_twice_is_counted_once(app, factory, login):
-    from marketplace.models import ActivityLine
-    from marketplace.services.emission_factors import load_default_factors
+    from marketplace.footprint.emission_factors import load_default_factors
+    from marketplace.footprint.models import ActivityLine
 
     with app.app_context():
         load_default_factors(db.session)

@@ -8,7 +8,7 @@ import re
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.models import Order
+from marketplace.orders.models import Order
 
 
 def test_a_repeated_confirmation_places_one_order_and_both_lead_to_the_pay_page(app, factory, login, browser_like):
@@ -34,9 +34,10 @@ def test_a_repeated_confirmation_places_one_order_and_both_lead_to_the_pay_page(
 def test_the_order_form_says_which_events_already_have_an_order(app, factory, login):
     from datetime import date
 
-    from marketplace.models import User
-    from marketplace.services import footprint, orders
-    from marketplace.services.emission_factors import load_default_factors
+    from marketplace.accounts.models import User
+    from marketplace.footprint import service as footprint
+    from marketplace.footprint.emission_factors import load_default_factors
+    from marketplace.orders import service as orders
 
     buyer = factory.user("buyer")
     factory.listing(tonnes="50", price="30.00")

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.web.order_history import describe_note
+from marketplace.orders.history import describe_note
 
 #: Every kind of note the services and pages write (services/orders.py, order_payments.py, retirement.py,
 #: web/buyer_orders.py); test_every_note_written_is_known checks the sources for others.
@@ -50,8 +50,8 @@ def test_english_and_unknown_notes(app):
 
 
 def test_the_summits_order_page_has_no_untranslated_notes(app, client, login):
-    from marketplace.models import Order
-    from marketplace.services import demo
+    from marketplace.demo import service as demo
+    from marketplace.orders.models import Order
 
     with app.app_context():
         ctx = demo.seed_demo(db.session)

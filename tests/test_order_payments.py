@@ -10,12 +10,16 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from marketplace.accounts.models import User
+from marketplace.core.db import utcnow
+from marketplace.core.outbox_models import OutboxMessage
+from marketplace.core.quantities import fen, parse_tonnes
 from marketplace.extensions import db
-from marketplace.models import Order, OrderTransition, OutboxMessage, PaymentAttempt, User
-from marketplace.models.base import utcnow
-from marketplace.services import order_payments, orders, payments
-from marketplace.services.quantities import fen, parse_tonnes
-from marketplace.services.stripe_webhook import signature_header
+from marketplace.orders import order_payments, payments
+from marketplace.orders import service as orders
+from marketplace.orders.models import Order, OrderTransition
+from marketplace.orders.payment_models import PaymentAttempt
+from marketplace.orders.stripe.webhook import signature_header
 from tests.test_payments_stripe import card_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.stripe]

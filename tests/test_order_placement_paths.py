@@ -8,10 +8,13 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from marketplace.accounts.models import User
+from marketplace.core.errors import InsufficientCredits
 from marketplace.extensions import db
-from marketplace.models import LedgerEntry, Order, OrderLine, OrderTransition, User
-from marketplace.services import ledger, orders
-from marketplace.services.errors import InsufficientCredits
+from marketplace.orders import service as orders
+from marketplace.orders.models import Order, OrderLine, OrderTransition
+from marketplace.registry import ledger
+from marketplace.registry.models import LedgerEntry
 
 
 def _post(client, token, key, **body):

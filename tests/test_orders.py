@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from marketplace.core.db import utcnow
+from marketplace.core.outbox_models import OutboxMessage
 from marketplace.extensions import db
-from marketplace.models import Order, OutboxMessage
-from marketplace.models.base import utcnow
-from marketplace.services import ledger, orders
+from marketplace.orders import service as orders
+from marketplace.orders.models import Order
+from marketplace.registry import ledger
 
 
 def _buyer(factory):

@@ -3,9 +3,10 @@
 import pytest
 import sqlalchemy as sa
 
+from marketplace.core import outbox, probes
+from marketplace.core.outbox_models import OutboxMessage
+from marketplace.core.probe_models import QueueProbe
 from marketplace.extensions import db
-from marketplace.models import OutboxMessage, QueueProbe
-from marketplace.services import outbox, probes
 from tests.conftest import wait_for
 
 

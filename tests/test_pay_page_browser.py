@@ -17,8 +17,10 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from marketplace.core.outbox_models import OutboxMessage
 from marketplace.extensions import db
-from marketplace.models import Order, OrderTransition, OutboxMessage, PaymentAttempt, StripeEvent
+from marketplace.orders.models import Order, OrderTransition
+from marketplace.orders.payment_models import PaymentAttempt, StripeEvent
 from tests.conftest import free_port, wait_for
 from tests.factories import PASSWORD
 
@@ -294,8 +296,8 @@ def test_after_3d_secure_the_order_page_sees_the_payment_without_the_webhook(ser
 @pytest.mark.redis
 def test_the_whole_story_with_a_worker_certificate_verify_page_and_pdf(serve, page, market, redis_url,
                                                                       celery_worker, tmp_path):
-    from marketplace.services.certificate_pdf import verify_pdf
-    from marketplace.services.signing import public_keys
+    from marketplace.certificates.pdf import verify_pdf
+    from marketplace.certificates.signing import public_keys
 
     buyer, listing = market
     app, base = serve(CELERY_BROKER_URL=redis_url)

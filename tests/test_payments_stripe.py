@@ -9,9 +9,9 @@ import requests
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.models import PaymentAttempt
-from marketplace.services import payments
-from marketplace.services.stripe_client import StripeClient, StripeError, get_client
+from marketplace.orders import payments
+from marketplace.orders.payment_models import PaymentAttempt
+from marketplace.orders.stripe.client import StripeClient, StripeError, get_client
 
 pytestmark = pytest.mark.stripe
 

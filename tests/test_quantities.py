@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from marketplace.services.errors import ValidationFailed
-from marketplace.services.quantities import (
+from marketplace.core.errors import ValidationFailed
+from marketplace.core.quantities import (
     amount_for,
     display_tonnes,
     format_cny,

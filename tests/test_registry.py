@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.models import LedgerBalance, Project, ProjectDocument
+from marketplace.registry.models import LedgerBalance, Project, ProjectDocument
 from tests.factories import MINIMAL_PDF
 
 
@@ -103,8 +103,8 @@ def test_api_flow_and_listing_actions(app, factory, client):
     response = client.post(f"/api/v1/projects/{project_id}/submit", headers=seller_auth)
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "document"
     with app.app_context():
-        from marketplace.models import User
-        from marketplace.services import registry
+        from marketplace.accounts.models import User
+        from marketplace.registry import service as registry
 
         registry.add_document(db.session, db.session.get(Project, project_id), actor=db.session.get(User, seller.id),
                               kind="monitoring_report", filename="m.pdf", data=MINIMAL_PDF)
@@ -149,8 +149,8 @@ def test_api_flow_and_listing_actions(app, factory, client):
 def test_another_cooperative_sees_404_everywhere(app, factory, client, login):
     project = factory.project(verified=False)
     with app.app_context():
-        from marketplace.models import User
-        from marketplace.services import registry
+        from marketplace.accounts.models import User
+        from marketplace.registry import service as registry
 
         doc = registry.add_document(db.session, db.session.get(Project, project.id),
                                     actor=db.session.get(User, project.seller.id), kind="other", filename="a.pdf",
@@ -203,7 +203,7 @@ def test_upload_names_cannot_choose_the_path(app, factory, client, login, tmp_pa
         doc = db.session.scalar(sa.select(ProjectDocument))
         assert re.fullmatch(r"[0-9a-f]{32}\.pdf", doc.stored_name)
         assert doc.original_name == "evil.pdf"
-        from marketplace.services.registry import document_path
+        from marketplace.registry.service import document_path
 
         assert document_path(doc).read_bytes() == MINIMAL_PDF
     download = client.get(f"/sellers/documents/{doc.id}")

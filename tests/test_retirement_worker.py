@@ -11,9 +11,15 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from marketplace.accounts.models import User
+from marketplace.certificates import retirement
+from marketplace.certificates.models import Certificate
+from marketplace.core import outbox
 from marketplace.extensions import db
-from marketplace.models import Certificate, Order, SerialRange, User
-from marketplace.services import ledger, orders, outbox, retirement
+from marketplace.orders import service as orders
+from marketplace.orders.models import Order
+from marketplace.registry import ledger
+from marketplace.registry.models import SerialRange
 from tests.conftest import free_port, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -23,7 +29,7 @@ def _paid_order(application, factory, tonnes: str = "175.402") -> int:
     listing = factory.listing(tonnes="500")
     buyer = factory.user("buyer")
     bureau = factory.user("bureau")
-    from marketplace.services.quantities import parse_tonnes
+    from marketplace.core.quantities import parse_tonnes
 
     with application.app_context():
         order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes(tonnes),
@@ -156,7 +162,7 @@ def test_a_redis_restart_loses_nothing(make_app, factory, worker_factory, privat
     assert len(certificates) == 1 and report.ok
 
 def test_a_task_that_keeps_failing_becomes_a_dead_letter(redis_app, celery_worker):
-    from marketplace.models import DeadLetter
+    from marketplace.core.outbox_models import DeadLetter
 
     with redis_app.app_context():
         redis_app.extensions["celery"].send_task(orders.RETIRE_TASK, kwargs={"order_id": "not-a-number"})

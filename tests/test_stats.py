@@ -15,21 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from marketplace.accounts.models import User
+from marketplace.certificates import retirement
+from marketplace.core.quantities import format_tonnes, parse_tonnes
 from marketplace.extensions import db
-from marketplace.models import (
-    CreditBatch,
-    Order,
-    OrderLine,
-    Project,
-    Region,
-    RetirementRollup,
-    RetirementStat,
-    RetirementTotal,
-    SerialRange,
-    User,
-)
-from marketplace.services import orders, retirement, stats
-from marketplace.services.quantities import format_tonnes, parse_tonnes
+from marketplace.orders import service as orders
+from marketplace.orders.models import Order, OrderLine
+from marketplace.registry.models import CreditBatch, Project, Region, SerialRange
+from marketplace.stats import service as stats
+from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
 from tests.conftest import CsrfClient
 from tests.factories import PASSWORD
 from tests.test_migrations import empty_database_url  # noqa: F401  (the fixture)
@@ -191,7 +185,7 @@ def test_aggregates_equal_a_recomputation_from_the_ledger_and_rebuild_reproduces
 
 def county_of_story(app) -> int:
     with app.app_context():
-        from marketplace.services.registry import counties
+        from marketplace.registry.service import counties
 
         return counties(db.session)[0].id
 
@@ -224,7 +218,7 @@ def test_date_and_county_filters(app, factory, client, story):
         body = client.get(f"/api/v1/stats/summary?{query}", headers=auth).get_json()
         assert body["retired_tonnes"] == tonnes, query
     with app.app_context():
-        from marketplace.services.registry import counties
+        from marketplace.registry.service import counties
 
         county_ids = [c.id for c in counties(db.session)]
     body = client.get(f"/api/v1/stats/summary?county={county_ids[0]}", headers=auth).get_json()
@@ -395,7 +389,7 @@ EDGES = [None, date(2024, 12, 31), date(2025, 1, 1), date(2025, 1, 2), date(2025
 
 
 def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, story):
-    from marketplace.services.registry import ensure_region
+    from marketplace.registry.service import ensure_region
 
     bureau = story["bureau"]
     far = factory.project(bureau=bureau)

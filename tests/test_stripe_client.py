@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from marketplace.services.stripe_client import StripeClient, StripeError, StripeUnavailable, encode_params
+from marketplace.orders.stripe.client import StripeClient, StripeError, StripeUnavailable, encode_params
 from tests.conftest import free_port
 
 PI = {"id": "pi_123", "object": "payment_intent", "status": "requires_payment_method", "client_secret": "pi_123_secret_x"}

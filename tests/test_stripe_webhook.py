@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.models import StripeEvent
-from marketplace.services.stripe_webhook import (
+from marketplace.orders.payment_models import StripeEvent
+from marketplace.orders.stripe.webhook import (
     SignatureError,
     register_handler,
     sign,

@@ -81,7 +81,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
         if wait_http(f"{base}/healthz"):
-            from marketplace.services.demo import DEMO_PASSWORD, demo_logins
+            from marketplace.demo.service import DEMO_PASSWORD, demo_logins
 
             print("\n  Tanhui 碳汇 is running:", base)
             print(f"  Stripe emulator: {stripe}   (test card 4242 4242 4242 4242)")

@@ -11,7 +11,7 @@ Create Date: 2026-11-25 12:41:16.921928
 from alembic import op
 import sqlalchemy as sa
 
-from marketplace.models.registry import PG_LEDGER_DDL
+from marketplace.registry.models import PG_LEDGER_DDL
 
 
 # revision identifiers, used by Alembic.

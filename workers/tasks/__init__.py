@@ -1,3 +1,3 @@
-"""Every task module; importing this package registers them with the Celery app."""
+"""Every task module, one per feature; importing this package registers them with the Celery app."""
 
-from workers.tasks import orders, outbox, probes  # noqa: F401
+from workers.tasks import certificates, core, orders  # noqa: F401

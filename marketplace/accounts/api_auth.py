@@ -1,0 +1,57 @@
+"""Bearer-token authentication for the API."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from marketplace.accounts.models import User
+from marketplace.accounts.service import Actor, actor_for_token
+from marketplace.extensions import db
+
+#: OpenAPI security requirement for documented endpoints.
+BEARER = [{"bearerAuth": []}]
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def token_required(*roles: str):
+    """The view needs a valid token; with roles, the token's user must have one of them."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            actor = actor_for_token(db.session, _bearer_token() or "")
+            if actor is None:
+                exc = Unauthorized()
+                exc.tanhui_message = _("Send a valid API token: Authorization: Bearer <token>.")
+                raise exc
+            if roles and actor.role not in roles:
+                exc = Forbidden()
+                exc.tanhui_message = _("This call is for %(roles)s accounts.", roles=", ".join(roles))
+                raise exc
+            g.api_actor = actor
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def api_user() -> Actor:
+    """The caller: user id, organisation id and role (what the services need to decide and scope)."""
+    return g.api_actor
+
+
+def api_user_record() -> User:
+    """The caller's whole user row (with the organisation), for views that show it."""
+    return db.session.get(User, g.api_actor.id)

@@ -1,0 +1,83 @@
+"""`marketplace users` and `marketplace tokens`."""
+
+from __future__ import annotations
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import with_appcontext
+
+from marketplace.core.cli import fail
+from marketplace.core.errors import DomainError
+from marketplace.extensions import db
+
+ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau"}
+
+
+@click.group("users", help="Manage users.")
+def users_group():
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--org", "org_name", required=True, help="Organisation name; created if it does not exist.")
+@click.option("--role", type=click.Choice(sorted(ROLE_KINDS)), required=True,
+              help="The kind of organisation the user acts for.")
+@click.option("--credit-code", default=None, help="Credit code for a new organisation (default: generated).")
+@click.option("--name", "display_name", default="")
+@with_appcontext
+def users_create(email, password, org_name, role, credit_code, display_name):
+    """Create a user, and their organisation if it is new."""
+    from marketplace.accounts import service as accounts
+    from marketplace.accounts.credit_code import complete_credit_code
+    from marketplace.accounts.models import Organisation
+
+    try:
+        org = db.session.scalar(sa.select(Organisation).where(Organisation.name == org_name.strip()))
+        if org is None:
+            if not credit_code:
+                import secrets
+
+                body = "".join(secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
+                credit_code = complete_credit_code("91330000" + body)
+            org = accounts.create_organisation(db.session, kind=ROLE_KINDS[role], name=org_name,
+                                               credit_code=credit_code)
+            click.echo(f"created organisation {org.name} ({org.kind}, {org.credit_code})")
+        elif org.kind != ROLE_KINDS[role]:
+            fail(f"organisation {org.name} is a {org.kind}, not a {role}", 2)
+        user = accounts.create_user(db.session, organisation_id=org.id, email=email, password=password,
+                                    display_name=display_name)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        fail(f"error: {exc.message}", 2)
+    click.echo(f"created user {user.email} in {org.name}")
+
+
+@click.group("tokens", help="Manage API tokens.")
+def tokens_group():
+    pass
+
+
+@tokens_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+@with_appcontext
+def tokens_create(email, name):
+    """Create an API token for a user and print the token alone."""
+    from marketplace.accounts import service as accounts
+    from marketplace.accounts.models import User
+
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        fail(f"no user with e-mail {email}", 2)
+    token = accounts.create_api_token(db.session, user.id, name)
+    db.session.commit()
+    click.echo(token)
+
+
+def register_cli(app: Flask) -> None:
+    for command in (users_group, tokens_group,):
+        app.cli.add_command(command)

@@ -1,0 +1,15 @@
+"""Certificates: retirement, signing, the certificate PDF, verification, public retirements."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marketplace.certificates import api, api_public, cli, views
+from marketplace.core.api import register_api_blueprint
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
+    register_api_blueprint(api.blp)
+    register_api_blueprint(api_public.blp)
+    cli.register_cli(app)

@@ -1,0 +1,62 @@
+"""Public registry API: retirements, for anyone."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from marketplace.certificates import public_retirements as registry
+from marketplace.extensions import db
+
+blp = Blueprint("api_public", __name__, url_prefix="/api/v1/public", description="The public registry")
+
+
+class RetirementQuery(ma.Schema):
+    beneficiary = ma.fields.String(load_default="")
+    buyer = ma.fields.String(load_default="")
+    project = ma.fields.String(load_default="")
+    village = ma.fields.String(load_default="")
+    date_from = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "retired on or after"})
+    date_to = ma.fields.Date(data_key="to", load_default=None, metadata={"description": "retired on or before"})
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
+    per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=registry.MAX_PER_PAGE))
+
+
+class SerialRangeOut(ma.Schema):
+    serial_block = ma.fields.String()
+    vintage = ma.fields.String(allow_none=True)
+    first = ma.fields.Integer()
+    last = ma.fields.Integer()
+    units = ma.fields.Integer()
+
+
+class RetirementOut(ma.Schema):
+    certificate_number = ma.fields.String()
+    beneficiary = ma.fields.String()
+    buyer = ma.fields.String()
+    event = ma.fields.String(allow_none=True)
+    quantity_tonnes = ma.fields.String()
+    retirement_reason = ma.fields.String()
+    projects = ma.fields.List(ma.fields.String())
+    villages = ma.fields.List(ma.fields.String())
+    serial_ranges = ma.fields.List(ma.fields.Nested(SerialRangeOut))
+    retired_at = ma.fields.String()
+    revoked = ma.fields.Boolean()
+
+
+class RetirementPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(RetirementOut))
+    total = ma.fields.Integer()
+    page = ma.fields.Integer()
+    per_page = ma.fields.Integer()
+
+
+@blp.route("/retirements")
+@blp.arguments(RetirementQuery, location="query")
+@blp.response(200, RetirementPage)
+def retirements(args):
+    """Every retirement, newest first, with its certificate number and serial ranges."""
+    filters = registry.Filters(beneficiary=args["beneficiary"], buyer=args["buyer"], project=args["project"],
+                               village=args["village"], date_from=args["date_from"], date_to=args["date_to"])
+    items, total = registry.search(db.session, filters, page=args["page"], per_page=args["per_page"])
+    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}

@@ -1,0 +1,336 @@
+"""The certificate as a PDF (A4, Chinese and English), and its offline verification.
+
+The PDF shows the signed facts, the serial ranges, the signature and key id, and a QR code to
+``<PUBLIC_BASE_URL>/verify/<number>``. The signed record itself travels inside the file as an
+embedded file attachment, ``certificate.json``: ``{"algorithm", "facts", "signature"}``. Any PDF
+reader lists it; ``verify_pdf`` reads it back with pypdf, checks the signature against the published
+keys, and checks that the printed text shows the signed number, beneficiary and quantity, so a
+genuine record cannot lend its signature to an edited page.
+
+Files live in ``instance/certificates/<number>.pdf`` (never under the web root) and are written to a
+temporary file and renamed, so a killed worker never leaves half a PDF. A PDF is derived data: if it
+is lost it is drawn again from the stored facts (``certificate_pdf_file``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
+
+import segno
+import sqlalchemy.orm as so
+from flask import current_app
+from flask_babel import gettext as _
+from pypdf import PdfReader, PdfWriter
+from pypdf.errors import PyPdfError
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from marketplace.certificates.models import Certificate
+from marketplace.certificates.service import FORMAT, check_signed_facts
+from marketplace.core.pdf_fonts import cjk_font
+
+ATTACHMENT_NAME = "certificate.json"
+GREEN = colors.HexColor("#1d6b4a")
+LIGHT = colors.HexColor("#eef5f1")
+MUTED = colors.HexColor("#5b6b63")
+#: Time zone the certificate prints its dates in (the platform's, like the pages).
+DISPLAY_ZONE = "Asia/Shanghai"
+
+
+# --- drawing ---------------------------------------------------------------------------------------
+
+class QrCode(Flowable):
+    """A QR code drawn as vector squares (sharp at any zoom, no image library involved)."""
+
+    def __init__(self, text: str, size):  # size: a ReportLab length in points (e.g. 34 * mm)
+        super().__init__()
+        self.qr = segno.make(text, error="m")
+        self.size = size
+        self.width = self.height = size
+
+    def draw(self):
+        rows = [list(row) for row in self.qr.matrix_iter(border=4)]
+        module = self.size / len(rows)
+        canvas = self.canv
+        canvas.setFillColor(colors.white)
+        canvas.rect(0, 0, self.size, self.size, stroke=0, fill=1)
+        canvas.setFillColor(colors.black)
+        for r, row in enumerate(rows):
+            y = self.size - (r + 1) * module
+            c = 0
+            while c < len(row):
+                if row[c]:
+                    start = c
+                    while c < len(row) and row[c]:
+                        c += 1
+                    # Runs of dark modules as one rectangle, slightly overlapping to avoid hairlines.
+                    canvas.rect(start * module, y, (c - start) * module + 0.05, module + 0.05, stroke=0, fill=1)
+                else:
+                    c += 1
+
+
+def _styles(font: str) -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("base", fontName=font, fontSize=10, leading=14, wordWrap="CJK")
+    return {
+        "title": ParagraphStyle("title", parent=base, fontSize=26, leading=34, alignment=1, textColor=GREEN),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=14, leading=18, alignment=1, textColor=GREEN),
+        "number": ParagraphStyle("number", parent=base, fontSize=11, alignment=1),
+        "body": ParagraphStyle("body", parent=base, fontSize=11, leading=17),
+        "body_en": ParagraphStyle("body_en", parent=base, fontSize=9.5, leading=13, textColor=MUTED),
+        "label": ParagraphStyle("label", parent=base, fontSize=9, leading=12, textColor=MUTED),
+        "cell": ParagraphStyle("cell", parent=base, fontSize=9.5, leading=13),
+        "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=10, textColor=MUTED),
+        "mono": ParagraphStyle("mono", parent=base, fontName="Courier", fontSize=6.5, leading=9, wordWrap=None),
+    }
+
+
+def _local(iso: str) -> str:
+    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(DISPLAY_ZONE))
+    return moment.strftime("%Y-%m-%d %H:%M (UTC+08:00)")
+
+
+def _batch_lines(batch: dict) -> str:
+    """The batch's serial block, then its ranges printed inclusively (first – last serial, unit count)."""
+    head = escape(batch["serial_block"]) + (f" · {escape(batch['vintage'])}" if batch.get("vintage") else "")
+    return "<br/>".join([f"<b>{head}</b>", *(f"{start:,} – {end - 1:,} ({end - start:,})"
+                                           for start, end in batch["ranges"])])
+
+
+def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
+    """The certificate's pages as PDF bytes (no attachment yet)."""
+    font = cjk_font()
+    s = _styles(font)
+    e = escape
+    story: list = [
+        Paragraph("碳中和证书", s["title"]),
+        Paragraph("Carbon Neutrality Certificate", s["subtitle"]),
+        Spacer(0, 3 * mm),
+        Paragraph(f"证书编号 Certificate No. <b>{e(facts['number'])}</b>", s["number"]),
+        Spacer(0, 6 * mm),
+        Paragraph(f"兹证明，<b>{e(facts['beneficiary'])}</b> 通过 Tanhui 碳汇平台注销林业碳汇 "
+                  f"<b>{e(facts['quantity_tonnes'])}</b> 吨二氧化碳当量（tCO2e），"
+                  "相应碳汇单位已永久退出流通，不得再次交易或使用。", s["body"]),
+        Spacer(0, 1.5 * mm),
+        Paragraph(f"This certifies that {e(facts['quantity_tonnes'])} tCO2e of forestry carbon-sink units have "
+                  f"been retired on the Tanhui platform for {e(facts['beneficiary'])}. The units are "
+                  "permanently out of circulation and cannot be traded or used again.", s["body_en"]),
+        Spacer(0, 5 * mm),
+    ]
+
+    def row(zh: str, en: str, value: str):
+        return [Paragraph(f"{zh}<br/>{en}", s["label"]), Paragraph(value, s["cell"])]
+
+    buyer = facts["buyer"]
+    rows = [
+        row("受益方", "Beneficiary", e(facts["beneficiary"])),
+        row("购买方", "Buyer", f"{e(buyer['name'])}<br/>统一社会信用代码 Credit code: {e(buyer['credit_code'])}"),
+        row("活动", "Event", e(facts["event"]) if facts.get("event") else "—"),
+        row("注销数量", "Quantity retired", f"{e(facts['quantity_tonnes'])} tCO2e"),
+        row("注销原因", "Retirement reason", e(facts["retirement_reason"])),
+        row("注销时间", "Retired at", _local(facts["retired_at"])),
+        row("签发时间", "Issued at", _local(facts["issued_at"])),
+    ]
+    table_style = TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor("#cfdad4")),
+        ("BACKGROUND", (0, 0), (0, -1), LIGHT),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+    ])
+    story += [Table(rows, colWidths=[38 * mm, 132 * mm], style=table_style), Spacer(0, 5 * mm)]
+
+    project_rows = [[Paragraph("项目 Project", s["label"]), Paragraph("地点 Location", s["label"]),
+                     Paragraph("批次与序列号（含首尾） Batch and serials (inclusive)", s["label"])]]
+    for project in facts["projects"]:
+        place = f"{e(project['county'])} {e(project['township'])} {e(project['village'])}"
+        batches = "<br/>".join(_batch_lines(batch) for batch in project["batches"])
+        project_rows.append([Paragraph(e(project["name"]), s["cell"]), Paragraph(place, s["cell"]),
+                             Paragraph(batches, s["cell"])])
+    projects_style = TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), LIGHT),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.4, colors.HexColor("#cfdad4")),
+    ])
+    story += [Table(project_rows, colWidths=[48 * mm, 42 * mm, 80 * mm], style=projects_style, repeatRows=1),
+              Spacer(0, 6 * mm)]
+
+    signature_block = [
+        Paragraph("数字签名 Digital signature (Ed25519)", s["label"]),
+        Paragraph(e(signature), s["mono"]),
+        Spacer(0, 1.5 * mm),
+        Paragraph(f"密钥编号 Key ID: <font name='Courier'>{e(facts['key_id'])}</font>", s["cell"]),
+        Spacer(0, 2 * mm),
+        Paragraph("签名覆盖的数据以附件 certificate.json 嵌入本 PDF；公钥见 /api/v1/public/keys。"
+                  "扫描二维码或访问下方网址，在线核验证书是否有效或已被撤销。", s["small"]),
+        Paragraph("The signed record is embedded in this PDF as certificate.json; public keys are at "
+                  "/api/v1/public/keys. Scan the code or visit the address below to check online whether "
+                  "the certificate is valid or has been revoked.", s["small"]),
+        Spacer(0, 1.5 * mm),
+        Paragraph(e(verify_url), s["cell"]),
+    ]
+    verify_table = Table([[signature_block, QrCode(verify_url, 34 * mm)]], colWidths=[132 * mm, 38 * mm],
+                         style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))
+    story.append(verify_table)
+
+    def frame(canvas, doc):
+        canvas.saveState()
+        width, height = A4
+        canvas.setStrokeColor(GREEN)
+        canvas.setLineWidth(2)
+        canvas.rect(10 * mm, 10 * mm, width - 20 * mm, height - 20 * mm)
+        canvas.setLineWidth(0.5)
+        canvas.rect(12 * mm, 12 * mm, width - 24 * mm, height - 24 * mm)
+        canvas.setFont(font, 7.5)
+        canvas.setFillColor(MUTED)
+        canvas.drawCentredString(width / 2, 14.5 * mm,
+                                 f"Tanhui 碳汇 · {facts['number']} · {doc.page}")
+        canvas.restoreState()
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=22 * mm, bottomMargin=22 * mm,
+        title=f"碳中和证书 Carbon Neutrality Certificate {facts['number']}", author="Tanhui 碳汇",
+        subject=facts["beneficiary"], creator="Tanhui", keywords=[FORMAT, facts["number"]],
+    )
+    doc.build(story, onFirstPage=frame, onLaterPages=frame)
+    return buffer.getvalue()
+
+
+def attach_signed_record(pdf: bytes, record: dict) -> bytes:
+    """The same PDF with the signed record embedded as certificate.json."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.add_attachment(ATTACHMENT_NAME, json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def certificate_pdf_bytes(facts_json: str, signature: str, verify_url: str) -> bytes:
+    """The whole certificate PDF from its signed facts."""
+    facts = json.loads(facts_json)
+    record = {"algorithm": "Ed25519", "facts": facts, "signature": signature}
+    return attach_signed_record(render_pages(facts, signature, verify_url), record)
+
+
+def verify_url_for(number: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/verify/{number}"
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+def _certificates_dir() -> Path:
+    return Path(current_app.instance_path) / "certificates"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside the target, fsync, rename: readers see the old file or the
+    whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_certificate_pdf(session: so.Session, certificate: Certificate) -> Path:
+    """Draw the certificate's PDF into instance/certificates/<number>.pdf; records the path. Flushes."""
+    path = _certificates_dir() / f"{certificate.number}.pdf"
+    write_atomically(path, certificate_pdf_bytes(certificate.facts_json, certificate.signature,
+                                                 verify_url_for(certificate.number)))
+    certificate.pdf_path = str(path.relative_to(Path(current_app.instance_path)))
+    session.flush()
+    return path
+
+
+def certificate_pdf_file(session: so.Session, certificate: Certificate) -> Path:
+    """The PDF on disk, drawn now if it was never written, was lost, or is not this certificate's.
+
+    Files are named by number, and a number can come round again (a database restored from a
+    backup issues it anew, a process with another instance folder drew its own file): a file
+    whose embedded record carries another signature belongs to another certificate, and must
+    never be handed to this one's owner."""
+    if certificate.pdf_path:
+        path = Path(current_app.instance_path) / certificate.pdf_path
+        if path.is_file() and _embedded_signature(path) == certificate.signature:
+            return path
+    return write_certificate_pdf(session, certificate)
+
+
+def _embedded_signature(path: Path) -> str | None:
+    """The signature in a certificate PDF's embedded record (attachments only: no text extraction)."""
+    try:
+        blobs = PdfReader(str(path)).attachments.get(ATTACHMENT_NAME) or []
+        record = json.loads(blobs[0].decode("utf-8")) if len(blobs) == 1 else None
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, UnicodeDecodeError):
+        return None
+    return record.get("signature") if isinstance(record, dict) else None
+
+
+# --- offline verification --------------------------------------------------------------------------
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def read_signed_record(pdf: bytes) -> tuple[dict | None, str, str]:
+    """(record, page text, problem) from a certificate PDF's bytes."""
+    try:
+        reader = PdfReader(io.BytesIO(pdf))
+        attachments = reader.attachments
+        page_text = "".join(page.extract_text() or "" for page in reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError):
+        return None, "", _("This file is not a readable PDF.")
+    blobs = attachments.get(ATTACHMENT_NAME) or []
+    if len(blobs) != 1:
+        return None, page_text, _("The PDF carries no signed certificate record (certificate.json).")
+    try:
+        record = json.loads(blobs[0].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None, page_text, _("The embedded certificate record is damaged.")
+    if not isinstance(record, dict) or not isinstance(record.get("facts"), dict):
+        return None, page_text, _("The embedded certificate record is damaged.")
+    return record, page_text, ""
+
+
+def verify_pdf(path: str | os.PathLike, public_keys: dict[str, str]) -> tuple[bool, str]:
+    """Offline check of a certificate PDF against public keys (key_id → PEM): (ok, reason).
+
+    Checks the embedded record's signature, then that the page shows the signed number, beneficiary
+    and quantity. Revocation can only be known online (/verify/<number>)."""
+    try:
+        pdf = Path(path).read_bytes()
+    except OSError as exc:
+        return False, _("Cannot read the file: %(error)s", error=exc.strerror or str(exc))
+    record, page_text, problem = read_signed_record(pdf)
+    if record is None:
+        return False, problem
+    facts = record["facts"]
+    ok, reason = check_signed_facts(facts, str(record.get("signature") or ""), public_keys)
+    if not ok:
+        return False, reason
+    printed = _squash(page_text)
+    # Whole numbers only: a printed "9175.4020" must not pass for a signed "175.4020".
+    for key, before, after in (("number", "", r"(?![0-9])"), ("beneficiary", "", ""),
+                               ("quantity_tonnes", r"(?<![0-9.,])", r"(?![0-9])")):
+        if not re.search(before + re.escape(_squash(str(facts.get(key, "")))) + after, printed):
+            return False, _("The printed certificate does not match its signed record (%(field)s differs).",
+                            field=key)
+    return True, _("Valid signature: certificate %(number)s, key %(key)s. Check online whether it has been "
+                   "revoked: %(path)s", number=facts["number"], key=facts["key_id"],
+                   path=f"/verify/{facts['number']}")

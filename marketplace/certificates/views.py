@@ -1,0 +1,158 @@
+"""Certificate pages: public verification (/verify), the bureau's revocation, the owner's PDF download."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from marketplace.certificates import public_retirements as retirements_registry
+from marketplace.certificates.models import Certificate
+from marketplace.certificates.pdf import certificate_pdf_file, verify_url_for
+from marketplace.certificates.service import (
+    MAX_REASON,
+    NUMBER_PATTERN,
+    find_certificate,
+    quantity_units_of,
+    revoke_certificate,
+    verify_certificate_record,
+)
+from marketplace.core.access import get_scoped
+from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.forms import form_error
+from marketplace.core.quantities import display_tonnes
+from marketplace.extensions import db
+
+bp = Blueprint("certificates", __name__)
+
+
+class LookupForm(FlaskForm):
+    """A GET search form: nothing changes, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField(_l("Certificate number"), validators=[DataRequired(), Length(max=32)])
+
+
+class RevokeForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for revoking"), validators=[DataRequired(), Length(max=MAX_REASON)])
+
+
+def _when(iso: str | None) -> str:
+    return format_datetime(datetime.fromisoformat(iso), "yyyy-MM-dd HH:mm") if iso else ""
+
+
+def _projects(facts: dict) -> list[dict]:
+    """Projects with their ranges printed inclusively (first – last serial), as on the PDF."""
+    return [{**project, "batches": [{
+        **batch,
+        "spans": [(f"{start:,}", f"{end - 1:,}", f"{end - start:,}") for start, end in batch["ranges"]],
+    } for batch in project["batches"]]} for project in facts.get("projects", [])]
+
+
+def _can_download(certificate: Certificate) -> bool:
+    return current_user.is_authenticated and (
+        current_user.role == "bureau" or current_user.organisation_id == certificate.buyer_organisation_id)
+
+
+@bp.get("/verify")
+def verify_form():
+    form = LookupForm(request.args)
+    if "number" not in request.args:
+        return render_template("certificates/verify.html", form=LookupForm(formdata=None), result=None)
+    number = (form.number.data or "").strip().upper()
+    if form.validate() and NUMBER_PATTERN.match(number):
+        return redirect(url_for("certificates.verify", number=number))
+    form.number.errors = [*form.number.errors, _("Enter a certificate number like TH-2026-000123.")]
+    return render_template("certificates/verify.html", form=form, result=None), 422
+
+
+def _verify_page(number: str, revoke_form: RevokeForm | None = None, status: int = 200):
+    result = verify_certificate_record(db.session, number)
+    form = LookupForm(formdata=None, number=number)
+    if not result["found"]:
+        return render_template("certificates/verify.html", form=form, result=result), 404
+    certificate = find_certificate(db.session, number)
+    facts = result["facts"]
+    is_bureau = current_user.is_authenticated and current_user.role == "bureau"
+    return render_template(
+        "certificates/verify.html", form=form, result=result, facts=facts, projects=_projects(facts),
+        quantity=display_tonnes(quantity_units_of(facts)) if facts.get("quantity_tonnes") else "",
+        retired_at=_when(facts.get("retired_at")), issued_at=_when(facts.get("issued_at")),
+        revoked_at=format_datetime(certificate.revoked_at, "yyyy-MM-dd HH:mm") if certificate.revoked_at else "",
+        verify_url=verify_url_for(certificate.number), can_download=_can_download(certificate),
+        revoke_form=(revoke_form or RevokeForm()) if is_bureau and not certificate.revoked else None,
+    ), status
+
+
+@bp.get("/verify/<number>")
+def verify(number: str):
+    return _verify_page(number.strip().upper())
+
+
+@bp.post("/verify/<number>/revoke")
+@login_required
+def revoke(number: str):
+    if current_user.role != "bureau":
+        abort(403)
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            certificate = revoke_certificate(db.session, number=number, actor=current_user, reason=form.reason.data)
+            db.session.commit()
+            flash(_("Certificate %(number)s revoked. Its units stay retired.", number=certificate.number), "success")
+            return redirect(url_for("certificates.verify", number=certificate.number))
+        except DomainError as exc:
+            db.session.rollback()
+            if isinstance(exc, NotFound):
+                raise
+            form_error(form, exc)
+    return _verify_page(number.strip().upper(), revoke_form=form, status=422)
+
+
+@bp.get("/certificates/<number>.pdf")
+@login_required
+def download_pdf(number: str):
+    """The PDF for the buyer organisation that owns the certificate, and the bureau; others get 404."""
+    found = find_certificate(db.session, number)
+    if found is None:
+        raise NotFound(_("No certificate has this number."))
+    certificate = get_scoped(db.session, Certificate, found.id, current_user)
+    path = certificate_pdf_file(db.session, certificate)
+    db.session.commit()
+    response = send_file(path, mimetype="application/pdf", as_attachment=True,
+                         download_name=f"{certificate.number}.pdf", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _page_arg() -> int:
+    value = request.args.get("page", "")
+    return int(value) if value.isdigit() and 0 < len(value) < 10 and int(value) > 0 else 1
+
+
+@bp.get("/registry/retirements")
+def retirements():
+    """The public retirement registry: who retired what, from which village, with which certificate."""
+    def _date(name):
+        try:
+            return date.fromisoformat(request.args.get(name, ""))
+        except ValueError:
+            return None
+
+    filters = retirements_registry.Filters(
+        beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],
+        project=request.args.get("project", "")[:100], village=request.args.get("village", "")[:100],
+        date_from=_date("from"), date_to=_date("to"))
+    page = _page_arg()
+    rows, total = retirements_registry.search(db.session, filters, page=page, per_page=20)
+    return render_template("certificates/retirements.html", rows=rows, total=total, page=page, per_page=20,
+                           filters=filters, args=request.args)

@@ -1,0 +1,46 @@
+"""The one organisation-scoped lookup every view and API call uses.
+
+A model that belongs to an organisation defines ``owned_by(organisation_id)``, a SQL condition that
+is true for that organisation's rows. Another organisation's object is indistinguishable from a
+missing one: both raise NotFound (404), so ids leak nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_babel import lazy_gettext as _l
+
+from marketplace.accounts.models import User
+from marketplace.core.errors import NotFound
+from marketplace.core.ids import is_id
+
+M = TypeVar("M")
+
+
+def scoped_select(model: type[M], actor: User, *, bureau_sees_all: bool = True) -> sa.Select:
+    """SELECT of the model's rows the actor may see."""
+    stmt = sa.select(model)
+    if bureau_sees_all and actor.role == "bureau":
+        return stmt
+    return stmt.where(model.owned_by(actor.organisation_id))
+
+
+def get_scoped(session: so.Session, model: type[M], object_id, actor: User, *,
+               bureau_sees_all: bool = True, for_update: bool = False) -> M:
+    """The object with this id if the actor may see it, else NotFound."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        raise NotFound(_l("Not found.")) from None
+    if not is_id(object_id):  # no row has it, and the database would refuse to compare with it
+        raise NotFound(_l("Not found."))
+    stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all).where(model.id == object_id)
+    if for_update:
+        stmt = stmt.with_for_update(of=model)
+    obj = session.scalars(stmt).first()
+    if obj is None:
+        raise NotFound(_l("Not found."))
+    return obj

@@ -1,0 +1,44 @@
+"""JSON API v1 and its OpenAPI document (flask-smorest: marshmallow schemas → OpenAPI 3)."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_smorest import Api
+from werkzeug.exceptions import UnsupportedMediaType
+
+from marketplace.core.http_errors import handle_http_exception
+from marketplace.extensions import csrf
+
+
+class TanhuiApi(Api):
+    """flask-smorest's Api, answering errors in the application's one JSON error format."""
+
+    def handle_http_exception(self, error):
+        return handle_http_exception(error)
+
+
+api = TanhuiApi(spec_kwargs={
+    "info": {"description": "Tanhui 碳汇: forestry carbon-sink registry and marketplace. Quantities are "
+                            "decimal strings in tCO2e with at most 4 places; money is CNY with 2 places."},
+})
+
+
+def _require_json_bodies():
+    """API writes take JSON only: a form or text body is a client mistake worth naming (415)."""
+    if (request.path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH")
+            and (request.content_length or 0) > 0 and not request.is_json):
+        raise UnsupportedMediaType()
+
+
+def init_api(app: Flask) -> None:
+    """The API's root: JSON bodies only, the OpenAPI document, bearer authentication."""
+    app.before_request(_require_json_bodies)
+    api.init_app(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+
+
+def register_api_blueprint(blueprint) -> None:
+    """A feature's API blueprint under /api/v1, in the OpenAPI document."""
+    api.register_blueprint(blueprint)
+    # Bearer tokens are not sent by browsers on their own, so cross-site forgery does not apply.
+    csrf.exempt(blueprint)

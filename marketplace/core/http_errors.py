@@ -1,0 +1,130 @@
+"""One place that turns errors into responses: JSON {"error": {...}} for the API, a page otherwise."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from marketplace.core.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+         405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+         422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error"}
+
+
+def default_message(status: int) -> str:
+    messages = {
+        400: _("The request could not be understood."),
+        401: _("Please sign in (or send a valid API token)."),
+        403: _("You do not have access to this."),
+        404: _("Not found. The page or object does not exist, or it is not yours to see."),
+        405: _("This method is not allowed here."),
+        409: _("This conflicts with the current state. Reload and try again."),
+        413: _("The upload is too large (at most %(mb)d MB).",
+               mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
+        415: _("Send the request body as JSON (Content-Type: application/json)."),
+        422: _("Some of the data is not valid."),
+        429: _("Too many attempts. Please wait a minute and try again."),
+        500: _("Something went wrong on our side. The error has been logged; please try again later."),
+    }
+    return messages.get(status, _("The request could not be completed."))
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/webhooks/")) or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def error_response(status: int, message: str, code: str | None = None, field: str | None = None):
+    code = code or CODES.get(status, "error")
+    if wants_json():
+        body = {"code": code, "message": str(message)}
+        if field:
+            body["field"] = field
+        return jsonify(error=body), status
+    try:
+        return render_template("core/error.html", status=status, message=str(message)), status
+    except Exception:  # noqa: BLE001 — never fail while reporting a failure
+        log.exception("error page failed to render")
+        return Response(f"{status}: {message}", status=status, mimetype="text/plain")
+
+
+def _marshmallow_message(text: str) -> str:
+    """marshmallow speaks English; say its common messages in the user's language."""
+    known = {
+        "Missing data for required field.": _("This field is required."),
+        "Unknown field.": _("This field is not part of the request."),
+        "Not a valid string.": _("Send text here."),
+        "Not a valid integer.": _("Send a whole number here."),
+        "Not a valid date.": _("Send a date as YYYY-MM-DD."),
+        "Not a valid boolean.": _("Send true or false here."),
+        "Not a valid list.": _("Send a list here."),
+        "Invalid input type.": _("The request body must be a JSON object."),
+        "Field may not be null.": _("This field may not be empty."),
+    }
+    if text in known:
+        return known[text]
+    if text.startswith("Must be one of:"):
+        return _("Choose one of: %(choices)s", choices=text.partition(":")[2].strip().rstrip("."))
+    if text.startswith(("Must be greater", "Must be less")):
+        return _("The value is out of range (%(detail)s).", detail=text.rstrip("."))
+    if text.startswith("Length must be") or text.startswith("Longer than"):
+        return _("The value is too long or too short (%(detail)s).", detail=text.rstrip("."))
+    return text
+
+
+def _smorest_validation(exc: HTTPException):
+    """flask-smorest puts marshmallow's messages in exc.data; report the first field and message."""
+    messages = (getattr(exc, "data", None) or {}).get("messages") or {}
+    for _location, fields in messages.items():
+        if isinstance(fields, dict):
+            for field, errs in fields.items():
+                first = errs[0] if isinstance(errs, list) and errs else errs
+                if isinstance(first, dict):  # nested: take the first leaf
+                    field, first = f"{field}.{next(iter(first))}", next(iter(first.values()))
+                    first = first[0] if isinstance(first, list) and first else first
+                return _marshmallow_message(str(first)), field
+    return None, None
+
+
+def handle_http_exception(exc: HTTPException):
+    status = exc.code or 500
+    if isinstance(exc, CSRFError):
+        log.info("csrf: %s", exc.description)
+        return error_response(400, _("The form has expired or was sent from elsewhere. Reload the page and try again."),
+                              "csrf_failed")
+    if status == 422:
+        message, field = _smorest_validation(exc)
+        if message:
+            return error_response(422, message, "validation_error", field)
+    custom = getattr(exc, "tanhui_message", None)
+    return error_response(status, custom or default_message(status))
+
+
+def handle_domain_error(exc: DomainError):
+    return error_response(exc.status, exc.message, exc.code, exc.field)
+
+
+def handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return handle_http_exception(exc)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    try:
+        from marketplace.extensions import db
+
+        db.session.rollback()
+    except Exception:  # noqa: BLE001,S110 — the error page must render even if the database is gone
+        pass
+    return error_response(500, default_message(500))
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(Exception, handle_unexpected)

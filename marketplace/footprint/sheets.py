@@ -1,0 +1,289 @@
+"""Activity data by spreadsheet: the template a buyer downloads, and the upload that reads it back.
+
+Uploads are .xlsx (read with openpyxl in read-only mode, so a huge file is streamed, never loaded)
+or .csv. Every row is checked before anything is saved; problems are reported per row and column,
+and one bad row means nothing is imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+
+import sqlalchemy.orm as so
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from marketplace.accounts.models import User
+from marketplace.core.errors import ValidationFailed
+from marketplace.footprint.emission_factors import current_factors
+from marketplace.footprint.models import CATEGORIES, ActivityLine
+from marketplace.footprint.service import (
+    ActivityInput,
+    _add_valid,
+    category_label,
+    editable_event,
+    unit_label,
+    validate_activity,
+)
+
+#: The columns of the template, in order. ``description`` may be left out of an upload.
+COLUMNS = ("category", "factor_code", "quantity", "description")
+REQUIRED_COLUMNS = COLUMNS[:3]
+#: A real event has dozens of lines; a cap keeps a runaway file from tying up a worker.
+MAX_ROWS = 2000
+#: Reported problems are capped too; the first ones are enough to fix the file.
+MAX_REPORTED_ERRORS = 50
+SHEET_NAME = "activities"
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int | None  # the spreadsheet's row number (1 = header); None for the whole file
+    column: str | None
+    message: str
+
+
+class SpreadsheetRejected(ValidationFailed):
+    """The upload could not be imported. ``errors`` lists every problem found; nothing was saved."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(_l("The spreadsheet was not imported; nothing was saved. Fix these problems and upload it again."),
+                         "file", code="spreadsheet_rejected")
+        self.errors = errors
+
+
+def _file_error(message) -> SpreadsheetRejected:
+    return SpreadsheetRejected([RowError(None, None, str(message))])
+
+
+# --- template ----------------------------------------------------------------------------------------
+
+def activity_template(session: so.Session, language: str) -> bytes:
+    """An .xlsx with the activity columns, the current factor codes and how to fill it in."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = SHEET_NAME
+    sheet.append(list(COLUMNS))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for letter, width in zip("ABCD", (16, 32, 16, 48), strict=True):
+        sheet.column_dimensions[letter].width = width
+
+    factors = current_factors(session)
+    listing = workbook.create_sheet("factors")
+    listing.append(["factor_code", "category", _("Name"), _("Unit"), _("kg CO2e per unit"), _("Source"),
+                    _("Year")])
+    for cell in listing[1]:
+        cell.font = Font(bold=True)
+    for factor in factors:
+        listing.append([factor.code, factor.category, factor.name(language), unit_label(factor.unit),
+                        str(factor.kgco2e_per_unit.normalize()), factor.source, factor.year])
+    listing.column_dimensions["A"].width = 32
+    listing.column_dimensions["C"].width = 36
+
+    categories = DataValidation(type="list", formula1='"' + ",".join(CATEGORIES) + '"', allow_blank=True)
+    codes = DataValidation(type="list", formula1=f"=factors!$A$2:$A${len(factors) + 1}", allow_blank=True)
+    sheet.add_data_validation(categories)
+    sheet.add_data_validation(codes)
+    categories.add(f"A2:A{MAX_ROWS + 1}")
+    codes.add(f"B2:B{MAX_ROWS + 1}")
+
+    notes = workbook.create_sheet(_("How to fill in"))
+    for line in (
+        _("One activity per row on the sheet “activities”; keep the first row as it is."),
+        _("category: one of %(list)s.", list=", ".join(f"{c} ({category_label(c)})" for c in CATEGORIES)),
+        _("factor_code: a code from the sheet “factors”; its category must match the row's category."),
+        _("quantity: activity data in the factor's unit, a positive number with at most 4 decimal places."),
+        _("description: optional, at most 300 characters."),
+        _("Type values, not formulas; do not merge cells; at most %(n)d rows.", n=MAX_ROWS),
+    ):
+        notes.append([line])
+    notes.column_dimensions["A"].width = 120
+
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def _check_header(header: list) -> tuple[list[RowError], dict[str, int]]:
+    names = [str(h).strip().lower() if h is not None else "" for h in header]
+    while names and not names[-1]:
+        names.pop()
+    errors = []
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    unexpected = [n or "?" for n in names if n not in COLUMNS]
+    if missing:
+        errors.append(RowError(1, None, _("Missing columns: %(list)s. Use the template's first row: %(columns)s.",
+                                          list=", ".join(missing), columns=", ".join(COLUMNS))))
+    if unexpected:
+        errors.append(RowError(1, None, _("Unexpected columns: %(list)s. Use the template's first row: %(columns)s.",
+                                          list=", ".join(unexpected), columns=", ".join(COLUMNS))))
+    if len(set(names)) != len(names) and not unexpected:
+        errors.append(RowError(1, None, _("A column appears twice in the first row.")))
+    return errors, {name: i for i, name in enumerate(names)}
+
+
+def _cell_text(value) -> str | None:
+    """A spreadsheet cell as the text it shows, or None when the cell holds a date or a boolean."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or isinstance(value, datetime | date | time):
+        return None
+    if isinstance(value, float):
+        # Excel keeps numbers as doubles; the shortest representation is what the user typed.
+        return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value))
+    if isinstance(value, int | Decimal):
+        return str(value)
+    return str(value).strip()
+
+
+def _rows_to_activities(rows, positions: dict[str, int]) -> tuple[list[tuple[int, ActivityInput]], list[RowError]]:
+    activities, errors = [], []
+    for row_number, values, formula_columns in rows:
+        if formula_columns:
+            errors.extend(RowError(row_number, column, _("Formulas are not accepted; type the value."))
+                          for column in formula_columns)
+            continue
+        cells = {}
+        bad = False
+        for column in COLUMNS:
+            position = positions.get(column)
+            raw = values[position] if position is not None and position < len(values) else None
+            text = _cell_text(raw)
+            if text is None:
+                errors.append(RowError(row_number, column, _("Enter plain text or a number here, not a date.")))
+                bad = True
+            cells[column] = text
+        if not bad:
+            activities.append((row_number, ActivityInput(cells["category"], cells["factor_code"], cells["quantity"],
+                                                         cells["description"])))
+    return activities, errors
+
+
+def _is_blank(values) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _xlsx_rows(data: bytes):
+    """Header and rows of the first sheet (or the one named "activities"), streaming."""
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    except Exception:  # noqa: BLE001 — openpyxl raises many kinds for a file that is not a workbook
+        raise _file_error(_("This is not a readable .xlsx workbook. Download the template and use that.")) from None
+    try:
+        sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
+        iterator = sheet.iter_rows()
+        header_cells = next(iterator, None)
+        if header_cells is None:
+            raise _file_error(_("The spreadsheet is empty."))
+        header = [c.value for c in header_cells]
+        rows, count = [], 0
+        for row_number, cells in enumerate(iterator, start=2):
+            values = [c.value for c in cells]
+            if _is_blank(values):
+                continue
+            count += 1
+            if count > MAX_ROWS:
+                raise _file_error(_("Too many rows: at most %(n)d activities per upload.", n=MAX_ROWS))
+            formulas = [COLUMNS[i] if i < len(COLUMNS) else f"#{i + 1}" for i, c in enumerate(cells)
+                        if getattr(c, "data_type", None) == "f"
+                        or (isinstance(c.value, str) and c.value.startswith("="))]
+            rows.append((row_number, values, formulas))
+        if _has_merged_cells(data, getattr(sheet, "_worksheet_path", None)):
+            raise _file_error(_("The sheet has merged cells. Unmerge them so every row has its own values."))
+        return header, rows
+    finally:
+        workbook.close()
+
+
+def _has_merged_cells(data: bytes, worksheet_path: str | None) -> bool:
+    """Read-only worksheets do not expose merged ranges, so look for them in the sheet's XML."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = [worksheet_path.lstrip("/")] if worksheet_path else [
+            n for n in archive.namelist() if n.startswith("xl/worksheets/") and n.endswith(".xml")]
+        for name in names:
+            tail = b""
+            with archive.open(name) as fh:
+                while chunk := fh.read(1 << 16):
+                    if b"<mergeCell " in tail + chunk or b"<mergeCell>" in tail + chunk:
+                        return True
+                    tail = chunk[-16:]
+    return False
+
+
+def _csv_rows(data: bytes):
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise _file_error(_("The CSV file is neither UTF-8 nor GB18030 text."))
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise _file_error(_("The spreadsheet is empty."))
+        rows, count = [], 0
+        for values in reader:
+            if _is_blank(values):
+                continue
+            count += 1
+            if count > MAX_ROWS:
+                raise _file_error(_("Too many rows: at most %(n)d activities per upload.", n=MAX_ROWS))
+            formulas = [COLUMNS[i] if i < len(COLUMNS) else f"#{i + 1}" for i, v in enumerate(values)
+                        if v.strip().startswith("=")]
+            rows.append((reader.line_num, values, formulas))
+    except csv.Error:
+        raise _file_error(_("The CSV file could not be read.")) from None
+    return header, rows
+
+
+def read_activity_sheet(filename: str, data: bytes) -> tuple[list[tuple[int, ActivityInput]], list[RowError]]:
+    """Parse an upload: (row number, activity) pairs and the row problems found so far.
+
+    Raises SpreadsheetRejected for problems with the whole file (type, columns, size, merged cells)."""
+    name = (filename or "").lower()
+    if name.endswith(".xlsx"):
+        header, rows = _xlsx_rows(data)
+    elif name.endswith(".csv"):
+        header, rows = _csv_rows(data)
+    else:
+        raise _file_error(_("Upload the template as .xlsx or .csv."))
+    errors, positions = _check_header(header)
+    if errors:
+        raise SpreadsheetRejected(errors)
+    if not rows:
+        raise _file_error(_("The spreadsheet has no activity rows."))
+    activities, errors = _rows_to_activities(rows, positions)
+    return activities, errors
+
+
+def import_activity_sheet(session: so.Session, actor: User, event_id, filename: str, data: bytes
+                          ) -> list[ActivityLine]:
+    """Add every row of an upload as an activity line of the event; all rows or none."""
+    event = editable_event(session, actor, event_id)
+    activities, errors = read_activity_sheet(filename, data)
+    valid = []
+    for row_number, activity in activities:
+        try:
+            valid.append(validate_activity(session, activity))
+        except ValidationFailed as exc:
+            errors.append(RowError(row_number, exc.field, str(exc.message)))
+    if errors:
+        errors.sort(key=lambda e: (e.row or 0, COLUMNS.index(e.column) if e.column in COLUMNS else 9))
+        raise SpreadsheetRejected(errors[:MAX_REPORTED_ERRORS])
+    lines = [_add_valid(session, event, v) for v in valid]
+    session.flush()
+    return lines

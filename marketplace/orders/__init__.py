@@ -1,0 +1,15 @@
+"""Orders: reservations, card payments through Stripe, bank transfers, refunds."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marketplace.core.api import register_api_blueprint
+from marketplace.orders import api, history, views, views_bureau, views_sellers, views_webhooks
+
+
+def init_app(app: Flask) -> None:
+    for module in (views, views_bureau, views_sellers, views_webhooks):
+        app.register_blueprint(module.bp)
+    register_api_blueprint(api.blp)
+    app.add_template_filter(history.describe_note, "order_note")

@@ -1,0 +1,27 @@
+"""The buyer's order form, and the bureau's bank reference form."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class OrderForm(FlaskForm):
+    event_id = SelectField(_l("Event to neutralise"), validators=[Optional()])
+    quantity = StringField(_l("Quantity (t CO2e)"), validators=[Optional(), Length(max=30)])
+    listing_id = SelectField(_l("Credits from"), validators=[Optional()])
+    prefer_county_id = SelectField(_l("Prefer credits from this county"), validators=[Optional()])
+    payment_method = RadioField(_l("Payment"), choices=[("card", _l("Card (online)")),
+                                                        ("bank_transfer", _l("Bank transfer"))],
+                                default="bank_transfer", validators=[DataRequired()])
+    beneficiary = StringField(_l("Beneficiary (printed on the certificate)"),
+                              validators=[DataRequired(), Length(max=200)])
+    retirement_reason = TextAreaField(_l("Retirement reason (printed on the certificate)"),
+                                      validators=[DataRequired(), Length(max=500)])
+    request_token = HiddenField()
+
+
+class ReferenceForm(FlaskForm):
+    reference = StringField(_l("Bank reference"), validators=[DataRequired(), Length(max=100)])

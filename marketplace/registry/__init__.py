@@ -1,0 +1,15 @@
+"""The credit registry: regions, projects, documents, batches, the ledger, listings, the public registry."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marketplace.core.api import register_api_blueprint
+from marketplace.registry import api, cli, views, views_bureau, views_sellers
+
+
+def init_app(app: Flask) -> None:
+    for module in (views, views_bureau, views_sellers):
+        app.register_blueprint(module.bp)
+    register_api_blueprint(api.blp)
+    cli.register_cli(app)

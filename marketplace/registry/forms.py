@@ -1,0 +1,58 @@
+"""Forms of the registry pages (projects, documents, review, issuance, listings, losses)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class ProjectForm(FlaskForm):
+    name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=200)])
+    village_id = SelectField(_l("Village"), coerce=int, validators=[DataRequired()])
+    area_hectares = StringField(_l("Area (hectares)"), validators=[DataRequired(), Length(max=20)])
+    forest_type = StringField(_l("Forest type"), validators=[DataRequired(), Length(max=100)])
+    methodology = StringField(_l("Methodology"), default="CCER-14-001-V01",
+                              validators=[DataRequired(), Length(max=100)])
+    crediting_start = DateField(_l("Crediting period starts"), validators=[DataRequired()])
+    crediting_end = DateField(_l("Crediting period ends"), validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
+
+
+class DocumentForm(FlaskForm):
+    kind = SelectField(_l("Kind of document"), choices=[
+        ("verification_statement", _l("Verification statement")), ("monitoring_report", _l("Monitoring report")),
+        ("other", _l("Other"))])
+    file = FileField(_l("PDF file (at most 10 MB)"), validators=[FileRequired(_l("Choose a PDF file."))])
+
+
+class ReviewForm(FlaskForm):
+    decision = SelectField(_l("Decision"), choices=[("verified", _l("Verify the project")), ("rejected", _l("Reject"))])
+    note = TextAreaField(_l("Note to the cooperative"), validators=[Optional(), Length(max=2000)])
+
+
+class BatchForm(FlaskForm):
+    quantity = StringField(_l("Quantity issued (t)"), validators=[DataRequired(), Length(max=30)])
+    vintage_start = DateField(_l("Monitoring period starts"), validators=[DataRequired()])
+    vintage_end = DateField(_l("Monitoring period ends"), validators=[DataRequired()])
+    verification_body = StringField(_l("Verification body"), validators=[DataRequired(), Length(max=200)])
+    report_reference = StringField(_l("Verification report reference"), validators=[DataRequired(), Length(max=200)])
+
+
+class ListingForm(FlaskForm):
+    batch_id = SelectField(_l("Batch"), coerce=int, validators=[DataRequired()])
+    quantity = StringField(_l("Quantity to list (t)"), validators=[DataRequired(), Length(max=30)])
+    price = StringField(_l("Price (CNY per tonne)"), validators=[DataRequired(), Length(max=20)])
+    min_order = StringField(_l("Minimum order (t)"), default="1", validators=[DataRequired(), Length(max=30)])
+
+
+class LossForm(FlaskForm):
+    batch_id = SelectField(_l("Batch"), coerce=int, validators=[DataRequired()])
+    kind = SelectField(_l("Kind of loss"), choices=[("fire", _l("Fire")), ("pests", _l("Pests or disease")),
+                                                     ("logging", _l("Logging")), ("other", _l("Other"))])
+    quantity = StringField(_l("Buffer units to cancel (t)"), validators=[DataRequired(), Length(max=30)])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])

@@ -1,0 +1,378 @@
+"""Registry operations: regions, projects and their review, documents, issuance, buffer losses, listings.
+
+Plain functions over a session, ids and an explicit actor. They flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_babel import lazy_gettext as _l
+
+from marketplace.accounts.models import User
+from marketplace.core.access import scoped_select
+from marketplace.core.db import utcnow
+from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.registry import ledger
+from marketplace.registry.models import (
+    BATCH_ACCOUNTS,
+    DOCUMENT_KINDS,
+    LOSS_KINDS,
+    BufferLoss,
+    CreditBatch,
+    Listing,
+    Project,
+    ProjectDocument,
+    ProjectTransition,
+    Region,
+)
+
+#: project status → statuses it may move to, and who may move it
+TRANSITIONS = {
+    ("draft", "submitted"): "seller",
+    ("rejected", "submitted"): "seller",
+    ("submitted", "verified"): "bureau",
+    ("submitted", "rejected"): "bureau",
+}
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+
+# --- regions ------------------------------------------------------------------------------------
+
+def ensure_region(session: so.Session, *, level: str, name: str, parent: Region | None = None,
+                  code: str | None = None, name_en: str | None = None) -> Region:
+    under = Region.parent_id == parent.id if parent else Region.parent_id.is_(None)
+    region = session.scalar(sa.select(Region).where(under, Region.name == name))
+    if region is None:
+        region = Region(level=level, name=name, parent_id=parent.id if parent else None, code=code,
+                        name_en=name_en)
+        session.add(region)
+        session.flush()
+    return region
+
+
+def villages(session: so.Session) -> list[Region]:
+    return list(session.scalars(sa.select(Region).where(Region.level == "village").order_by(Region.code,
+                                                                                             Region.name)))
+
+
+def counties(session: so.Session) -> list[Region]:
+    return list(session.scalars(sa.select(Region).where(Region.level == "county").order_by(Region.code)))
+
+
+def village_ids_under(session: so.Session, region_id: int) -> list[int]:
+    """Ids of the villages in a region (the region itself if it is a village)."""
+    ids, frontier = [], [region_id]
+    while frontier:
+        rows = session.execute(sa.select(Region.id, Region.level).where(Region.id.in_(frontier))).all()
+        ids += [rid for rid, level in rows if level == "village"]
+        frontier = list(session.scalars(sa.select(Region.id).where(Region.parent_id.in_(frontier))))
+    return ids
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+def _clean(text, field: str, *, required: bool = True, max_length: int = 200) -> str:
+    value = (text or "").strip()
+    if required and not value:
+        raise ValidationFailed(_l("This field is required."), field)
+    if len(value) > max_length:
+        raise ValidationFailed(_l("At most %(n)s characters.", n=max_length), field)
+    return value
+
+
+def parse_hectares(raw, field: str = "area_hectares") -> Decimal:
+    text = str(raw if raw is not None else "").strip()
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationFailed(_l("Enter the area in hectares, e.g. 1250.5."), field) from None
+    if not value.is_finite() or value <= 0 or value > Decimal("10000000") or not text.replace(".", "", 1).isdigit():
+        raise ValidationFailed(_l("Enter the area in hectares, e.g. 1250.5."), field)
+    if value != value.quantize(Decimal("0.01")):
+        raise ValidationFailed(_l("At most 2 decimal places."), field)
+    return value
+
+
+def create_project(session: so.Session, *, actor: User, village_id: int, name: str, area_hectares,
+                   forest_type: str, methodology: str, crediting_start: date, crediting_end: date,
+                   description: str = "", location: str = "", name_en: str | None = None) -> Project:
+    if actor.role != "seller":
+        raise Forbidden(_l("Only village cooperatives register projects."))
+    village = session.get(Region, village_id) if village_id else None
+    if village is None or village.level != "village":
+        raise ValidationFailed(_l("Choose the village of the project."), "village_id")
+    if not crediting_start or not crediting_end or crediting_end <= crediting_start:
+        raise ValidationFailed(_l("The crediting period must end after it starts."), "crediting_end")
+    project = Project(
+        seller_organisation_id=actor.organisation_id, village_id=village.id, name=_clean(name, "name"),
+        name_en=_clean(name_en, "name_en", required=False) or None, area_hectares=parse_hectares(area_hectares),
+        forest_type=_clean(forest_type, "forest_type", max_length=100),
+        methodology=_clean(methodology, "methodology", max_length=100),
+        crediting_start=crediting_start, crediting_end=crediting_end,
+        description=_clean(description, "description", required=False, max_length=5000),
+        location=_clean(location, "location", required=False, max_length=300), status="draft")
+    session.add(project)
+    session.flush()
+    return project
+
+
+def transition_project(session: so.Session, project: Project, to_status: str, *, actor: User,
+                       note: str = "") -> Project:
+    """Move a project along draft → submitted → verified | rejected, recording who and why."""
+    who = TRANSITIONS.get((project.status, to_status))
+    if who is None:
+        raise InvalidTransition(_l("A %(from)s project cannot become %(to)s.", **{
+            "from": status_label(project.status), "to": status_label(to_status)}))
+    if actor.role != who:
+        raise Forbidden(_l("You cannot make this change."))
+    note = _clean(note, "note", required=(to_status == "rejected"), max_length=2000)
+    if to_status == "submitted":
+        count = session.scalar(sa.select(sa.func.count()).select_from(ProjectDocument)
+                               .where(ProjectDocument.project_id == project.id))
+        if not count:
+            raise ValidationFailed(_l("Upload the verification statement or monitoring report (PDF) first."),
+                                   "document")
+    # Conditional update: of two reviewers deciding at once, only one wins.
+    result = session.execute(sa.update(Project).where(Project.id == project.id, Project.status == project.status)
+                             .values(status=to_status, review_note=note if who == "bureau" else Project.review_note,
+                                     verified_at=utcnow() if to_status == "verified" else Project.verified_at),
+                             execution_options={"synchronize_session": False})
+    if result.rowcount != 1:
+        raise InvalidTransition(_l("The project was changed by someone else; reload the page."))
+    session.add(ProjectTransition(project_id=project.id, from_status=project.status, to_status=to_status,
+                                  actor_id=actor.id, note=note))
+    session.flush()
+    session.refresh(project)
+    return project
+
+
+def status_label(status: str) -> str:
+    return str({"draft": _l("draft"), "submitted": _l("submitted"), "verified": _l("verified"),
+                "rejected": _l("rejected")}.get(status, status))
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+def upload_folder() -> Path:
+    from flask import current_app
+
+    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def add_document(session: so.Session, project: Project, *, actor: User, kind: str, filename: str,
+                 data: bytes) -> ProjectDocument:
+    """Store a PDF under a generated name outside the web root. Type is checked from the content."""
+    if actor.role != "seller" or project.seller_organisation_id != actor.organisation_id:
+        raise NotFound(_l("Not found."))
+    if project.status not in ("draft", "rejected", "submitted"):
+        raise InvalidTransition(_l("Documents of a verified project cannot be changed."))
+    if kind not in DOCUMENT_KINDS:
+        raise ValidationFailed(_l("Choose the kind of document."), "kind")
+    if not data:
+        raise ValidationFailed(_l("The file is empty."), "file")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ValidationFailed(_l("The file is larger than 10 MB."), "file")
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
+        raise ValidationFailed(_l("Only PDF documents are accepted."), "file")
+    display_name = os.path.basename((filename or "").replace("\\", "/")).strip()[:200] or "document.pdf"
+    stored = f"{secrets.token_hex(16)}.pdf"
+    path = upload_folder() / stored
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    document = ProjectDocument(project_id=project.id, kind=kind, original_name=display_name, stored_name=stored,
+                               size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.id)
+    session.add(document)
+    session.flush()
+    return document
+
+
+def project_details(session: so.Session, project: Project) -> dict:
+    """What a project's page shows: documents, history, batches and their folded balances."""
+    batches = session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == project.id)
+                              .order_by(CreditBatch.vintage_start)).all()
+    return {
+        "documents": session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)
+                                     .order_by(ProjectDocument.id)).all(),
+        "transitions": session.scalars(sa.select(ProjectTransition).where(
+            ProjectTransition.project_id == project.id).order_by(ProjectTransition.id)).all(),
+        "batches": batches,
+        "balances": ledger.batch_summaries(session, [b.id for b in batches]),
+    }
+
+
+def document_path(document: ProjectDocument) -> Path:
+    return upload_folder() / document.stored_name
+
+
+# --- issuance -----------------------------------------------------------------------------------
+
+def buffer_share(quantity_units: int, percent: Decimal) -> int:
+    """The buffer pool's share of an issuance, rounded half-up to the unit."""
+    return int((Decimal(quantity_units) * Decimal(percent) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_units: int, vintage_start: date,
+                vintage_end: date, verification_body: str, report_reference: str,
+                buffer_percent: Decimal | None = None) -> CreditBatch:
+    """Issue a credit batch with its serial block; the buffer share goes to the buffer pool."""
+    from flask import current_app
+
+    if actor.role != "bureau":
+        raise Forbidden(_l("Only the bureau issues credits."))
+    if project.status != "verified":
+        raise InvalidTransition(_l("Credits can only be issued for a verified project."))
+    if not vintage_start or not vintage_end or vintage_end < vintage_start:
+        raise ValidationFailed(_l("The monitoring period must end after it starts."), "vintage_end")
+    if vintage_start < project.crediting_start or vintage_end > project.crediting_end:
+        raise ValidationFailed(_l("The monitoring period must lie within the project's crediting period."),
+                               "vintage_start")
+    overlapping = session.scalar(sa.select(sa.func.count()).select_from(CreditBatch).where(
+        CreditBatch.project_id == project.id, CreditBatch.vintage_start <= vintage_end,
+        CreditBatch.vintage_end >= vintage_start))
+    if overlapping:
+        raise ValidationFailed(_l("Credits for part of this monitoring period were already issued."),
+                               "vintage_start")
+    percent = Decimal(buffer_percent if buffer_percent is not None else current_app.config["BUFFER_POOL_PERCENT"])
+    if percent < 0 or percent >= 100:
+        raise ValidationFailed(_l("The buffer share must be between 0 and 100%."), "buffer_percent")
+    buffer_units = buffer_share(quantity_units, percent)
+    if buffer_units >= quantity_units:
+        raise ValidationFailed(_l("The quantity is too small for the buffer share."), "quantity")
+    # Serial blocks are allocated one after another across the whole registry. On PostgreSQL the
+    # exclusion constraint refuses overlapping blocks if two issuances race; the loser retries.
+    start = (session.scalar(sa.select(sa.func.max(CreditBatch.serial_end))) or 1)
+    batch = CreditBatch(project_id=project.id, vintage_start=vintage_start, vintage_end=vintage_end,
+                        quantity_units=quantity_units, buffer_units=buffer_units, serial_start=start,
+                        serial_end=start + quantity_units, next_serial=start,
+                        next_buffer_serial=start + quantity_units - buffer_units,
+                        verification_body=_clean(verification_body, "verification_body"),
+                        report_reference=_clean(report_reference, "report_reference"), issued_by_id=actor.id)
+    session.add(batch)
+    session.flush()
+    ledger.open_accounts(session, batch.id, BATCH_ACCOUNTS)
+    ref = f"batch:{batch.id}"
+    ledger.move(session, batch_id=batch.id, from_account="issuance", to_account="available",
+                units=quantity_units - buffer_units, kind="issue", ref=ref, actor_id=actor.id)
+    if buffer_units:
+        ledger.move(session, batch_id=batch.id, from_account="issuance", to_account="buffer", units=buffer_units,
+                    kind="issue", ref=ref, actor_id=actor.id)
+    return batch
+
+
+def report_loss(session: so.Session, batch: CreditBatch, *, actor: User, kind: str, units: int,
+                reason: str) -> BufferLoss:
+    """Cancel buffer units against a reported loss (fire, pests, logging)."""
+    if actor.role != "bureau":
+        raise Forbidden(_l("Only the bureau cancels buffer units."))
+    if kind not in LOSS_KINDS:
+        raise ValidationFailed(_l("Choose the kind of loss."), "kind")
+    loss = BufferLoss(batch_id=batch.id, kind=kind, units=units, reason=_clean(reason, "reason", max_length=2000),
+                      actor_id=actor.id)
+    session.add(loss)
+    session.flush()
+    ledger.cancel_buffer(session, batch_id=batch.id, units=units, ref=f"loss:{loss.id}", actor_id=actor.id)
+    return loss
+
+
+# --- listings -----------------------------------------------------------------------------------
+
+def create_listing(session: so.Session, batch: CreditBatch, *, actor: User, units: int, price_cny_per_tonne: Decimal,
+                   min_order_units: int = 1) -> Listing:
+    """Offer part of a batch's available units at a price; the units move available → listed."""
+    if actor.role != "seller" or batch.project.seller_organisation_id != actor.organisation_id:
+        raise NotFound(_l("Not found."))
+    if min_order_units <= 0 or min_order_units > units:
+        raise ValidationFailed(_l("The minimum order must be between 0.0001 t and the quantity listed."),
+                               "min_order")
+    listing = Listing(seller_organisation_id=actor.organisation_id, batch_id=batch.id,
+                      price_cny_per_tonne=price_cny_per_tonne, min_order_units=min_order_units, status="active")
+    session.add(listing)
+    session.flush()
+    ledger.open_accounts(session, batch.id, (listing.listed_account, listing.reserved_account))
+    ledger.move(session, batch_id=batch.id, from_account="available", to_account=listing.listed_account,
+                units=units, kind="list", ref=f"listing:{listing.id}", actor_id=actor.id,
+                message=_l("The batch has fewer available units than this quantity."))
+    return listing
+
+
+def _own_listing(listing: Listing, actor: User) -> None:
+    if actor.role != "seller" or listing.seller_organisation_id != actor.organisation_id:
+        raise NotFound(_l("Not found."))
+
+
+LISTING_TRANSITIONS = {"pause": ("active", "paused"), "resume": ("paused", "active"),
+                       "withdraw": (None, "withdrawn")}
+
+
+def change_listing(session: so.Session, listing: Listing, action: str, *, actor: User) -> Listing:
+    """Pause, resume or withdraw. Withdrawing returns the unreserved units to the batch; units an order
+    holds stay reserved until the order completes or lets them go (then they return too)."""
+    _own_listing(listing, actor)
+    if action not in LISTING_TRANSITIONS:
+        raise ValidationFailed(_l("Unknown action."), "action")
+    required, target = LISTING_TRANSITIONS[action]
+    if listing.status == "withdrawn" or (required and listing.status != required):
+        raise InvalidTransition(_l("This listing cannot do that now."))
+    result = session.execute(sa.update(Listing).where(Listing.id == listing.id, Listing.status == listing.status)
+                             .values(status=target, updated_at=utcnow()),
+                             execution_options={"synchronize_session": False})
+    if result.rowcount != 1:
+        raise InvalidTransition(_l("The listing was changed by someone else; reload the page."))
+    if target == "withdrawn":
+        # Lock the listing's balance row; whatever is left unreserved goes back to the batch.
+        units = session.scalar(sa.select(ledger.LedgerBalance.units).where(
+            ledger.LedgerBalance.batch_id == listing.batch_id,
+            ledger.LedgerBalance.account == listing.listed_account).with_for_update())
+        if units:
+            ledger.move(session, batch_id=listing.batch_id, from_account=listing.listed_account,
+                        to_account="available", units=units, kind="unlist", ref=f"listing:{listing.id}",
+                        actor_id=actor.id)
+    session.refresh(listing)
+    return listing
+
+
+def listing_status(listing: Listing, available_units: int) -> str:
+    """What buyers see: an active listing with nothing left is sold out."""
+    if listing.status == "active" and available_units == 0:
+        return "sold_out"
+    return listing.status
+
+
+def public_listings_query(*, county_id: int | None = None, village_id: int | None = None,
+                          vintage: int | None = None, session: so.Session | None = None) -> sa.Select:
+    """Active listings with units left, joined to their batch, project and village."""
+    balance = ledger.LedgerBalance
+    stmt = (sa.select(Listing, balance.units)
+            .join(balance, sa.and_(balance.batch_id == Listing.batch_id,
+                                   balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
+            .join(CreditBatch, CreditBatch.id == Listing.batch_id)
+            .join(Project, Project.id == CreditBatch.project_id)
+            .where(Listing.status == "active", balance.units > 0)
+            .order_by(Listing.price_cny_per_tonne, Listing.id))
+    if village_id:
+        stmt = stmt.where(Project.village_id == village_id)
+    elif county_id and session is not None:
+        stmt = stmt.where(Project.village_id.in_(village_ids_under(session, county_id)))
+    if vintage:
+        stmt = stmt.where(sa.extract("year", CreditBatch.vintage_end) == vintage)
+    return stmt
+
+
+def listings_of(session: so.Session, actor) -> list[tuple[Listing, int, int, str]]:
+    """The actor's organisation's listings, newest first: (listing, available, reserved, status)."""
+    rows = session.scalars(scoped_select(Listing, actor, bureau_sees_all=False)
+                           .order_by(Listing.id.desc())).all()
+    available = ledger.listings_available_units(session, [r.id for r in rows])
+    reserved = ledger.listings_reserved_units(session, [r.id for r in rows])
+    return [(r, available[r.id], reserved[r.id], listing_status(r, available[r.id])) for r in rows]

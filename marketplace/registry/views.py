@@ -1,0 +1,68 @@
+"""The public registry: projects, batches with their serial blocks, and listings, for anyone."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, render_template, request, send_file
+from flask_login import current_user
+
+from marketplace.core.access import get_scoped
+from marketplace.extensions import db
+from marketplace.registry import ledger
+from marketplace.registry import service as registry
+from marketplace.registry.models import CreditBatch, Listing, Project, ProjectDocument
+
+bp = Blueprint("registry", __name__, url_prefix="/registry")
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+@bp.get("/")
+def index():
+    county_id, village_id, vintage = _int_arg("county"), _int_arg("village"), _int_arg("vintage")
+    stmt = sa.select(Project).where(Project.status == "verified").order_by(Project.id)
+    if village_id:
+        stmt = stmt.where(Project.village_id == village_id)
+    elif county_id:
+        stmt = stmt.where(Project.village_id.in_(registry.village_ids_under(db.session, county_id)))
+    if vintage:
+        stmt = stmt.where(Project.id.in_(sa.select(CreditBatch.project_id).where(
+            sa.extract("year", CreditBatch.vintage_end) == vintage)))
+    projects = db.session.scalars(stmt).all()
+    batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id.in_([p.id for p in projects]))
+                                 .order_by(CreditBatch.project_id, CreditBatch.vintage_start)).all()
+    balances = ledger.batch_summaries(db.session, [b.id for b in batches])
+    listings = db.session.execute(registry.public_listings_query(
+        county_id=county_id, village_id=village_id, vintage=vintage, session=db.session)).all()
+    vintages = sorted({y for (y,) in db.session.execute(
+        sa.select(sa.extract("year", CreditBatch.vintage_end)).distinct())}, reverse=True)
+    return render_template("registry/index.html", projects=projects, batches=batches, balances=balances,
+                           listings=listings, counties=registry.counties(db.session),
+                           villages=registry.villages(db.session), vintages=[int(v) for v in vintages],
+                           selected={"county": county_id, "village": village_id, "vintage": vintage})
+
+
+@bp.get("/projects/<int:project_id>")
+def project(project_id: int):
+    row = db.session.get(Project, project_id)
+    if row is None or row.status != "verified":
+        abort(404)
+    batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == row.id)
+                                 .order_by(CreditBatch.vintage_start)).all()
+    balances = ledger.batch_summaries(db.session, [b.id for b in batches])
+    listings = db.session.scalars(sa.select(Listing).where(Listing.batch_id.in_([b.id for b in batches]),
+                                                           Listing.status != "withdrawn")).all()
+    available = ledger.listings_available_units(db.session, [listing.id for listing in listings])
+    return render_template("registry/project.html", project=row, batches=batches, balances=balances,
+                           listings=[(listing, available[listing.id],
+                                      registry.listing_status(listing, available[listing.id])) for listing in listings])
+
+
+def send_project_document(document_id: int):
+    """A project document as a PDF download, if the signed-in user may see it (else 404)."""
+    row = get_scoped(db.session, ProjectDocument, document_id, current_user)
+    return send_file(registry.document_path(row), mimetype="application/pdf", as_attachment=True,
+                     download_name=row.original_name)

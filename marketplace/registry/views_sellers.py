@@ -1,0 +1,156 @@
+"""Village cooperatives: projects, documents, batches and listings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.core.access import get_scoped
+from marketplace.core.errors import DomainError
+from marketplace.core.forms import EmptyForm, form_error
+from marketplace.core.once import once
+from marketplace.core.quantities import display_tonnes, parse_cny, parse_tonnes
+from marketplace.core.web import role_required
+from marketplace.extensions import db
+from marketplace.registry import service as registry
+from marketplace.registry.forms import DocumentForm, ListingForm, ProjectForm
+from marketplace.registry.models import CreditBatch, Listing, Project
+from marketplace.registry.views import send_project_document
+
+bp = Blueprint("registry_sellers", __name__, url_prefix="/sellers")
+
+
+def _village_choices():
+    choices = []
+    for village in registry.villages(db.session):
+        path = " › ".join(r.name for r in village.path()[2:])
+        choices.append((village.id, path))
+    return choices
+
+
+@bp.route("/projects/new", methods=["GET", "POST"])
+@role_required("seller")
+@once
+def new_project():
+    form = ProjectForm()
+    form.village_id.choices = _village_choices()
+    if form.validate_on_submit():
+        try:
+            project = registry.create_project(
+                db.session, actor=current_user, village_id=form.village_id.data, name=form.name.data,
+                name_en=form.name_en.data, area_hectares=form.area_hectares.data, forest_type=form.forest_type.data,
+                methodology=form.methodology.data, crediting_start=form.crediting_start.data,
+                crediting_end=form.crediting_end.data, description=form.description.data,
+                location=form.location.data)
+            db.session.commit()
+            flash(_("Project registered as a draft. Upload its documents, then submit it for review."), "success")
+            return redirect(url_for("registry_sellers.project", project_id=project.id))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return render_template("registry/seller_project_new.html", form=form), 422 if form.is_submitted() else 200
+
+
+def _project_page(project: Project, *, document_form=None, listing_form=None, status=200):
+    details = registry.project_details(db.session, project)
+    listing_form = listing_form or ListingForm()
+    listing_form.batch_id.choices = _batch_choices(details["batches"], details["balances"])
+    return render_template("registry/seller_project.html", project=project, **details,
+                           document_form=document_form or DocumentForm(), listing_form=listing_form,
+                           action_form=EmptyForm()), status
+
+
+def _batch_choices(batches, balances):
+    return [(b.id, _("%(vintage)s vintage, %(t)s t available", vintage=b.vintage_end.year,
+                     t=display_tonnes(balances[b.id]["available"])))
+            for b in batches if balances[b.id]["available"] > 0]
+
+
+@bp.get("/projects/<int:project_id>")
+@role_required("seller")
+def project(project_id: int):
+    return _project_page(get_scoped(db.session, Project, project_id, current_user))
+
+
+@bp.post("/projects/<int:project_id>/documents")
+@role_required("seller")
+@once
+def upload_document(project_id: int):
+    row = get_scoped(db.session, Project, project_id, current_user)
+    form = DocumentForm()
+    if form.validate_on_submit():
+        try:
+            upload = form.file.data
+            registry.add_document(db.session, row, actor=current_user, kind=form.kind.data,
+                                  filename=upload.filename or "", data=upload.read(registry.MAX_DOCUMENT_BYTES + 1))
+            db.session.commit()
+            flash(_("Document uploaded."), "success")
+            return redirect(url_for("registry_sellers.project", project_id=row.id))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return _project_page(row, document_form=form, status=422)
+
+
+@bp.get("/documents/<int:document_id>")
+@role_required("seller")
+def document(document_id: int):
+    return send_project_document(document_id)
+
+
+@bp.post("/projects/<int:project_id>/submit")
+@role_required("seller")
+def submit_project(project_id: int):
+    row = get_scoped(db.session, Project, project_id, current_user)
+    if EmptyForm().validate_on_submit():
+        try:
+            registry.transition_project(db.session, row, "submitted", actor=current_user)
+            db.session.commit()
+            flash(_("Project submitted to the bureau for review."), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+    return redirect(url_for("registry_sellers.project", project_id=row.id))
+
+
+@bp.post("/listings")
+@role_required("seller")
+@once
+def create_listing():
+    form = ListingForm()
+    batch = get_scoped(db.session, CreditBatch, request.form.get("batch_id"), current_user)
+    form.batch_id.choices = [(batch.id, str(batch.id))]
+    if form.validate_on_submit():
+        try:
+            registry.create_listing(db.session, batch, actor=current_user, units=parse_tonnes(form.quantity.data),
+                                    price_cny_per_tonne=parse_cny(form.price.data),
+                                    min_order_units=parse_tonnes(form.min_order.data, "min_order"))
+            db.session.commit()
+            flash(_("Listing created."), "success")
+            return redirect(url_for("registry_sellers.listings"))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return _project_page(batch.project, listing_form=form, status=422)
+
+
+@bp.get("/listings")
+@role_required("seller")
+def listings():
+    return render_template("registry/seller_listings.html", rows=registry.listings_of(db.session, current_user), action_form=EmptyForm())
+
+
+@bp.post("/listings/<int:listing_id>/<action>")
+@role_required("seller")
+def listing_action(listing_id: int, action: str):
+    row = get_scoped(db.session, Listing, listing_id, current_user, bureau_sees_all=False)
+    if EmptyForm().validate_on_submit():
+        try:
+            registry.change_listing(db.session, row, action, actor=current_user)
+            db.session.commit()
+            flash(_("Listing updated."), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+    return redirect(url_for("registry_sellers.listings"))

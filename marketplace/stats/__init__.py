@@ -1,0 +1,15 @@
+"""Statistics: aggregates, summary, report tables, dashboards, exports, and each role's home."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from marketplace.core.api import register_api_blueprint
+from marketplace.stats import api, cli, views, views_home
+
+
+def init_app(app: Flask) -> None:
+    for module in (views_home, views):
+        app.register_blueprint(module.bp)
+    register_api_blueprint(api.blp)
+    cli.register_cli(app)

@@ -1,0 +1,99 @@
+"""Statistics API: the bureau's cumulative figures (the same numbers as its dashboard)."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from marketplace.accounts.api_auth import BEARER, token_required
+from marketplace.core.quantities import format_cny, format_tonnes
+from marketplace.extensions import db
+from marketplace.stats import service as stats
+
+blp = Blueprint("api_stats", __name__, url_prefix="/api/v1", description="Statistics for the bureau")
+
+DEFINITIONS = ("sold: orders paid, retiring or completed; retired: completed orders' retirements (ledger serial "
+               "ranges); revenue: order lines' amounts of sold orders, all of it paid to the selling village "
+               "cooperative. A completed order counts on the local day (Asia/Shanghai) of completed_at, a paid one "
+               "on that of paid_at.")
+
+
+class SummaryArgs(ma.Schema):
+    # Read as strings and parsed by the service, so a bad date gets the application's own message.
+    date_from = ma.fields.String(data_key="from", metadata={"description": "first day, YYYY-MM-DD (or YYYY-MM)",
+                                                            "example": "2026-01-01"})
+    date_to = ma.fields.String(data_key="to", metadata={"description": "last day, inclusive, YYYY-MM-DD (or YYYY-MM)",
+                                                        "example": "2026-12-31"})
+    county = ma.fields.String(metadata={"description": "id of a county region: only its villages' sales"})
+
+
+class FiguresOut(ma.Schema):
+    sold_tonnes = ma.fields.String(metadata={"example": "805.3934"})
+    retired_tonnes = ma.fields.String(metadata={"example": "805.3934"})
+    revenue_cny = ma.fields.String(metadata={"example": "28993.92"})
+
+
+class BuyerOut(FiguresOut):
+    buyer_id = ma.fields.Integer()
+    buyer = ma.fields.String()
+    orders_completed = ma.fields.Integer()
+
+
+class VillageOut(FiguresOut):
+    village_id = ma.fields.Integer()
+    village = ma.fields.String()
+    township = ma.fields.String()
+    county = ma.fields.String()
+
+
+class MonthOut(FiguresOut):
+    month = ma.fields.String(metadata={"example": "2026-11"})
+    orders_completed = ma.fields.Integer()
+
+
+class SummaryOut(FiguresOut):
+    orders_completed = ma.fields.Integer()
+    events_neutralised = ma.fields.Integer()
+    buyers = ma.fields.Integer()
+    filters = ma.fields.Dict()
+    definitions = ma.fields.String()
+    by_buyer = ma.fields.List(ma.fields.Nested(BuyerOut))
+    by_village = ma.fields.List(ma.fields.Nested(VillageOut))
+    by_month = ma.fields.List(ma.fields.Nested(MonthOut))
+
+
+def _figures(f: stats.Figures) -> dict:
+    return {"sold_tonnes": format_tonnes(f.sold_units), "retired_tonnes": format_tonnes(f.retired_units),
+            "revenue_cny": format_cny(f.revenue_cny)}
+
+
+def summary_json(summary: stats.Summary) -> dict:
+    filters = summary.filters
+    by_village = []
+    for village, f in summary.by_village:
+        path = {r.level: r.name for r in village.path()}
+        by_village.append({"village_id": village.id, "village": village.name, "township": path.get("township", ""),
+                           "county": path.get("county", ""), **_figures(f)})
+    return {
+        **_figures(summary.totals), "orders_completed": summary.totals.orders_completed,
+        "events_neutralised": summary.totals.events, "buyers": summary.buyers,
+        "filters": {"from": filters.date_from.isoformat() if filters.date_from else None,
+                    "to": filters.date_to.isoformat() if filters.date_to else None, "county": filters.county_id},
+        "definitions": DEFINITIONS,
+        "by_buyer": [{"buyer_id": org.id, "buyer": org.name, **_figures(f), "orders_completed": f.orders_completed}
+                     for org, f in summary.by_buyer],
+        "by_village": by_village,
+        "by_month": [{"month": month, **_figures(f), "orders_completed": f.orders_completed}
+                     for month, f in summary.by_month],
+    }
+
+
+@blp.route("/stats/summary")
+@blp.doc(security=BEARER)
+@blp.arguments(SummaryArgs, location="query")
+@blp.response(200, SummaryOut)
+@token_required("bureau")
+def stats_summary(args):
+    """Cumulative tonnes sold and retired, revenue, orders, by buyer, village and month (bureau only)."""
+    filters = stats.parse_filters(args.get("date_from"), args.get("date_to"), args.get("county"))
+    return summary_json(stats.summary(db.session, filters))
