@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import request
 from flask_babel import gettext as _
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import Actor, actor_for_token
+from marketplace.core.access import api_actor, set_api_actor
 from marketplace.extensions import db
 
 #: OpenAPI security requirement for documented endpoints.
@@ -39,7 +40,7 @@ def token_required(*roles: str):
                 exc = Forbidden()
                 exc.tanhui_message = _("This call is for %(roles)s accounts.", roles=", ".join(roles))
                 raise exc
-            g.api_actor = actor
+            set_api_actor(actor)
             return view(*args, **kwargs)
 
         return wrapped
@@ -49,9 +50,9 @@ def token_required(*roles: str):
 
 def api_user() -> Actor:
     """The caller: user id, organisation id and role (what the services need to decide and scope)."""
-    return g.api_actor
+    return api_actor()
 
 
 def api_user_record() -> User:
     """The caller's whole user row (with the organisation), for views that show it."""
-    return db.session.get(User, g.api_actor.id)
+    return db.session.get(User, api_actor().id)

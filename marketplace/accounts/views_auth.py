@@ -13,6 +13,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.forms import LanguageForm, LoginForm
 from marketplace.accounts.models import User
 from marketplace.core.forms import EmptyForm
+from marketplace.core.navigation import home_for
 from marketplace.extensions import db, limiter, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -46,10 +47,6 @@ def _safe_next(target: str | None) -> str | None:
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def home_for(user) -> str:
-    return url_for({"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller"}[user.role])
 
 
 @bp.route("/login", methods=["GET", "POST"])

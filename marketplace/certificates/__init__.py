@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.certificates import api, api_public, cli, views
+from marketplace.certificates import api, api_public, cli, retirement, views
 from marketplace.core.api import register_api_blueprint
+from marketplace.orders.signals import certificate_number_wanted
 
 
 def init_app(app: Flask) -> None:
+    certificate_number_wanted.connect(retirement.certificate_number_for)
     app.register_blueprint(views.bp)
     register_api_blueprint(api.blp)
     register_api_blueprint(api_public.blp)

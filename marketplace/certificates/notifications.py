@@ -58,7 +58,7 @@ def certificate_ready(session: so.Session, order_id: int) -> int:
 def _send_certificate_ready(session: so.Session, order: Order) -> int:
     from marketplace.certificates.retirement import certificate_number_for
 
-    number = certificate_number_for(session, order.id)
+    number = certificate_number_for(session=session, order_id=order.id)
     users = session.scalars(sa.select(User).where(User.organisation_id == order.buyer_organisation_id,
                                                   User.active.is_(True))).all()
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")

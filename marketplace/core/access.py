@@ -7,20 +7,28 @@ missing one: both raise NotFound (404), so ids leak nothing.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import g
 from flask_babel import lazy_gettext as _l
 
-from marketplace.accounts.models import User
 from marketplace.core.errors import NotFound
 from marketplace.core.ids import is_id
 
 M = TypeVar("M")
 
 
-def scoped_select(model: type[M], actor: User, *, bureau_sees_all: bool = True) -> sa.Select:
+class Actor(Protocol):
+    """Who acts: a signed-in user, or the plain actor an API token resolves to."""
+
+    id: int
+    organisation_id: int
+    role: str
+
+
+def scoped_select(model: type[M], actor: Actor, *, bureau_sees_all: bool = True) -> sa.Select:
     """SELECT of the model's rows the actor may see."""
     stmt = sa.select(model)
     if bureau_sees_all and actor.role == "bureau":
@@ -28,7 +36,7 @@ def scoped_select(model: type[M], actor: User, *, bureau_sees_all: bool = True) 
     return stmt.where(model.owned_by(actor.organisation_id))
 
 
-def get_scoped(session: so.Session, model: type[M], object_id, actor: User, *,
+def get_scoped(session: so.Session, model: type[M], object_id, actor: Actor, *,
                bureau_sees_all: bool = True, for_update: bool = False) -> M:
     """The object with this id if the actor may see it, else NotFound."""
     try:
@@ -44,3 +52,13 @@ def get_scoped(session: so.Session, model: type[M], object_id, actor: User, *,
     if obj is None:
         raise NotFound(_l("Not found."))
     return obj
+
+
+def set_api_actor(actor: Actor) -> None:
+    """Remember who the API request acts for (the accounts feature resolves the bearer token)."""
+    g.api_actor = actor
+
+
+def api_actor() -> Actor:
+    """The actor of the current API request (set once its token was accepted)."""
+    return g.api_actor

@@ -24,8 +24,7 @@ from flask import request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.accounts.api_auth import api_user
-from marketplace.core.access import get_scoped
+from marketplace.core.access import api_actor, get_scoped
 from marketplace.core.errors import Conflict, ValidationFailed
 from marketplace.core.models import IdempotencyKey
 from marketplace.extensions import db
@@ -71,7 +70,7 @@ def create_once(model: type[M], payload: dict, create: Callable[[], M]) -> tuple
         created = create()
         db.session.commit()
         return created, 201
-    actor = api_user()
+    actor = api_actor()
     digest = fingerprint({"endpoint": request.endpoint, "body": payload})
     earlier = _earlier(actor.id, key)
     if earlier is not None:
@@ -100,4 +99,4 @@ def _earlier(user_id: int, key: str) -> IdempotencyKey | None:
 def _replay(model: type[M], earlier: IdempotencyKey, digest: str) -> M:
     if earlier.fingerprint != digest or earlier.object_id is None:
         raise key_reused()
-    return get_scoped(db.session, model, earlier.object_id, api_user())
+    return get_scoped(db.session, model, earlier.object_id, api_actor())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_babel import lazy_gettext as _l
 
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
@@ -28,3 +29,12 @@ def navigation_for(user) -> list[tuple[str, str]]:
     if getattr(user, "is_authenticated", False):
         items += BY_ROLE.get(user.role, [])
     return items
+
+
+#: Where each role starts: its home page.
+HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller"}
+
+
+def home_for(user) -> str:
+    """The URL of the user's home page."""
+    return url_for(HOME[user.role])

@@ -29,6 +29,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.models import IdempotencyKey
+from marketplace.core.navigation import home_for
 from marketplace.extensions import db
 
 KEY_FIELD = "submission_key"
@@ -47,8 +48,6 @@ def _earlier(key: str) -> IdempotencyKey | None:
 
 
 def _answer_again(earlier: IdempotencyKey):
-    from marketplace.accounts.views_auth import home_for
-
     flash(_("This form had already been sent; it was not done a second time."), "info")
     return redirect(earlier.location or home_for(current_user), 303)
 

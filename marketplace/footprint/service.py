@@ -25,8 +25,10 @@ from marketplace.accounts.models import User
 from marketplace.core.access import get_scoped
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from marketplace.core.quantities import UNITS_PER_TONNE, decimal_to_units, parse_tonnes
+from marketplace.core.signals import ask
 from marketplace.footprint.emission_factors import current_factor
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
+from marketplace.footprint.signals import event_locking_orders
 
 CATEGORY_LABELS = {
     "transport": _l("Transport"),
@@ -199,17 +201,9 @@ def own_event(session: so.Session, actor: User, event_id) -> Event:
     return get_scoped(session, Event, event_id, actor, bureau_sees_all=False)
 
 
-#: Orders in these states hold an event's footprint fixed: it has been paid for (or retired) as it is.
-LOCKING_ORDER_STATUSES = ("paid", "retiring", "completed")
-
-
 def locking_orders(session: so.Session, event_id: int) -> list:
     """The event's orders that fix its footprint (paid, retiring or completed), oldest first."""
-    from marketplace.orders.models import Order
-
-    return list(session.scalars(sa.select(Order).where(Order.event_id == event_id,
-                                                       Order.status.in_(LOCKING_ORDER_STATUSES))
-                                .order_by(Order.id)))
+    return ask(event_locking_orders, session=session, event_id=event_id) or []
 
 
 def editable_event(session: so.Session, actor: User, event_id) -> Event:

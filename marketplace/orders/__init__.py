@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
-from marketplace.orders import api, history, views, views_bureau, views_sellers, views_webhooks
+from marketplace.footprint.signals import event_locking_orders
+from marketplace.orders import api, history, service, views, views_bureau, views_sellers, views_webhooks
 
 
 def init_app(app: Flask) -> None:
+    event_locking_orders.connect(service.locking_orders)
     for module in (views, views_bureau, views_sellers, views_webhooks):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)

@@ -14,9 +14,11 @@ from marketplace.core.access import get_scoped
 from marketplace.core.api_fields import Id
 from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.quantities import format_cny, format_tonnes, parse_tonnes
+from marketplace.core.signals import ask
 from marketplace.extensions import db
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
+from marketplace.orders.signals import certificate_number_wanted
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
 
@@ -57,9 +59,7 @@ def _line_json(line, place: tuple[str, str] | None) -> dict:
 
 def certificate_number(order: Order) -> str | None:
     """Filled in by the certificates feature once the order is completed."""
-    from marketplace.certificates import retirement
-
-    return retirement.certificate_number_for(db.session, order.id)
+    return ask(certificate_number_wanted, session=db.session, order_id=order.id)
 
 
 class LineOut(ma.Schema):

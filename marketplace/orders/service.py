@@ -24,6 +24,7 @@ from marketplace.core.db import utcnow
 from marketplace.core.errors import Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
 from marketplace.core.quantities import amount_for, display_tonnes
 from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
+from marketplace.orders.signals import order_completed
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
 
@@ -328,9 +329,7 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
     session.refresh(order)
     if to_status == "completed":
         # The dashboards' aggregates move in the same transaction; only the winner of the UPDATE gets here.
-        from marketplace.stats import service as stats
-
-        stats.record_completion(session, order)
+        order_completed.send(session=session, order=order)
     return True
 
 
@@ -458,3 +457,14 @@ def expire_due(session: so.Session, now: datetime | None = None, limit: int = 20
 
 def reserved_units(session: so.Session, order: Order) -> int:
     return sum(ledger.outstanding_reservations(session, order.ref).values())
+
+
+#: Orders in these states hold an event's footprint fixed: it has been paid for (or retired) as it is.
+LOCKING_ORDER_STATUSES = ("paid", "retiring", "completed")
+
+
+def locking_orders(_sender=None, *, session: so.Session, event_id: int) -> list[Order]:
+    """The event's orders that fix its footprint (paid, retiring or completed), oldest first."""
+    return list(session.scalars(sa.select(Order).where(Order.event_id == event_id,
+                                                       Order.status.in_(LOCKING_ORDER_STATUSES))
+                                .order_by(Order.id)))

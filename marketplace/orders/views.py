@@ -10,17 +10,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.certificates.models import Certificate
 from marketplace.core.access import get_scoped, scoped_select
 from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.quantities import display_tonnes, fen, format_cny, parse_tonnes
+from marketplace.core.signals import ask
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.orders import payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
 from marketplace.orders.models import Order, OrderTransition
+from marketplace.orders.signals import certificate_number_wanted
 from marketplace.registry import service as registry
 
 bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
@@ -191,8 +192,8 @@ def _reread_authenticated_payment(order: Order) -> None:
     db.session.refresh(order)
 
 
-def _certificate(order: Order):
-    return db.session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
+def _certificate_number(order: Order) -> str | None:
+    return ask(certificate_number_wanted, session=db.session, order_id=order.id)
 
 
 @bp.get("/<int:order_id>")
@@ -202,7 +203,7 @@ def detail(order_id: int):
     _reread_authenticated_payment(order)
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
-    return render_template("orders/detail.html", order=order, history=history, certificate=_certificate(order),
+    return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
                            action_form=EmptyForm())
 
 
@@ -212,10 +213,10 @@ def status(order_id: int):
     """What the order page polls: status and, once ready, the certificate."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
     _reread_authenticated_payment(order)
-    certificate = _certificate(order)
-    return jsonify(status=order.status, certificate_number=certificate.number if certificate else None,
-                   verify_url=url_for("certificates.verify", number=certificate.number) if certificate else None,
-                   pdf_url=url_for("certificates.download_pdf", number=certificate.number) if certificate else None)
+    number = _certificate_number(order)
+    return jsonify(status=order.status, certificate_number=number,
+                   verify_url=url_for("certificates.verify", number=number) if number else None,
+                   pdf_url=url_for("certificates.download_pdf", number=number) if number else None)
 
 
 @bp.get("/<int:order_id>/pay")

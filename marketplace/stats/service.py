@@ -225,10 +225,15 @@ ROLLUP_KEY = ("month", "county_id", "dimension", "key_id", "vintage")
 TOTAL_KEY = ("year", "county_id", "dimension", "key_id", "vintage")
 
 
+def on_order_completed(_sender=None, *, session: so.Session, order: Order) -> None:
+    """The orders feature's ``order_completed`` signal: the aggregates move in the same transaction."""
+    record_completion(session, order)
+
+
 def record_completion(session: so.Session, order: Order) -> None:
     """Add a just-completed order to the aggregates, in the caller's transaction.
 
-    Called once per order by orders.transition when the order moves to completed (a conditional
+    Called once per order (the orders feature's ``order_completed`` signal) when the order moves to completed (a conditional
     UPDATE that only one process can win), so an order is never counted twice."""
     ranges = session.execute(sa.select(SerialRange.batch_id, SerialRange.end - SerialRange.start)
                              .where(SerialRange.ref == order.ref, SerialRange.kind == "retirement")).all()
