@@ -8,7 +8,7 @@ STRIPE_PORT ?= 8420
 
 export TANHUI_ENV ?= development
 
-.PHONY: install assets translations messages run test test-sqlite test-services lint bench bench-orders clean
+.PHONY: architecture install assets translations messages run test test-sqlite test-services lint bench bench-orders clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,12 @@ run: translations
 
 # The whole suite on SQLite, then again on PostgreSQL + Redis (+ the Stripe emulator) where they are
 # reachable. REQUIRE_SERVICES=1 (CI) makes a missing service fail instead of skip.
-test: translations test-sqlite test-services
+test: translations architecture test-sqlite test-services
+
+# The import-linter contracts in pyproject.toml: features depend in one order, views over services over
+# models, the request read in views only. A wrong arrow fails here.
+architecture: install
+	PYTHONPATH=. $(BIN)/lint-imports
 
 test-sqlite: translations
 	$(BIN)/python -m pytest -q -p no:cacheprovider

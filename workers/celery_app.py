@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery.signals import worker_process_init
 
 from marketplace import create_app
+from marketplace.extensions import db
 from workers.schedule import BEAT_SCHEDULE
 
 flask_app = create_app()
@@ -21,8 +22,6 @@ import workers.tasks  # noqa: E402,F401  (registers the tasks on celery_app)
 @worker_process_init.connect
 def _fresh_connections(**_kwargs):
     """A forked pool process must not share the parent's database connections."""
-    from marketplace.extensions import db
-
     with flask_app.app_context():
         db.engine.dispose(close=False)
 

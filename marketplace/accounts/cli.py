@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 import click
 import sqlalchemy as sa
 from flask import Flask
 from flask.cli import with_appcontext
 
+from marketplace.accounts import service as accounts
+from marketplace.accounts.credit_code import complete_credit_code
+from marketplace.accounts.models import Organisation, User
 from marketplace.core.cli import fail
 from marketplace.core.errors import DomainError
 from marketplace.extensions import db
@@ -30,16 +35,10 @@ def users_group():
 @with_appcontext
 def users_create(email, password, org_name, role, credit_code, display_name):
     """Create a user, and their organisation if it is new."""
-    from marketplace.accounts import service as accounts
-    from marketplace.accounts.credit_code import complete_credit_code
-    from marketplace.accounts.models import Organisation
-
     try:
         org = db.session.scalar(sa.select(Organisation).where(Organisation.name == org_name.strip()))
         if org is None:
             if not credit_code:
-                import secrets
-
                 body = "".join(secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
                 credit_code = complete_credit_code("91330000" + body)
             org = accounts.create_organisation(db.session, kind=ROLE_KINDS[role], name=org_name,
@@ -67,9 +66,6 @@ def tokens_group():
 @with_appcontext
 def tokens_create(email, name):
     """Create an API token for a user and print the token alone."""
-    from marketplace.accounts import service as accounts
-    from marketplace.accounts.models import User
-
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         fail(f"no user with e-mail {email}", 2)

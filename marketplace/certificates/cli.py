@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from marketplace.certificates.pdf import verify_pdf
+from marketplace.certificates.signing import public_keys, rotate_signing_key
 from marketplace.core.cli import fail
 from marketplace.core.errors import DomainError
 from marketplace.extensions import db
@@ -21,8 +24,6 @@ def certificates_group():
 def _keys_from_file(path: str) -> dict[str, str]:
     """key_id → PEM from a keys file: the JSON of GET /api/v1/public/keys ({"keys": [...]}), a list of
     such objects, or a plain {key_id: pem} object."""
-    import json
-
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     if isinstance(data, dict) and isinstance(data.get("keys"), list):
@@ -41,9 +42,6 @@ def _keys_from_file(path: str) -> dict[str, str]:
 @with_appcontext
 def certificates_verify(pdf, keys_file):
     """Check a certificate PDF offline: exit 0 if valid, 1 if not, and say why."""
-    from marketplace.certificates.pdf import verify_pdf
-    from marketplace.certificates.signing import public_keys
-
     if keys_file:
         try:
             keys = _keys_from_file(keys_file)
@@ -60,8 +58,6 @@ def certificates_verify(pdf, keys_file):
 @with_appcontext
 def certificates_rotate_key():
     """Start signing with a new key; the old one is kept (retired) so its certificates still verify."""
-    from marketplace.certificates.signing import rotate_signing_key
-
     try:
         old, new = rotate_signing_key(db.session)
         db.session.commit()

@@ -14,6 +14,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from marketplace.accounts.models import User
+from marketplace.certificates.retirement import certificate_number_for
 from marketplace.core.db import utcnow
 from marketplace.orders.models import Order
 
@@ -56,8 +57,6 @@ def certificate_ready(session: so.Session, order_id: int) -> int:
 
 
 def _send_certificate_ready(session: so.Session, order: Order) -> int:
-    from marketplace.certificates.retirement import certificate_number_for
-
     number = certificate_number_for(session=session, order_id=order.id)
     users = session.scalars(sa.select(User).where(User.organisation_id == order.buyer_organisation_id,
                                                   User.active.is_(True))).all()

@@ -23,6 +23,7 @@ from marketplace.certificates import service as certificates
 from marketplace.certificates.models import Certificate
 from marketplace.core import outbox
 from marketplace.core.db import utcnow
+from marketplace.footprint.models import Event
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.registry import ledger
@@ -74,8 +75,6 @@ def facts_for(session: so.Session, order: Order) -> dict:
         project["batches"] = list(batches[project_id].values())
     event_name = None
     if order.event_id:
-        from marketplace.footprint.models import Event
-
         event = session.get(Event, order.event_id)
         event_name = event.name if event else None
     retired_at = min((r.created_at for r in ranges), default=utcnow())

@@ -59,7 +59,7 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.accounts.service import require_bureau
 from marketplace.certificates.models import Certificate, CertificateCounter, SigningKey
 from marketplace.certificates.signing import canonical_json, sign_facts, verify_signature
-from marketplace.core.db import utcnow
+from marketplace.core.db import insert, utcnow
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
 from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
 
@@ -192,21 +192,9 @@ def validate_facts(facts: dict) -> int:
 
 # --- numbers ---------------------------------------------------------------------------------------
 
-def _insert_for(session: so.Session):
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover
-        raise NotImplementedError(f"no upsert for {dialect}")
-    return insert
-
-
 def next_certificate_number(session: so.Session, year: int) -> str:
     """The next number of the year, e.g. TH-2026-000123 (see the module docstring on concurrency)."""
-    insert = _insert_for(session)
-    stmt = (insert(CertificateCounter).values(year=year, last_number=1)
+    stmt = (insert(session, CertificateCounter).values(year=year, last_number=1)
             .on_conflict_do_update(index_elements=["year"],
                                    set_={"last_number": CertificateCounter.last_number + 1})
             .returning(CertificateCounter.last_number))
@@ -256,7 +244,7 @@ def issue_certificate(session: so.Session, *, order_id: int, facts: dict) -> Cer
                                                  "issued_at": _iso(issued_at)})
     signed = json.loads(facts_json)
     inserted = session.execute(
-        _insert_for(session)(Certificate).values(
+        insert(session, Certificate).values(
             number=number, order_id=order_id, buyer_organisation_id=buyer.id, beneficiary=facts["beneficiary"],
             quantity_units=units, facts_json=facts_json, signature=signature, key_id=signed["key_id"],
             issued_at=issued_at)

@@ -41,7 +41,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from marketplace.certificates.models import SigningKey
-from marketplace.core.db import utcnow
+from marketplace.core.db import insert, utcnow
 from marketplace.core.errors import Conflict
 
 ALGORITHM = "Ed25519"
@@ -135,12 +135,7 @@ def register_public_key(session: so.Session, public_key: Ed25519PublicKey) -> Si
     row = session.scalar(sa.select(SigningKey).where(SigningKey.key_id == key_id))
     if row is not None:
         return row
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(SigningKey).values(
+    session.execute(insert(session, SigningKey).values(
         key_id=key_id, algorithm=ALGORITHM, public_key_pem=public_key_pem(public_key), created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["key_id"]))
     return session.scalar(sa.select(SigningKey).where(SigningKey.key_id == key_id))

@@ -10,6 +10,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.cli import with_appcontext
 
+from marketplace.core import outbox
+from marketplace.core.db import utcnow
+from marketplace.core.outbox_models import DeadLetter
 from marketplace.extensions import db
 
 
@@ -29,8 +32,6 @@ def outbox_group():
 @with_appcontext
 def outbox_sweep(older_than):
     """Publish every unpublished outbox row now."""
-    from marketplace.core import outbox
-
     click.echo(f"published {outbox.sweep(older_than)}")
 
 
@@ -43,8 +44,6 @@ def tasks_group():
 @with_appcontext
 def tasks_list():
     """Dead letters not yet resolved."""
-    from marketplace.core.outbox_models import DeadLetter
-
     for letter in db.session.scalars(sa.select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
                                      .order_by(DeadLetter.id)):
         click.echo(f"{letter.id}\t{letter.task_name}\t{letter.kwargs}\t{letter.error[:120]}")
@@ -55,10 +54,6 @@ def tasks_list():
 @with_appcontext
 def tasks_retry(letter_id):
     """Queue a dead letter's task again (through the outbox) and mark it resolved."""
-    from marketplace.core import outbox
-    from marketplace.core.db import utcnow
-    from marketplace.core.outbox_models import DeadLetter
-
     letter = db.session.get(DeadLetter, letter_id)
     if letter is None or letter.resolved_at is not None:
         fail(f"no open dead letter {letter_id}", 2)

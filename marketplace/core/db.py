@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 def utcnow() -> datetime:
@@ -34,3 +36,14 @@ class UTCDateTime(sa.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def insert(session: so.Session, target):
+    """``INSERT`` for the session's database, able to say ``ON CONFLICT`` (PostgreSQL and SQLite, the
+    two databases Tanhui runs on): ``.on_conflict_do_nothing(…)`` or ``.on_conflict_do_update(…)``."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(target)
+    if dialect == "sqlite":
+        return sqlite.insert(target)
+    raise NotImplementedError(f"no INSERT … ON CONFLICT for {dialect}")

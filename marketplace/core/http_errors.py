@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from marketplace.core.errors import DomainError
+from marketplace.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def handle_unexpected(exc: Exception):
         return handle_http_exception(exc)
     log.exception("unhandled error on %s %s", request.method, request.path)
     try:
-        from marketplace.extensions import db
-
         db.session.rollback()
     except Exception:  # noqa: BLE001,S110 — the error page must render even if the database is gone
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, has_request_context, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 
 
@@ -34,7 +35,5 @@ def remember_requested_language() -> None:
 
 def current_language() -> str:
     """The language of the current answer as a bare code ("zh" or "en"), for data with both names."""
-    from flask_babel import get_locale
-
     locale = get_locale()
     return locale.language if locale else "zh"

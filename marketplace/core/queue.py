@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from marketplace.extensions import db
+
 #: No task runs longer than this; the broker's visibility timeout must exceed it or Redis would
 #: hand an unacknowledged (acks_late) task to a second worker while the first still runs it.
 LONGEST_TASK_SECONDS = 600
@@ -21,8 +23,6 @@ def celery_init_app(app: Flask) -> Celery:
                 try:
                     return self.run(*args, **kwargs)
                 finally:
-                    from marketplace.extensions import db
-
                     db.session.remove()
 
     queue = app.config["CELERY_QUEUE"]

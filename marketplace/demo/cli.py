@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
+from marketplace.demo import service as demo
 from marketplace.extensions import db
 
 
@@ -13,8 +14,6 @@ from marketplace.extensions import db
 @with_appcontext
 def seed_demo_command():
     """Load the Lishui zero-carbon summit story (idempotent) and print the demo logins."""
-    from marketplace.demo import service as demo
-
     demo.seed_demo(db.session, say=lambda m: click.echo(f"  · {m}"))
     click.echo(f"Demo logins (password for all: {demo.DEMO_PASSWORD}):")
     for kind, email, name in demo.demo_logins():

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from marketplace.certificates import retirement
 from marketplace.core.quantities import display_tonnes
+from marketplace.demo.events import DEMO_EVENTS
 from marketplace.footprint import service as footprint
 from marketplace.footprint.models import Event
 from marketplace.orders import service as orders
@@ -33,7 +34,6 @@ def _listing_of(session, project_name: str) -> Listing:
 
 
 def seed_orders(ctx) -> None:
-    from marketplace.demo.service import DEMO_EVENTS
 
     s = ctx.session
     total = 0

@@ -6,11 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from io import BytesIO
 
 import sqlalchemy as sa
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfgen import canvas
 
+from marketplace.core.pdf_fonts import cjk_font
 from marketplace.core.quantities import parse_tonnes
-from marketplace.demo.service import ORGANISATIONS, DemoOrganisation, ensure_organisation, ensure_user
+from marketplace.demo.people import ORGANISATIONS, DemoOrganisation, ensure_organisation, ensure_user
 from marketplace.registry import service as registry
 from marketplace.registry.models import CreditBatch, Listing, Project, Region
 
@@ -129,13 +133,6 @@ def seed_projects(ctx) -> None:
 
 def demo_pdf(title: str) -> bytes:
     """A small real PDF standing in for the verification statement."""
-    from io import BytesIO
-
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    from marketplace.core.pdf_fonts import cjk_font
-
     buffer = BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A4, invariant=True)
     font = cjk_font()

@@ -16,6 +16,7 @@ from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.quantities import format_cny, format_tonnes, parse_tonnes
 from marketplace.core.signals import ask
 from marketplace.extensions import db
+from marketplace.footprint import service as footprint
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.orders.signals import certificate_number_wanted
@@ -109,8 +110,6 @@ def _units_for(data: dict, actor) -> tuple[int, int | None]:
     event_id = data.get("event_id")
     raw = data.get("quantity_tonnes")
     if event_id is not None:
-        from marketplace.footprint import service as footprint
-
         event = footprint.visible_event(db.session, actor, event_id)
         if raw is not None:
             return parse_tonnes(raw, "quantity_tonnes"), event.id

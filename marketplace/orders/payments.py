@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -304,8 +305,6 @@ def refresh_attempt(session: so.Session, attempt: PaymentAttempt) -> str:
 def attempts_to_refresh(session: so.Session, *, older_than_seconds: int = 60, limit: int = 200) -> list[PaymentAttempt]:
     """Open attempts with a PaymentIntent whose outcome Stripe has not told us yet (no webhook in
     ``older_than_seconds``): what the periodic re-read passes to ``refresh_attempt``."""
-    from datetime import timedelta
-
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     return list(session.scalars(
         sa.select(PaymentAttempt).where(

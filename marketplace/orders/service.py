@@ -27,6 +27,7 @@ from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTr
 from marketplace.orders.signals import order_completed
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
+from marketplace.registry.service import village_ids_under
 
 #: status → statuses it may move to
 TRANSITIONS = {
@@ -74,8 +75,6 @@ def _on_sale(stmt: sa.Select, session: so.Session | None, *, listing_id: int | N
         stmt = stmt.where(Listing.id == listing_id)
     order = [Listing.price_cny_per_tonne, Listing.id]
     if prefer_county_id:
-        from marketplace.registry.service import village_ids_under
-
         villages = village_ids_under(session, prefer_county_id)
         preferred = sa.case((Listing.batch_id.in_(
             sa.select(CreditBatch.id).join(Project).where(Project.village_id.in_(villages))), 0), else_=1)

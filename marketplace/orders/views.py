@@ -17,11 +17,14 @@ from marketplace.core.quantities import display_tonnes, fen, format_cny, parse_t
 from marketplace.core.signals import ask
 from marketplace.core.web import role_required
 from marketplace.extensions import db
-from marketplace.orders import payments
+from marketplace.footprint import service as footprint
+from marketplace.footprint.models import Event
+from marketplace.orders import order_payments, payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
 from marketplace.orders.models import Order, OrderTransition
 from marketplace.orders.signals import certificate_number_wanted
+from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 from marketplace.registry import service as registry
 
 bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
@@ -29,9 +32,6 @@ bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
 
 def _events_for_choice():
     """The buyer's events with their footprints, for the order form (two queries, whatever their number)."""
-    from marketplace.footprint import service as footprint
-    from marketplace.footprint.models import Event
-
     events = db.session.scalars(scoped_select(Event, current_user, bureau_sees_all=False)
                                 .order_by(Event.starts_on.desc())).all()
     totals = footprint.breakdown_for_events(db.session, [e.id for e in events])
@@ -179,8 +179,6 @@ def _reread_authenticated_payment(order: Order) -> None:
     if attempt is None or attempt.payment_intent_id is None or attempt.status not in ("requires_action",
                                                                                        "processing"):
         return
-    from marketplace.orders import order_payments
-    from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 
     try:
         if payments.refresh_attempt(db.session, attempt) == "succeeded":
@@ -245,7 +243,6 @@ def pay_card(order_id: int):
         return jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
     if result == "succeeded":
         # Do not wait for the webhook: the re-read says the money is there.
-        from marketplace.orders import order_payments
 
         intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
         order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (pay page)")

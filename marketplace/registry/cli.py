@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
+from marketplace.registry import ledger
 
 
 @click.group("ledger", help="The credit ledger.")
@@ -20,8 +21,6 @@ def ledger_group():
 @with_appcontext
 def ledger_check():
     """Prove the ledger's invariants on the live database; exit 1 with a report if one fails."""
-    from marketplace.registry import ledger
-
     with click.progressbar(length=1, label="checking batches", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = total

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import User
@@ -162,8 +163,6 @@ def status_label(status: str) -> str:
 # --- documents ----------------------------------------------------------------------------------
 
 def upload_folder() -> Path:
-    from flask import current_app
-
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
     return folder
@@ -226,8 +225,6 @@ def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_
                 vintage_end: date, verification_body: str, report_reference: str,
                 buffer_percent: Decimal | None = None) -> CreditBatch:
     """Issue a credit batch with its serial block; the buffer share goes to the buffer pool."""
-    from flask import current_app
-
     if actor.role != "bureau":
         raise Forbidden(_l("Only the bureau issues credits."))
     if project.status != "verified":

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
+from marketplace.stats import service as stats
 
 
 @click.group("stats", help="The dashboards' aggregates.")
@@ -20,8 +21,6 @@ def stats_group():
 @with_appcontext
 def stats_rebuild():
     """Recompute the dashboards' aggregates from the completed orders and the ledger (one transaction)."""
-    from marketplace.stats import service as stats
-
     with click.progressbar(length=1, label="counting completed orders", file=sys.stderr) as bar:
         def progress(done, total):
             bar.length = max(total, 1)

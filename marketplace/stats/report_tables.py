@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
+from openpyxl import Workbook
+from openpyxl.styles import Font
 
 from marketplace.core.quantities import fen, format_cny, format_tonnes, units_to_decimal
+from marketplace.stats.service import Figures, fold_periods
 
 #: Column kinds: text, tonnes (integer units), cny (integer fen), count.
 KINDS = ("text", "tonnes", "cny", "count")
@@ -80,9 +83,6 @@ def to_csv(table: Table) -> bytes:
 
 def to_xlsx(tables: list[Table]) -> bytes:
     """One sheet per table. Numbers are exact decimals with fixed places; text is always text."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     book = Workbook()
     book.remove(book.active)
     used = set()
@@ -183,7 +183,6 @@ def by_village_table(summary) -> Table:
         path = {r.level: r.name for r in village.path()}
         county, township = path.get("county", "—"), path.get("township", "—")
         tree.setdefault(county, {}).setdefault(township, []).append((village.name, f))
-    from marketplace.stats.service import Figures
 
     for county, townships in tree.items():
         county_total = Figures()
@@ -203,8 +202,6 @@ def by_village_table(summary) -> Table:
 
 
 def by_period_table(summary, period: str) -> Table:
-    from marketplace.stats.service import fold_periods
-
     titles = {"month": _l("By month"), "quarter": _l("By quarter"), "year": _l("By year")}
     labels = {"month": _l("Month"), "quarter": _l("Quarter"), "year": _l("Year")}
     t = Table(f"by_{period}", titles[period], [Column(labels[period]), *_figure_columns()])

@@ -31,11 +31,13 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import Organisation
 from marketplace.core import quantities
+from marketplace.core.db import insert
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ids import is_id
 from marketplace.footprint.models import Event
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import CreditBatch, LedgerBalance, Project, Region, SerialRange
+from marketplace.registry.service import village_ids_under
 from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
 
 SOLD_STATUSES = ("paid", "retiring", "completed")
@@ -155,12 +157,8 @@ def county_of_villages(session: so.Session, village_ids: Iterable[int]) -> dict[
 def _upsert(session: so.Session, model, key: dict, values: dict, fixed: dict | None = None) -> None:
     """INSERT … ON CONFLICT DO UPDATE adding ``values`` (``fixed`` columns only set on insert): one
     statement, safe under concurrency."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     table = model.__table__
-    stmt = insert(table).values(**key, **values, **(fixed or {}))
+    stmt = insert(session, table).values(**key, **values, **(fixed or {}))
     stmt = stmt.on_conflict_do_update(index_elements=list(key),
                                       set_={name: table.c[name] + stmt.excluded[name] for name in values})
     session.execute(stmt)
@@ -730,8 +728,6 @@ def inventory(session: so.Session, *, county_id: int | None = None, seller_id: i
             .join(CreditBatch, CreditBatch.id == LedgerBalance.batch_id)
             .join(Project, Project.id == CreditBatch.project_id).group_by(LedgerBalance.account))
     if county_id:
-        from marketplace.registry.service import village_ids_under
-
         stmt = stmt.where(Project.village_id.in_(village_ids_under(session, county_id)))
     if seller_id is not None:
         stmt = stmt.where(Project.seller_organisation_id == seller_id)

@@ -16,9 +16,11 @@ from flask_login import current_user
 from marketplace.certificates.models import Certificate
 from marketplace.core.access import scoped_select
 from marketplace.core.errors import DomainError
-from marketplace.core.quantities import format_cny, format_tonnes
+from marketplace.core.quantities import display_tonnes, format_cny, format_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
+from marketplace.footprint import service as footprint
+from marketplace.footprint.models import Event
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
@@ -178,9 +180,6 @@ def seller_export(table_key: str, fmt: str):
 # --- a buyer ---------------------------------------------------------------------------------------
 
 def _buyer_tables(filters):
-    from marketplace.footprint import service as footprint
-    from marketplace.footprint.models import Event
-
     org_id = current_user.organisation_id
     summary = stats.summary(db.session, filters, stats.Scope(buyer_id=org_id))
     events = db.session.scalars(scoped_select(Event, current_user, bureau_sees_all=False)
@@ -240,8 +239,6 @@ def buyer_export(table_key: str, fmt: str):
 @bp.app_template_filter("report_cell")
 def _report_cell(value, kind: str) -> str:
     """A table cell on the page: tonnes trimmed and grouped, yuan with 2 places, text as it is."""
-    from marketplace.core.quantities import display_tonnes
-
     if value is None:
         return ""
     if kind == "tonnes":

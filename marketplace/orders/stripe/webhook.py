@@ -15,10 +15,9 @@ import logging
 import time
 from collections.abc import Callable
 
-import sqlalchemy as sa
 import sqlalchemy.orm as so
-from sqlalchemy.dialects import postgresql, sqlite
 
+from marketplace.core.db import insert
 from marketplace.orders.payment_models import StripeEvent
 
 log = logging.getLogger(__name__)
@@ -118,19 +117,7 @@ def record_event_once(session: so.Session, event: dict) -> bool:
     handler's change, so a failed handler leaves the event unrecorded for Stripe's redelivery.
     """
     values = {"event_id": event["id"], "type": event["type"][:100], "payload": event}
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt = postgresql.insert(StripeEvent).values(**values).on_conflict_do_nothing(
-            index_elements=["event_id"])
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    else:  # pragma: no cover — another database: a savepoint catches the duplicate
-        try:
-            with session.begin_nested():
-                session.add(StripeEvent(**values))
-            return True
-        except sa.exc.IntegrityError:
-            return False
+    stmt = insert(session, StripeEvent).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     inserted = session.execute(stmt.returning(StripeEvent.id)).scalar_one_or_none()
     return inserted is not None
 
