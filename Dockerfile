@@ -1,4 +1,5 @@
-# One image for web, worker, beat and migrations (docker-compose.yml picks the command).
+# One image for web, worker, beat and migrations (docker-compose.yml picks the command): the runtime
+# lock only, no development tools. The stripe-emulator target is the local trial's Stripe emulator.
 
 # Front-end libraries from the npm registry (no CDN): ECharts, served by the app from static/vendor/.
 FROM node:20-bookworm-slim AS assets
@@ -6,15 +7,31 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 
-FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# Python and the runtime lock (exact versions, hash-checked; setuptools and wheel included to build the
+# project below without fetching anything unpinned).
+FROM python:3.11-slim-bookworm AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update && apt-get install -y --no-install-recommends fonts-wqy-zenhei curl \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
+
+# localstripe comes with the dev lock: for docker-compose.yml's `stripe` service (a local trial) only.
+FROM runtime AS stripe-emulator
+COPY requirements-dev.lock ./
+RUN pip install --require-hashes -r requirements-dev.lock
+COPY tools/stripe_emulator.py tools/
+USER nobody
+EXPOSE 8420
+CMD ["python", "tools/stripe_emulator.py", "--host", "0.0.0.0", "--port", "8420"]
+
+# The application (the default target).
+FROM runtime AS app
 COPY pyproject.toml README.md ./
 COPY marketplace ./marketplace
 COPY workers ./workers
-RUN pip install -e '.[dev]' && pybabel compile -d marketplace/translations -f
+RUN pip install --no-deps --no-build-isolation -e . && pybabel compile -d marketplace/translations -f
 COPY . .
 COPY --from=assets /build/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 COPY --from=assets /build/node_modules/echarts/LICENSE static/vendor/echarts.LICENSE

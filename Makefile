@@ -5,18 +5,42 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PORT   ?= 5000
 STRIPE_PORT ?= 8420
+# Exact versions, with hashes (pip-tools): the runtime (the production image) and runtime + dev (.venv).
+LOCK     := requirements.lock
+DEV_LOCK := requirements-dev.lock
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--build-deps-for editable --no-emit-index-url --no-emit-find-links
 
 export TANHUI_ENV ?= development
 
-.PHONY: architecture install assets translations messages run test test-sqlite test-services lint bench bench-orders clean
+.PHONY: architecture install lock lock-upgrade lock-check assets translations messages run test test-sqlite \
+	test-services lint bench bench-orders clean
 
-$(STAMP): pyproject.toml
+# The virtualenv gets the dev lock (pip, setuptools and wheel included, so the project itself is
+# built with the locked setuptools), then the project, editable, adding nothing.
+$(STAMP): $(DEV_LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the locks after a change to pyproject.toml's dependencies: pins that still fit stay.
+# `make lock-upgrade` moves every package to the newest version pyproject.toml allows.
+lock: install
+	$(PIP_COMPILE) $(LOCK_FLAGS) --output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) $(LOCK_FLAGS) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
+	@$(MAKE) --no-print-directory install
+
+lock-upgrade: LOCK_FLAGS = --upgrade
+lock-upgrade: lock
+
+# The installed packages satisfy pyproject.toml's requirements (a dependency added there but not locked
+# fails here: run `make lock`).
+lock-check: install
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "requirements.lock does not satisfy pyproject.toml: run make lock"; exit 1; }
 
 # Front-end libraries come from the npm registry and are served by the app itself (no CDN).
 static/vendor/echarts.min.js: package.json package-lock.json
@@ -38,14 +62,23 @@ messages: install
 	$(BIN)/pybabel update -i marketplace/translations/messages.pot -d marketplace/translations \
 		--ignore-obsolete --no-fuzzy-matching
 
+# The Procfile's processes under honcho, all on 127.0.0.1 (web on PORT, the Stripe emulator on STRIPE_PORT,
+# its webhook pointed at web); the banner waits for web, then prints the demo logins. Ctrl-C stops all.
+# honcho reads no .env here (that file is docker compose's).
 run: translations
 	$(BIN)/marketplace db upgrade
 	$(BIN)/marketplace seed-demo
-	$(BIN)/python tools/devserver.py --port $(PORT) --stripe-port $(STRIPE_PORT)
+	@$(BIN)/python tools/demo_banner.py --port $(PORT) --stripe-port $(STRIPE_PORT) & \
+	env PATH="$(CURDIR)/$(BIN):$$PATH" PYTHONUNBUFFERED=1 STRIPE_PORT=$(STRIPE_PORT) \
+		STRIPE_API_BASE="$${STRIPE_API_BASE:-http://127.0.0.1:$(STRIPE_PORT)}" \
+		STRIPE_JS_URL="$${STRIPE_JS_URL:-http://127.0.0.1:$(STRIPE_PORT)/js.stripe.com/v3/}" \
+		PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)}" \
+		STRIPE_WEBHOOK_URL="http://127.0.0.1:$(PORT)/webhooks/stripe" \
+		$(BIN)/honcho start --env /dev/null --port $(PORT)
 
 # The whole suite on SQLite, then again on PostgreSQL + Redis (+ the Stripe emulator) where they are
 # reachable. REQUIRE_SERVICES=1 (CI) makes a missing service fail instead of skip.
-test: translations architecture test-sqlite test-services
+test: translations lock-check architecture test-sqlite test-services
 
 # The import-linter contracts in pyproject.toml: features depend in one order, views over services over
 # models, the request read in views only. A wrong arrow fails here.
