@@ -39,6 +39,32 @@ POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://p
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def compile_catalogues(translations: Path = ROOT / "marketplace" / "translations") -> list[Path]:
+    """``pybabel compile --use-fuzzy`` for every catalogue whose .mo is missing or older than its .po (the
+    .mo files are build output, not committed), so that a bare ``pytest`` after ``pip install -e .[dev]``
+    sees the translations. Returns the .mo files it wrote."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po_path in sorted(translations.glob("*/LC_MESSAGES/*.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parent.parent.name)
+        partial = mo_path.with_name(f"{mo_path.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as mo_file:
+            write_mo(mo_file, catalog, use_fuzzy=True)
+        partial.replace(mo_path)  # whole or not at all, should another process read it meanwhile
+        written.append(mo_path)
+    return written
+
+
+def pytest_configure(config):  # noqa: ARG001 — pytest's signature
+    compile_catalogues()
+
+
 def service_missing(what: str, why: str):
     """Fail in CI (REQUIRE_SERVICES=1), skip on a developer's machine without the service."""
     message = f"{what} is not reachable: {why}"
