@@ -12,6 +12,7 @@ emptied after each test.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -122,6 +123,48 @@ def database_url(tmp_path_factory):
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# --- fresh, empty databases (migrations) ----------------------------------------------------------
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """A function that returns the URL of a new, empty SQLite database."""
+    return lambda: f"sqlite:///{tmp_path / f'fresh{next(_database_numbers)}.sqlite'}"
+
+
+@pytest.fixture
+def postgres_database():
+    """A function that creates a new, empty PostgreSQL database and returns its URL (dropped afterwards)."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    names = []
+
+    def create() -> str:
+        name = f"tanhui_migrate_{RUN_ID}_{next(_database_numbers)}"
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as exc:
+            service_missing("PostgreSQL", str(exc))
+        names.append(name)
+        return sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    if names:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(request):
+    """An empty database of the pass's kind (SQLite, or PostgreSQL in the PostgreSQL pass)."""
+    return request.getfixturevalue("postgres_database" if ON_POSTGRES else "sqlite_database")()
 
 
 @pytest.fixture(scope="session")
