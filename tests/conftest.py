@@ -12,6 +12,7 @@ emptied after each test.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -37,6 +38,32 @@ ON_POSTGRES = os.environ.get("TANHUI_TEST_DB") == "postgres"
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def compile_catalogues(translations: Path = ROOT / "marketplace" / "translations") -> list[Path]:
+    """``pybabel compile --use-fuzzy`` for every catalogue whose .mo is missing or older than its .po (the
+    .mo files are build output, not committed), so that a bare ``pytest`` after ``pip install -e .[dev]``
+    sees the translations. Returns the .mo files it wrote."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for po_path in sorted(translations.glob("*/LC_MESSAGES/*.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as po_file:
+            catalog = read_po(po_file, locale=po_path.parent.parent.name)
+        partial = mo_path.with_name(f"{mo_path.name}.{os.getpid()}.tmp")
+        with partial.open("wb") as mo_file:
+            write_mo(mo_file, catalog, use_fuzzy=True)
+        partial.replace(mo_path)  # whole or not at all, should another process read it meanwhile
+        written.append(mo_path)
+    return written
+
+
+def pytest_configure(config):  # noqa: ARG001 — pytest's signature
+    compile_catalogues()
 
 
 def service_missing(what: str, why: str):
@@ -96,6 +123,48 @@ def database_url(tmp_path_factory):
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+# --- fresh, empty databases (migrations) ----------------------------------------------------------
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture
+def sqlite_database(tmp_path):
+    """A function that returns the URL of a new, empty SQLite database."""
+    return lambda: f"sqlite:///{tmp_path / f'fresh{next(_database_numbers)}.sqlite'}"
+
+
+@pytest.fixture
+def postgres_database():
+    """A function that creates a new, empty PostgreSQL database and returns its URL (dropped afterwards)."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    names = []
+
+    def create() -> str:
+        name = f"tanhui_migrate_{RUN_ID}_{next(_database_numbers)}"
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as exc:
+            service_missing("PostgreSQL", str(exc))
+        names.append(name)
+        return sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    if names:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(request):
+    """An empty database of the pass's kind (SQLite, or PostgreSQL in the PostgreSQL pass)."""
+    return request.getfixturevalue("postgres_database" if ON_POSTGRES else "sqlite_database")()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.footprint.emission_factors import load_default_factors
 from marketplace.footprint.models import ActivityLine, Event
 from marketplace.footprint.sheets import MAX_ROWS
-from tests.conftest import CsrfClient
+from tests.conftest import CsrfClient, service_missing
 
 SUMMIT_ROWS = [row for spec in demo.DEMO_EVENTS if spec.key == "summit" for row in spec.lines]
 
@@ -242,8 +242,9 @@ def test_reductions_are_listed_and_the_report_page_has_chart_data(buyer_client, 
     assert f'href="/buyers/orders/new?event_id={event_id}"' in html
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (pdftotext)")
 def test_the_pdf_report_is_bilingual_and_carries_the_figures(buyer_client, app, tmp_path):
+    if shutil.which("pdftotext") is None:
+        service_missing("pdftotext (poppler-utils)", "not on PATH")  # fails under REQUIRE_SERVICES=1
     event_id = _create_event(buyer_client)
     page = f"/buyers/events/{event_id}"
     form = CsrfClient(buyer_client)

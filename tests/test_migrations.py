@@ -1,30 +1,268 @@
-"""Migrations build exactly the schema the models describe (on SQLite and on PostgreSQL)."""
+"""Migrations build exactly the schema the models describe (on SQLite and on PostgreSQL), every revision
+goes down and up again, and no migration imports the application."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
 
 from marketplace.extensions import db
-from tests.conftest import ON_POSTGRES, POSTGRES_ADMIN_URL, RUN_ID
+from tests.conftest import ROOT
+
+MIGRATIONS = ROOT / "migrations"
 
 
-@pytest.fixture
-def empty_database_url(tmp_path):
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite'}"
-        return
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"tanhui_migrate_{RUN_ID}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+# --- what a database holds, by definition --------------------------------------------------------
 
+def _squash(sql: str) -> str:
+    """SQL text without layout: one space between tokens, none inside parentheses, no quotes on names."""
+    sql = re.sub(r"\s+", " ", sql).strip()
+    sql = re.sub(r"\(\s+", "(", sql)
+    sql = re.sub(r"\s+\)", ")", sql)
+    return sql.replace('"', "")
+
+
+def _check_clauses(create_table_sql: str) -> list[str]:
+    """The expressions of the CHECK constraints in SQLite's CREATE TABLE text (parentheses balanced)."""
+    clauses = []
+    for match in re.finditer(r"\bCHECK\s*\(", create_table_sql, flags=re.IGNORECASE):
+        depth, start = 1, match.end()
+        for position in range(start, len(create_table_sql)):
+            char = create_table_sql[position]
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0:
+                clauses.append(_squash(create_table_sql[start:position]))
+                break
+    return sorted(clauses)
+
+
+def _describe_sqlite(conn) -> dict:
+    tables = conn.execute(sa.text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        " AND name <> 'alembic_version' ORDER BY name")).all()
+    schema = {}
+    for name, sql in tables:
+        columns = {row.name: (row.type.upper(), bool(row.notnull), row.dflt_value, row.pk)
+                   for row in conn.execute(sa.text(f'PRAGMA table_info("{name}")'))}
+        foreign_keys = sorted((row.table, row._mapping["from"], row.to, row.on_delete)
+                              for row in conn.execute(sa.text(f'PRAGMA foreign_key_list("{name}")')))
+        indexes = []
+        for index in conn.execute(sa.text(f'PRAGMA index_list("{name}")')):
+            index_columns = [row.name for row in conn.execute(sa.text(f'PRAGMA index_info("{index.name}")'))]
+            where = conn.scalar(sa.text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"),
+                                {"n": index.name})
+            where = _squash(where.partition(" WHERE ")[2]) if where and " WHERE " in where else None
+            # An automatic index (a UNIQUE constraint) is named by SQLite, after its table and position.
+            label = None if index.name.startswith("sqlite_autoindex_") else index.name
+            indexes.append((label, tuple(index_columns), bool(index.unique), index.origin, where))
+        schema[name] = {"columns": columns, "checks": _check_clauses(sql), "foreign_keys": foreign_keys,
+                        "indexes": sorted(indexes, key=repr)}
+    triggers = sorted(_squash(sql) for (sql,) in conn.execute(
+        sa.text("SELECT sql FROM sqlite_master WHERE type = 'trigger'")))
+    return {"tables": schema, "triggers": triggers}
+
+
+def _describe_postgres(conn) -> dict:
+    public = "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'"
+    tables = sorted(conn.scalars(sa.text(
+        f"SELECT c.relname FROM pg_class c {public} WHERE c.relkind IN ('r', 'p') AND c.relname <> 'alembic_version'")))
+    schema = {name: {"columns": {}, "constraints": [], "indexes": [], "triggers": []} for name in tables}
+    for table, column, type_, not_null, default, identity in conn.execute(sa.text(
+            f"SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+            f" pg_get_expr(d.adbin, d.adrelid), a.attidentity"
+            f" FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid {public}"
+            f" LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+            f" WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped")):
+        if table in schema:
+            schema[table]["columns"][column] = (type_, not_null, default, identity)
+    # Every constraint by its definition (CHECK, EXCLUDE, UNIQUE, FOREIGN KEY, PRIMARY KEY), with its name
+    # beside it: a later migration drops constraints by name.
+    for table, kind, definition, name in conn.execute(sa.text(
+            f"SELECT c.relname, con.contype, pg_get_constraintdef(con.oid), con.conname"
+            f" FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid {public}")):
+        if table in schema:
+            schema[table]["constraints"].append((kind, definition, name))
+    for table, definition in conn.execute(sa.text(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'")):
+        if table in schema:
+            schema[table]["indexes"].append(definition)
+    for table, definition in conn.execute(sa.text(
+            f"SELECT c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            f" {public} WHERE NOT t.tgisinternal")):
+        schema[table]["triggers"].append(definition)
+    for entry in schema.values():
+        for key in ("constraints", "indexes", "triggers"):
+            entry[key].sort()
+    # Functions of our own (not an extension's), by their whole definition: a trigger's body lives here.
+    functions = dict(conn.execute(sa.text(
+        "SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid) FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = 'public'"
+        " WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+        " AND d.objid = p.oid AND d.deptype = 'e')")).all())
+    extensions = sorted(conn.scalars(sa.text("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")))
+    return {"tables": schema, "functions": functions, "extensions": extensions}
+
+
+def describe(engine) -> dict:
+    with engine.connect() as conn:
+        return _describe_postgres(conn) if conn.dialect.name == "postgresql" else _describe_sqlite(conn)
+
+
+def _differences(left: dict, right: dict, path: str = "") -> list[str]:
+    """Readable differences between two descriptions (what a failure shows)."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        found = []
+        for key in sorted(left.keys() | right.keys(), key=str):
+            if key not in right:
+                found.append(f"{path}/{key}: only on the left: {left[key]!r}")
+            elif key not in left:
+                found.append(f"{path}/{key}: only on the right: {right[key]!r}")
+            else:
+                found.extend(_differences(left[key], right[key], f"{path}/{key}"))
+        return found
+    if isinstance(left, list) and isinstance(right, list) and left != right:
+        only_left = [item for item in left if item not in right]
+        only_right = [item for item in right if item not in left]
+        return [f"{path}: only on the left {only_left!r}, only on the right {only_right!r}"]
+    return [] if left == right else [f"{path}: {left!r} != {right!r}"]
+
+
+# --- migrations stand alone ----------------------------------------------------------------------
+
+def test_no_migration_imports_the_application():
+    """A revision is history: it freezes what it needs (see 0002's PG_LEDGER_DDL), so that later changes to
+    the models cannot change what an old revision does."""
+    offenders = []
+    for path in sorted((MIGRATIONS / "versions").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [f"{path.name}:{node.lineno} imports {name}" for name in names
+                          if name.split(".")[0] in ("marketplace", "workers", "tests")]
+    assert offenders == []
+
+
+def test_the_application_alone_registers_every_table_the_migrations_create(make_app, sqlite_database):
+    """The web application alone (no worker code, no test imports) knows every table, so that create_all
+    builds them all and ``flask db migrate`` run from it does not propose to drop one."""
+    program = ("import json; from marketplace import create_app; from marketplace.extensions import db;"
+               " create_app({'TESTING': True, 'SQLALCHEMY_DATABASE_URI': 'sqlite://', 'SECRET_KEY': 'x'});"
+               " print(json.dumps(sorted(db.metadata.tables)))")
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True,  # noqa: S603
+                            check=True)
+    registered = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=sqlite_database())
+    with migrated.app_context():
+        upgrade()
+        migrated_tables = set(describe(db.engine)["tables"])
+        db.engine.dispose()
+    assert migrated_tables - registered == set(), "tables the application registers only after another import"
+    assert registered - migrated_tables == set(), "tables no migration creates"
+
+
+# --- up, down and up again -----------------------------------------------------------------------
+
+def _revisions() -> list[str]:
+    """Every revision, base first."""
+    return [script.revision for script in reversed(list(ScriptDirectory(str(MIGRATIONS)).walk_revisions()))]
+
+
+def _current_revision(engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _walk_down_and_up(make_app, url: str) -> None:
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=url)
+    revisions = _revisions()
+    assert len(revisions) >= 2
+    with migrated.app_context():
+        on_the_way_up = {None: describe(db.engine)}
+        for revision in revisions:
+            upgrade(revision="+1")
+            assert _current_revision(db.engine) == revision
+            on_the_way_up[revision] = describe(db.engine)
+        for below in [None, *revisions[:-1]][::-1]:
+            downgrade(revision="-1")
+            assert _current_revision(db.engine) == below
+            described = describe(db.engine)
+            if "extensions" in described and "btree_gist" not in on_the_way_up[below]["extensions"]:
+                # 0002 creates btree_gist only IF NOT EXISTS: it cannot know it was the one, so its downgrade
+                # leaves it (another schema of the database may use it).
+                described["extensions"].remove("btree_gist")
+            differences = _differences(described, on_the_way_up[below])
+            assert not differences, f"the downgrade to {below} left:\n" + "\n".join(differences)
+        upgrade()
+        assert _current_revision(db.engine) == revisions[-1]
+        differences = _differences(describe(db.engine), on_the_way_up[revisions[-1]])
+        assert not differences, "up again:\n" + "\n".join(differences)
+        db.engine.dispose()
+
+
+def test_every_revision_goes_down_to_base_and_up_again_on_sqlite(make_app, sqlite_database):
+    _walk_down_and_up(make_app, sqlite_database())
+
+
+@pytest.mark.postgres
+def test_every_revision_goes_down_to_base_and_up_again_on_postgres(make_app, postgres_database):
+    _walk_down_and_up(make_app, postgres_database())
+
+
+# --- the migrated schema is the models' schema ---------------------------------------------------
+
+def _migrated_and_created(make_app, new_database) -> tuple[dict, dict]:
+    """The description of a database built by the migrations, and of one built by create_all (with the DDL
+    the models attach to it: PostgreSQL's exclusion constraints, triggers and their functions)."""
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=new_database())
+    with migrated.app_context():
+        upgrade()
+        from_migrations = describe(db.engine)
+        db.engine.dispose()
+    created = make_app(SQLALCHEMY_DATABASE_URI=new_database())
+    with created.app_context():
+        db.create_all()
+        from_models = describe(db.engine)
+        db.engine.dispose()
+    return from_migrations, from_models
+
+
+def test_migrated_sqlite_matches_the_models_by_definition(make_app, sqlite_database):
+    from_migrations, from_models = _migrated_and_created(make_app, sqlite_database)
+    differences = _differences(from_migrations, from_models)
+    assert not differences, "migrations (left) and models (right) differ:\n" + "\n".join(differences)
+    # The comparison saw the constraints at all (two descriptions without them would also be equal).
+    assert "serial_end - serial_start = quantity_units" in from_migrations["tables"]["credit_batches"]["checks"]
+
+
+@pytest.mark.postgres
+def test_migrated_postgres_matches_the_models_by_definition(make_app, postgres_database):
+    from_migrations, from_models = _migrated_and_created(make_app, postgres_database)
+    differences = _differences(from_migrations, from_models)
+    assert not differences, "migrations (left) and models (right) differ:\n" + "\n".join(differences)
+    # The guarantees are there at all (a description of two empty schemas would also be equal).
+    tables = from_migrations["tables"]
+    assert any(kind == "x" for kind, _d, _n in tables["serial_ranges"]["constraints"])
+    assert any(kind == "x" for kind, _d, _n in tables["credit_batches"]["constraints"])
+    assert tables["ledger_entries"]["triggers"] and tables["serial_ranges"]["triggers"]
+    assert tables["emission_factors"]["triggers"]
+    assert "tanhui_append_only()" in from_migrations["functions"]
+
+
+# --- the earlier checks --------------------------------------------------------------------------
 
 def test_upgrading_an_empty_database_matches_the_models(make_app, empty_database_url):
     migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
@@ -41,8 +279,8 @@ def test_upgrading_an_empty_database_matches_the_models(make_app, empty_database
 
 
 @pytest.mark.postgres
-def test_migrated_postgres_has_the_ledger_guarantees(make_app, empty_database_url):
-    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+def test_migrated_postgres_has_the_ledger_guarantees(make_app, postgres_database):
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=postgres_database())
     with migrated.app_context():
         upgrade()
         with db.engine.connect() as conn:
@@ -55,8 +293,6 @@ def test_migrated_postgres_has_the_ledger_guarantees(make_app, empty_database_ur
 
 def test_form_submissions_move_to_idempotency_keys(make_app, empty_database_url):
     """0010 copies the web forms' keys of 0009 into idempotency_keys, and its downgrade copies them back."""
-    from flask_migrate import downgrade
-
     migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
     with migrated.app_context():
         upgrade(revision="0009")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from marketplace.accounts.models import User
 from marketplace.certificates import retirement
 from marketplace.certificates.models import Certificate
 from marketplace.core import outbox
+from marketplace.core.outbox_models import DeadLetter
 from marketplace.extensions import db
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
@@ -40,6 +41,16 @@ def _paid_order(application, factory, tonnes: str = "175.402") -> int:
         db.session.commit()
         return order.id
 
+def _tasks_ran(worker, task_ids) -> bool:
+    """Whether the worker logged every one of these tasks as succeeded (Celery's "Task name[id] succeeded
+    in …"); fails at once when it logged one of them as failed."""
+    log = worker.log()
+    outcomes = dict((task_id, outcome) for task_id, outcome in
+                    re.findall(r"Task [\w.]+\[([0-9a-f-]+)\] (succeeded|raised)", log))
+    failed = [task_id for task_id in task_ids if outcomes.get(task_id) == "raised"]
+    assert not failed, f"tasks {failed} failed:\n{log[-3000:]}"
+    return all(outcomes.get(task_id) == "succeeded" for task_id in task_ids)
+
 def _state(application, order_id):
     with application.app_context():
         db.session.expire_all()
@@ -62,9 +73,8 @@ def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory
     order_id = _paid_order(redis_app, factory)
     with redis_app.app_context():  # the same tasks delivered again, several times
         celery = redis_app.extensions["celery"]
-        for _ in range(3):
-            celery.send_task(orders.RETIRE_TASK, kwargs={"order_id": order_id})
-            celery.send_task(retirement.CERTIFICATE_TASK, kwargs={"order_id": order_id})
+        duplicates = [celery.send_task(name, kwargs={"order_id": order_id}).id
+                      for _ in range(3) for name in (orders.RETIRE_TASK, retirement.CERTIFICATE_TASK)]
 
     errors = []
 
@@ -74,7 +84,7 @@ def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory
                 retirement.retire_order(db.session, order_id)
                 db.session.commit()
                 retirement.generate_certificate(db.session, order_id)
-        except Exception as exc:  # noqa: BLE001 — a loser may see a conflict; it must not corrupt anything
+        except Exception as exc:  # noqa: BLE001 — collected, and asserted on below
             errors.append(exc)
 
     threads = [threading.Thread(target=run_directly) for _ in range(4)]
@@ -82,8 +92,13 @@ def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory
         t.start()
     for t in threads:
         t.join(60)
+    assert not [t for t in threads if t.is_alive()], "a direct run did not finish within 60 s"
+    # Both steps are idempotent under concurrency (the order row lock, the unique certificate per order):
+    # a concurrent run returns what the other did, it does not fail.
+    assert errors == []
     wait_for(lambda: _state(redis_app, order_id)[0] == "completed", timeout=60)
-    time.sleep(2)  # let the duplicate deliveries run out
+    # The duplicate deliveries have all run (and succeeded) before the state is judged.
+    wait_for(lambda: _tasks_ran(celery_worker, duplicates), timeout=60)
     status, certificates, ranges, report = _state(redis_app, order_id)
     assert status == "completed"
     assert len(certificates) == 1
@@ -91,6 +106,7 @@ def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory
     assert report.ok, report.problems
     with redis_app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 1
+        assert db.session.scalars(sa.select(DeadLetter)).all() == []
 
 def test_a_worker_killed_while_drawing_the_certificate_completes_exactly_once(redis_app, redis_url, factory,
                                                                             worker_factory):
@@ -162,8 +178,6 @@ def test_a_redis_restart_loses_nothing(make_app, factory, worker_factory, privat
     assert len(certificates) == 1 and report.ok
 
 def test_a_task_that_keeps_failing_becomes_a_dead_letter(redis_app, celery_worker):
-    from marketplace.core.outbox_models import DeadLetter
-
     with redis_app.app_context():
         redis_app.extensions["celery"].send_task(orders.RETIRE_TASK, kwargs={"order_id": "not-a-number"})
     with redis_app.app_context():

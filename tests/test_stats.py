@@ -26,7 +26,6 @@ from marketplace.stats import service as stats
 from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
 from tests.conftest import CsrfClient
 from tests.factories import PASSWORD
-from tests.test_migrations import empty_database_url  # noqa: F401  (the fixture)
 
 STORY = {"summit": "175.402", "province": "200", "hangzhou": "150.5", "jinhua": "179.4914", "jiaxing": "100"}
 
@@ -439,7 +438,7 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
         assert len(everything["month"]) == len({m[:7] for m in SPREAD})
 
 
-def test_the_migration_fills_the_totals_from_the_monthly_rollups(make_app, empty_database_url):  # noqa: F811
+def test_the_migration_fills_the_totals_from_the_monthly_rollups(make_app, empty_database_url):
     from flask_migrate import upgrade
 
     migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)

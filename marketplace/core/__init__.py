@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from marketplace.core import api, cli, http_errors, ids, queue, security, views, web
+from marketplace.core import probe_models as probe_models  # registers queue_probes (the workers' table)
 
 
 def init_app(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """Registry: regions, projects, documents, transitions, credit batches, the ledger, serial ranges, listings.
 
 On PostgreSQL also: btree_gist, exclusion constraints (no overlapping serial ranges or batch blocks) and
-append-only triggers on the journal and the serial ranges (the same DDL as models.registry.PG_LEDGER_DDL).
+append-only triggers on the journal and the serial ranges (PG_LEDGER_DDL below).
 
 Revision ID: 0002
 Revises: 0001
@@ -11,7 +11,26 @@ Create Date: 2026-11-25 12:41:16.921928
 from alembic import op
 import sqlalchemy as sa
 
-from marketplace.registry.models import PG_LEDGER_DDL
+# Frozen copy of marketplace.registry.models.PG_LEDGER_DDL as of this revision (a migration never
+# imports the application: later changes to the models must not change what this revision did).
+PG_LEDGER_DDL = [
+    "CREATE EXTENSION IF NOT EXISTS btree_gist",
+    # No two retirements or cancellations can ever own the same serial of a batch.
+    "ALTER TABLE serial_ranges ADD CONSTRAINT ex_serial_ranges_no_overlap "
+    "EXCLUDE USING gist (batch_id WITH =, int8range(start, \"end\") WITH &&)",
+    # No two batches can own the same serial.
+    "ALTER TABLE credit_batches ADD CONSTRAINT ex_credit_batches_no_overlap "
+    "EXCLUDE USING gist (int8range(serial_start, serial_end) WITH &&)",
+    # The journal is append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays possible for tests).
+    """CREATE OR REPLACE FUNCTION tanhui_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'ledger_entries is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END $$""",
+    "CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries "
+    "FOR EACH ROW EXECUTE FUNCTION tanhui_append_only()",
+    "CREATE TRIGGER serial_ranges_append_only BEFORE UPDATE OR DELETE ON serial_ranges "
+    "FOR EACH ROW EXECUTE FUNCTION tanhui_append_only()",
+]
 
 
 # revision identifiers, used by Alembic.
