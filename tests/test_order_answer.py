@@ -26,3 +26,24 @@ def test_the_201_answer_is_what_get_and_a_replay_return(app, factory, client, pa
     assert stored.get_json() == answer
     replay = client.post("/api/v1/orders", json=body, headers={**auth, "Idempotency-Key": "k-1"})
     assert replay.status_code == 200 and replay.get_json() == answer
+
+
+@pytest.mark.parametrize("payment_method", ["card", "bank_transfer"])
+def test_the_answer_is_what_the_documented_schema_dumps(app, factory, client, payment_method):
+    """Every order answer goes through OrderOut: a field the code adds without declaring it would be dropped
+    here (and fail this test) instead of reaching clients undocumented."""
+    from marketplace.orders.api import OrderOut, order_json
+    from marketplace.orders.models import Order
+
+    factory.listing(tonnes="50", price="41.99")
+    auth = _auth(factory)
+    created = client.post("/api/v1/orders", json={"quantity_tonnes": "1", "payment_method": payment_method,
+                                                   "beneficiary": "甲", "retirement_reason": "测试"}, headers=auth)
+    assert created.status_code == 201
+    with app.test_request_context("/"):
+        from marketplace.extensions import db
+
+        built = order_json(db.session.get(Order, created.get_json()["id"]))
+        assert OrderOut().dump(built) == built == created.get_json()
+    payment = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]["PaymentOut"]["properties"]
+    assert set(payment) == {"method", "pay_url", "reference", "amount_cny", "payee", "account", "bank"}

@@ -41,7 +41,7 @@ def _pay(app, emulator, order_id, number="4242424242424242"):
         order = db.session.get(Order, order_id)
         attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
                                                  metadata={"order_id": order.id})
-        status = payments.pay_with_card_token(db.session, attempt, card_token(emulator, number))
+        status = payments.pay_with_card_token(db.session, attempt, card_token(emulator, number))["status"]
         intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
         return status, intent
 
@@ -100,12 +100,26 @@ def test_payment_failed_after_succeeded_changes_nothing(stripe_app, stripe_emula
     assert _status_and_retire_rows(stripe_app, order_id) == ("paid", 1, 1)
 
 
-def test_a_payment_for_another_amount_does_not_pay_the_order(stripe_app, stripe_emulator, factory):
+def test_a_webhook_pays_only_what_stripe_confirms_for_the_orders_amount(stripe_app, stripe_emulator, factory):
+    """The webhook names a PaymentIntent; whether it paid, and how much, is read from Stripe."""
     order_id, _listing = _card_order(stripe_app, factory)
+    with stripe_app.app_context():
+        order = db.session.get(Order, order_id)
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        unpaid = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+    client = stripe_app.test_client()
+    # A signed event that says "succeeded" of a PaymentIntent Stripe has not been paid for.
+    _deliver(client, stripe_emulator, _event({**unpaid, "status": "succeeded"}, "evt_claims_paid"))
+    with stripe_app.app_context():
+        assert db.session.get(Order, order_id).status == "pending_payment"
+    # Paid at Stripe, but the order's amount is not what it paid (here: the order changed after it).
     _status, intent = _pay(stripe_app, stripe_emulator, order_id)
-    forged = {**intent, "amount": intent["amount"] - 1}
-    _deliver(stripe_app.test_client(), stripe_emulator, _event(forged, "evt_forged"))
-    with stripe_app.app_context():  # the webhook said nothing believable; the order waits for the real one
+    with stripe_app.app_context():
+        db.session.execute(sa.update(Order).where(Order.id == order_id).values(amount_cny=Order.amount_cny + 1))
+        db.session.commit()
+    _deliver(client, stripe_emulator, _event(intent, "evt_other_amount"))
+    with stripe_app.app_context():
         assert db.session.get(Order, order_id).status == "pending_payment"
 
 
@@ -132,7 +146,7 @@ def test_expiry_then_a_late_payment_is_honoured_when_the_units_are_still_there(s
         db.session.commit()
         assert orders.expire_due(db.session) == 1
         db.session.commit()
-        assert order_payments.succeeded(db.session, intent, note="late webhook")
+        assert order_payments.settle(db.session, intent["id"], via="webhook").outcome == order_payments.PAID
         db.session.commit()
         assert db.session.get(Order, order_id).status == "paid"
         assert orders.reserved_units(db.session, db.session.get(Order, order_id)) == 100_000
@@ -151,7 +165,7 @@ def test_a_late_payment_for_units_sold_meanwhile_is_refunded(stripe_app, stripe_
                            payment_method="bank_transfer", beneficiary="别人", retirement_reason="测试",
                            listing_id=listing_id)
         db.session.commit()
-        assert not order_payments.succeeded(db.session, intent, note="late webhook")
+        assert order_payments.settle(db.session, intent["id"], via="webhook").outcome == order_payments.REFUND_NEEDED
         db.session.commit()
         order = db.session.get(Order, order_id)
         assert (order.status, order.refund_status) == ("expired", "pending")

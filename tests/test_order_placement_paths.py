@@ -91,3 +91,36 @@ def test_an_order_that_loses_the_race_at_the_debit_leaves_no_rows(app, factory):
             f"order:{outcome[0]}"]
         assert ledger.listing_available_units(db.session, listing.id) == 0
         assert ledger.check_invariants(db.session).ok
+
+
+def test_the_order_form_and_the_api_quote_again_when_an_allocated_order_loses_the_race(app, factory, login,
+                                                                                       browser_like, client,
+                                                                                       monkeypatch):
+    """Both go through orders.place_request: an allocated order refused at the debit (another buyer took the
+    units between quote and debit) is quoted again; an order for a chosen listing is refused as it is."""
+    listing = factory.listing(tonnes="50", price="30.00")
+    buyer = factory.user("buyer")
+    real_place, tries = orders.place, []
+
+    def loses_first_race(session, **kwargs):
+        tries.append(kwargs["listing_id"])
+        if len(tries) % 2 == 1:
+            session.flush()
+            raise InsufficientCredits(ledger.RESERVE_REFUSED, "quantity")
+        return real_place(session, **kwargs)
+
+    monkeypatch.setattr(orders, "place", loses_first_race)
+    login(buyer.email)
+    form = {"quantity": "2", "listing_id": "", "prefer_county_id": "", "event_id": "", "payment_method": "card",
+            "beneficiary": "甲公司", "retirement_reason": "测试", "confirm": "1", "request_token": "a" * 32}
+    placed = browser_like.post_form("/buyers/orders/new", form)
+    assert placed.status_code == 302 and placed.headers["Location"].endswith("/pay")
+    assert tries == [None, None]
+    token = factory.token(buyer)
+    assert _post(client, token, "k-1", quantity_tonnes="1").status_code == 201
+    assert tries == [None, None, None, None]
+    chosen = _post(client, token, "k-2", quantity_tonnes="1", listing_id=listing.id)
+    assert chosen.status_code == 409 and chosen.get_json()["error"]["code"] == "insufficient_credits"
+    assert tries[4:] == [listing.id]
+    with app.app_context():
+        assert _count(Order) == 2 and ledger.check_invariants(db.session).ok

@@ -171,7 +171,7 @@ def order_state(app, order_id):
             OutboxMessage.task_name == RETIRE_TASK)).all()
         paid = db.session.scalar(sa.select(sa.func.count()).select_from(OrderTransition).where(
             OrderTransition.order_id == order_id, OrderTransition.to_status == "paid"))
-        notes = db.session.scalars(sa.select(OrderTransition.note).where(
+        notes = db.session.scalars(sa.select(OrderTransition.note_params).where(
             OrderTransition.order_id == order_id, OrderTransition.to_status == "paid")).all()
         attempts = db.session.scalars(sa.select(PaymentAttempt.status).where(PaymentAttempt.order_id == order_id)
                                       .order_by(PaymentAttempt.attempt_number)).all()
@@ -219,7 +219,7 @@ def test_a_buyer_orders_and_pays_with_4242_and_the_order_is_paid_once(serve, pag
     state = order_state(app, order_id)
     assert state["status"] == "paid"
     if not webhook_first:
-        assert [note.endswith("(pay page)") for note in state["paid_notes"]] == [True]
+        assert [note["via"] for note in state["paid_notes"]] == ["pay_page"]
     assert "已支付" in page.inner_text("#order-status-text")
     state = assert_paid_once(app, order_id)
     assert state["attempts"] == ["succeeded"]
@@ -264,7 +264,7 @@ def test_a_3d_secure_card_is_authenticated_then_the_order_is_paid(serve, page, m
     pay(page, "4000002500003155")
     page.click("text=Complete authentication")  # the emulator's 3-D Secure dialog
     page.wait_for_url(f"{base}/buyers/orders/{order_id}")
-    # Only the webhook (or the page's re-read) can mark it paid: the pay view saw "requires_action".
+    # The pay view saw "requires_action": the page's return from 3-D Secure or the webhook marks it paid.
     wait_for(lambda: order_state(app, order_id)["status"] == "paid", timeout=15)
     page.wait_for_selector("#order-status-text:has-text('已支付')")  # the page follows without a reload
     state = assert_paid_once(app, order_id)
@@ -274,8 +274,9 @@ def test_a_3d_secure_card_is_authenticated_then_the_order_is_paid(serve, page, m
 
 def test_after_3d_secure_the_order_page_sees_the_payment_without_the_webhook(serve, page, market,
                                                                            stripe_emulator):
-    """The browser learns of the authentication before the server: the order page re-reads the
-    PaymentIntent instead of waiting for a webhook (here: lost) or the periodic re-read."""
+    """The browser learns of the authentication before the server: the pay page tells the server, which
+    settles the PaymentIntent instead of waiting for a webhook (here: lost) or the periodic re-read. The
+    order page itself only shows the status (a GET never asks Stripe)."""
     buyer, listing = market
     app, base = serve()
     stripe_emulator.register_webhook(f"http://127.0.0.1:{free_port()}/webhooks/stripe")  # nobody listens
@@ -289,6 +290,7 @@ def test_after_3d_secure_the_order_page_sees_the_payment_without_the_webhook(ser
     state = order_state(app, order_id)
     assert state["status"] == "paid" and state["paid_transitions"] == 1 and state["retire_rows"] == [order_id]
     assert state["attempts"] == ["succeeded"]
+    assert [note["via"] for note in state["paid_notes"]] == ["pay_page"]
     assert not webhook_recorded(app, order_id)
     assert page.console_errors == []
 

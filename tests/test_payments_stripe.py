@@ -103,12 +103,12 @@ def test_double_clicks_racing_create_one_payment_intent(stripe_app, stripe_emula
 def test_a_4242_card_pays(stripe_app, stripe_emulator):
     with stripe_app.app_context():
         attempt = payments.ensure_payment_intent(db.session, order_id=301, amount_fen=AMOUNT_FEN)
-        status = payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4242424242424242"))
+        status = payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4242424242424242"))["status"]
         assert status == "succeeded" and attempt.status == "succeeded"
         assert get_client().retrieve_payment_intent(attempt.payment_intent_id)["status"] == "succeeded"
         # Submitting again (a double click) charges nothing more.
         again = payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4242424242424242"))
-        assert again == "succeeded"
+        assert again["status"] == "succeeded"
         assert payments.ensure_payment_intent(db.session, order_id=301, amount_fen=AMOUNT_FEN).id == attempt.id
         refund = payments.refund_attempt(db.session, attempt)
         assert refund["status"] == "succeeded" and refund["amount"] == AMOUNT_FEN
@@ -130,14 +130,14 @@ def test_a_declined_card_gets_a_clear_message_and_the_next_try_a_fresh_payment_i
         assert retry.id != attempt.id and retry.attempt_number == 2
         assert retry.payment_intent_id != attempt.payment_intent_id
         status = payments.pay_with_card_token(db.session, retry, card_token(stripe_emulator, "4242424242424242"))
-        assert status == "succeeded"
+        assert status["status"] == "succeeded"
 
 
 def test_a_3d_secure_card_needs_authentication_then_pays(stripe_app, stripe_emulator):
     with stripe_app.app_context():
         attempt = payments.ensure_payment_intent(db.session, order_id=501, amount_fen=AMOUNT_FEN)
         status = payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4000002500003155"))
-        assert status == "requires_action" and attempt.status == "requires_action"
+        assert status["status"] == "requires_action" and attempt.status == "requires_action"
         # What stripe.confirmCardPayment(client_secret) does in the emulator once the buyer confirms.
         response = requests.post(
             f"{stripe_emulator.base_url}/v1/payment_intents/{attempt.payment_intent_id}/_authenticate",
@@ -146,7 +146,7 @@ def test_a_3d_secure_card_needs_authentication_then_pays(stripe_app, stripe_emul
         assert response.status_code == 200 and response.json()["status"] == "succeeded"
         # No webhook reaches this test: the periodic re-read finds the attempt and settles it.
         assert payments.attempts_to_refresh(db.session, older_than_seconds=0) == [attempt]
-        assert payments.refresh_attempt(db.session, attempt) == "succeeded"
+        assert payments.refresh_attempt(db.session, attempt)["status"] == "succeeded"
         assert payments.attempts_to_refresh(db.session, older_than_seconds=0) == []
         db.session.commit()
         assert attempt.status == "succeeded"

@@ -35,7 +35,11 @@ def send(message: EmailMessage) -> None:
 
 
 def certificate_ready(session: so.Session, order_id: int) -> int:
-    """Tell the buyer's users, once per order. Returns how many messages were sent."""
+    """Tell the buyer's users, once per order. Returns how many messages were sent.
+
+    COMMITS, unlike other services: an e-mail cannot be rolled back, so the claim on the order must be
+    durable before the first message leaves (two runs of the task must not both send), and given back in
+    its own transaction if sending fails. Only the task calls it."""
     # Claim the order first, so that of two runs of the task (a redelivery, the sweeper) only one sends;
     # if sending fails the claim is given back and the retried task sends again.
     claimed_at = utcnow()

@@ -24,6 +24,7 @@ from marketplace.certificates.models import Certificate
 from marketplace.core import outbox
 from marketplace.core.db import utcnow
 from marketplace.footprint.models import Event
+from marketplace.orders import history as order_notes
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.registry import ledger
@@ -43,7 +44,7 @@ def retire_order(session: so.Session, order_id: int) -> str:
     if order is None:
         return "unknown order"
     if order.status == "paid":
-        orders.transition(session, order, "retiring", note="retirement started")
+        orders.transition(session, order, "retiring", note=order_notes.RETIREMENT_STARTED)
     if order.status != "retiring":
         return f"nothing to do ({order.status})"
     ledger.retire(session, order_ref=order.ref)
@@ -85,7 +86,11 @@ def facts_for(session: so.Session, order: Order) -> dict:
 
 
 def generate_certificate(session: so.Session, order_id: int) -> str:
-    """Issue (or find) the order's certificate, write its PDF, complete the order. Commits."""
+    """Issue (or find) the order's certificate, write its PDF, complete the order. COMMITS, twice, unlike
+    other services: the certificate number's counter row stays locked until the first commit, so the
+    certificate is committed before its PDF is drawn (slow), and every other order's certificate waits
+    only for the number, not for a drawing; the completion is then committed on its own. Only the task
+    calls it."""
     order = session.get(Order, order_id)
     if order is None or order.status not in ("retiring", "completed"):
         return "nothing to do"
@@ -98,7 +103,8 @@ def generate_certificate(session: so.Session, order_id: int) -> str:
         time.sleep(delay)  # tests kill the worker here
     certificate_pdf.certificate_pdf_file(session, certificate)  # drawn unless this run is a repeat
     order = orders.lock(session, order_id)
-    if order.status == "retiring" and orders.transition(session, order, "completed", note=certificate.number,
+    issued = order_notes.certificate_issued(certificate.number)
+    if order.status == "retiring" and orders.transition(session, order, "completed", note=issued,
                                                         completed_at=utcnow()):
         outbox.enqueue(session, NOTIFY_TASK, order_id=order.id)
     session.commit()

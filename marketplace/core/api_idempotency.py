@@ -8,8 +8,9 @@ that object (200) instead of creating another. The same key with a different req
 key's unique index until the first commits, then answers like a repeat. A request that was refused (a
 validation error; the transaction rolled back) leaves no key behind, so the corrected request can reuse it.
 
-Orders keep their key on the order row itself (``marketplace.api.orders``); both share the header's
-parsing and its OpenAPI description here.
+The flow is :func:`marketplace.core.idempotency.act_once`, shared with the forms and orders. Orders keep
+their key on the order row itself (``marketplace.orders.api``); both share the header's parsing and its
+OpenAPI description here.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
 from flask import request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
+from marketplace.core import idempotency
 from marketplace.core.access import api_actor, get_scoped
 from marketplace.core.errors import Conflict, ValidationFailed
 from marketplace.core.models import IdempotencyKey
@@ -72,28 +72,16 @@ def create_once(model: type[M], payload: dict, create: Callable[[], M]) -> tuple
         return created, 201
     actor = api_actor()
     digest = fingerprint({"endpoint": request.endpoint, "body": payload})
-    earlier = _earlier(actor.id, key)
-    if earlier is not None:
-        return _replay(model, earlier, digest), 200
-    row = IdempotencyKey(user_id=actor.id, key=key, endpoint=request.endpoint or "", fingerprint=digest)
-    db.session.add(row)
-    try:
-        db.session.flush()  # waits here while a request with the same key is still running
-    except IntegrityError:
-        db.session.rollback()
-        earlier = _earlier(actor.id, key)
-        if earlier is None:  # pragma: no cover — the conflicting row has committed, so it is there
-            raise
-        return _replay(model, earlier, digest), 200
+    outcome = idempotency.act_once(
+        db.session, earlier=lambda: idempotency.find_key(db.session, actor.id, key),
+        claim=lambda: idempotency.claim_key(db.session, user_id=actor.id, key=key, endpoint=request.endpoint or "",
+                                            fingerprint=digest))
+    if outcome.repeated:
+        return _replay(model, outcome.earlier, digest), 200
     created = create()
-    row.object_id = created.id
+    outcome.done.object_id = created.id
     db.session.commit()
     return created, 201
-
-
-def _earlier(user_id: int, key: str) -> IdempotencyKey | None:
-    return db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.user_id == user_id,
-                                                             IdempotencyKey.key == key))
 
 
 def _replay(model: type[M], earlier: IdempotencyKey, digest: str) -> M:

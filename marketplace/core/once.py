@@ -12,6 +12,8 @@ wrapped in :func:`once`, writes that key in the same transaction as its change (
 - a submission that was refused (a form error; the transaction rolled back) leaves no key behind, and the
   corrected form, drawn again with a new key, goes through.
 
+The flow is :func:`marketplace.core.idempotency.act_once`, shared with the API's create calls and orders.
+
 A request without a well-formed key (an old page, a script) is not guarded and acts as before.
 """
 
@@ -26,8 +28,8 @@ from flask import flash, make_response, redirect, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy.exc import IntegrityError
 
+from marketplace.core import idempotency
 from marketplace.core.models import IdempotencyKey
 from marketplace.core.navigation import home_for
 from marketplace.extensions import db
@@ -40,11 +42,6 @@ _REDIRECTS = (301, 302, 303)
 def submission_key() -> Markup:
     """The hidden field of a guarded form: a new random key each time the page is drawn."""
     return Markup('<input type="hidden" name="%s" value="%s">') % (KEY_FIELD, uuid.uuid4().hex)
-
-
-def _earlier(key: str) -> IdempotencyKey | None:
-    return db.session.scalar(sa.select(IdempotencyKey).where(IdempotencyKey.user_id == current_user.id,
-                                                             IdempotencyKey.key == key))
 
 
 def _answer_again(earlier: IdempotencyKey):
@@ -60,18 +57,12 @@ def once(view):
         key = request.form.get(KEY_FIELD, "")
         if request.method != "POST" or not _KEY.fullmatch(key) or not current_user.is_authenticated:
             return view(*args, **kwargs)
-        earlier = _earlier(key)
-        if earlier is not None:
-            return _answer_again(earlier)
-        db.session.add(IdempotencyKey(user_id=current_user.id, key=key, endpoint=request.endpoint or ""))
-        try:
-            db.session.flush()  # waits here while the same key is being used by a request still running
-        except IntegrityError:
-            db.session.rollback()
-            earlier = _earlier(key)
-            if earlier is None:  # pragma: no cover — the conflicting row has committed, so it is there
-                raise
-            return _answer_again(earlier)
+        outcome = idempotency.act_once(
+            db.session, earlier=lambda: idempotency.find_key(db.session, current_user.id, key),
+            claim=lambda: idempotency.claim_key(db.session, user_id=current_user.id, key=key,
+                                                endpoint=request.endpoint or ""))
+        if outcome.repeated:
+            return _answer_again(outcome.earlier)
         response = make_response(view(*args, **kwargs))
         if response.status_code in _REDIRECTS and response.location:
             # The change committed with the key; remember where it led, for a repeat of the same form.

@@ -14,4 +14,4 @@ def init_app(app: Flask) -> None:
     for module in (views, views_bureau, views_sellers, views_webhooks):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
-    app.add_template_filter(history.describe_note, "order_note")
+    app.add_template_filter(history.describe_transition, "order_note")

@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, jsonify, url_for
-from flask_babel import lazy_gettext as _l
+from flask import current_app, url_for
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
 from marketplace.core.api_fields import Id
-from marketplace.core.errors import DomainError, ValidationFailed
-from marketplace.core.quantities import format_cny, format_tonnes, parse_tonnes
+from marketplace.core.errors import InsufficientCredits
+from marketplace.core.idempotency import act_once
+from marketplace.core.quantities import format_cny, format_tonnes
 from marketplace.core.signals import ask
 from marketplace.extensions import db
-from marketplace.footprint import service as footprint
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.orders.signals import certificate_number_wanted
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
 
-#: Attempts for an order that loses a race for allocated units, or a PostgreSQL deadlock/serialisation retry.
-PLACE_ATTEMPTS = 3
-
 
 def order_json(order: Order, *, new: bool = False, places: dict[int, tuple[str, str]] | None = None) -> dict:
-    """The order as the API shows it; ``new``: just placed, so it has no certificate yet (no query).
-    ``places``: listing id → (project, village) names, when known already (a new order's lines)."""
+    """What the order answer (``OrderOut``) is dumped from; every call returns it through the schema, so the
+    answer has exactly the fields the OpenAPI document describes. ``new``: just placed, so it has no
+    certificate yet (no query). ``places``: listing id → (project, village) names, when known already (a
+    new order's lines)."""
     places = places or {}
     data = {
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
@@ -73,6 +70,17 @@ class LineOut(ma.Schema):
     amount_cny = ma.fields.String()
 
 
+class PaymentOut(ma.Schema):
+    method = ma.fields.String(metadata={"description": "card | bank_transfer"})
+    pay_url = ma.fields.String(metadata={"description": "card: the page where the buyer pays"})
+    reference = ma.fields.String(metadata={"description": "bank transfer: what the transfer must quote",
+                                           "example": "TH00000042"})
+    amount_cny = ma.fields.String(metadata={"description": "bank transfer: the amount to transfer"})
+    payee = ma.fields.String(metadata={"description": "bank transfer: the account holder"})
+    account = ma.fields.String(metadata={"description": "bank transfer: the account number"})
+    bank = ma.fields.String(metadata={"description": "bank transfer: the bank"})
+
+
 class OrderOut(ma.Schema):
     id = ma.fields.Integer()
     status = ma.fields.String(metadata={"description": "pending_payment | paid | retiring | completed | cancelled "
@@ -87,7 +95,7 @@ class OrderOut(ma.Schema):
     created_at = ma.fields.String()
     refund_status = ma.fields.String(metadata={"description": "none | pending | done"})
     lines = ma.fields.List(ma.fields.Nested(LineOut))
-    payment = ma.fields.Dict(metadata={"description": "card: pay_url; bank_transfer: reference, amount, payee, account"})
+    payment = ma.fields.Nested(PaymentOut)
     certificate_number = ma.fields.String(allow_none=True)
 
 
@@ -106,23 +114,6 @@ class ReferenceIn(ma.Schema):
     reference = ma.fields.String(required=True, metadata={"description": "the bank's transfer reference"})
 
 
-def _units_for(data: dict, actor) -> tuple[int, int | None]:
-    event_id = data.get("event_id")
-    raw = data.get("quantity_tonnes")
-    if event_id is not None:
-        event = footprint.visible_event(db.session, actor, event_id)
-        if raw is not None:
-            return parse_tonnes(raw, "quantity_tonnes"), event.id
-        units = footprint.event_total_units(db.session, event.id)
-        if units <= 0:
-            raise ValidationFailed(_l("The event has no footprint yet; add its activities first."), "event_id")
-        return units, event.id
-    if raw is None:
-        raise ValidationFailed(_l("Give quantity_tonnes, or event_id to order an event's footprint."),
-                               "quantity_tonnes")
-    return parse_tonnes(raw, "quantity_tonnes"), None
-
-
 def commit_keeping_state() -> None:
     """Commit without expiring what the session holds: the order just written is answered from memory
     instead of being read back (every value it has was set here; none comes from the database)."""
@@ -132,12 +123,6 @@ def commit_keeping_state() -> None:
         session.commit()
     finally:
         session.expire_on_commit = True
-
-
-def _replay(existing: Order, fingerprint: str):
-    if existing.request_fingerprint != fingerprint:
-        raise idempotency.key_reused()
-    return order_json(existing), 200
 
 
 @blp.route("/orders", methods=["POST"])
@@ -151,48 +136,24 @@ def create_order(data):
     actor = api_user()
     key = idempotency.request_key()
     fingerprint = idempotency.fingerprint(data)
-    try:
-        return _place(data, actor, key, fingerprint)
-    except DomainError:
-        # A request repeated with its key is answered with the order it made, whatever would refuse it now
-        # (the units sold since, the event neutralised by that very order); a new key is refused as is.
-        db.session.rollback()
-        if key is not None and (existing := orders.find_by_idempotency_key(db.session, actor.organisation_id, key)):
-            return _replay(existing, fingerprint)
-        raise
-
-
-def _place(data: dict, actor, key: str | None, fingerprint: str):
-    """Place the order; a key used before is found by the database's unique constraint (no lookup first)."""
-    units, event_id = _units_for(data, actor)
-    for attempt in range(1, PLACE_ATTEMPTS + 1):
-        try:
-            placed = orders.place(
-                db.session, actor=actor, units=units, payment_method=data["payment_method"],
-                beneficiary=data["beneficiary"], retirement_reason=data["retirement_reason"],
-                listing_id=data.get("listing_id"), prefer_county_id=data.get("prefer_county_id"), event_id=event_id,
-                idempotency_key=key, request_fingerprint=fingerprint)
-            commit_keeping_state()
-            # order_json has exactly OrderOut's fields, so the body is sent as built (OrderOut documents it).
-            return jsonify(order_json(placed.order, new=True, places=placed.places)), 201
-        except IntegrityError:
-            # The key was used before (or by a request running at the same time, which committed first).
-            db.session.rollback()
-            existing = key and orders.find_by_idempotency_key(db.session, actor.organisation_id, key)
-            if existing:
-                return _replay(existing, fingerprint)
-            raise
-        except OperationalError:
-            # A deadlock or serialisation failure chose this transaction; nothing was saved. Try again.
-            db.session.rollback()
-            if attempt == PLACE_ATTEMPTS:
-                raise
-        except DomainError as exc:
-            db.session.rollback()
-            # An allocated order can lose a race for the units it was quoted: quote again.
-            if exc.code != "insufficient_credits" or data.get("listing_id") or attempt == PLACE_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    request = orders.OrderRequest(
+        payment_method=data["payment_method"], beneficiary=data["beneficiary"],
+        retirement_reason=data["retirement_reason"], quantity=data.get("quantity_tonnes"),
+        event_id=data.get("event_id"), listing_id=data.get("listing_id"),
+        prefer_county_id=data.get("prefer_county_id"))
+    # A new key is the common case, and the order's unique key finds a used one: no lookup first.
+    outcome = act_once(
+        db.session, look_first=False,
+        earlier=lambda: key and orders.find_by_idempotency_key(db.session, actor.organisation_id, key),
+        claim=lambda: orders.place_request(db.session, actor=actor, request=request, idempotency_key=key,
+                                           request_fingerprint=fingerprint))
+    if outcome.repeated:
+        if outcome.earlier.request_fingerprint != fingerprint:
+            raise idempotency.key_reused()
+        return order_json(outcome.earlier), 200
+    commit_keeping_state()
+    placed = outcome.done
+    return order_json(placed.order, new=True, places=placed.places), 201
 
 
 @blp.route("/orders/<int:order_id>")
@@ -224,10 +185,8 @@ def cancel_order(order_id: int):
 def confirm_bank_transfer(data, order_id: int):
     """The money arrived: the order is paid and its retirement starts."""
     order = get_scoped(db.session, Order, order_id, api_user())
-    try:
-        orders.confirm_bank_transfer(db.session, order, actor=api_user(), reference=data["reference"])
-    except DomainError:
-        db.session.commit()  # a refund flagged for a late transfer must be kept
-        raise
-    db.session.commit()
+    outcome = orders.confirm_bank_transfer(db.session, order, actor=api_user(), reference=data["reference"])
+    db.session.commit()  # paid, or the refund of a transfer that came too late: kept either way
+    if outcome is orders.TransferOutcome.REFUND_NEEDED:
+        raise InsufficientCredits(orders.LATE_TRANSFER_MESSAGE)
     return order_json(order)

@@ -109,6 +109,10 @@ class OrderTransition(db.Model):
     from_status: so.Mapped[str] = so.mapped_column(sa.String(20))
     to_status: so.Mapped[str] = so.mapped_column(sa.String(20))
     actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
-    #: e.g. "webhook evt_…", "bank transfer 2026…", "expired", "worker"
+    #: why, as data (see orders.history): a code such as ``card_paid`` or ``bank_transfer`` …
+    note_code: so.Mapped[str | None] = so.mapped_column(sa.String(40))
+    #: … and its parameters, e.g. ``{"intent": "pi_…", "via": "webhook", "event": "evt_…"}``
+    note_params: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
+    #: free text, for a transition without a code (an old note the migration did not recognise)
     note: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

@@ -10,12 +10,14 @@ Flow of a card payment (see docs/notes-payments.md):
 1. ``ensure_payment_intent`` — get or create the order's open ``PaymentAttempt`` and commit it,
    then create its PaymentIntent (only if it has none yet) and commit the id.
 2. The page's Stripe.js turns the card into a token (``stripe.createToken(card)``); the browser
-   posts the token id to the order's pay view (web/buyer_orders.py), which calls ``pay_with_card_token``.
+   posts the token id to the order's pay view (orders/views.py), which calls ``pay_with_card_token``
+   through ``order_payments.pay_with_card``.
 3. ``pay_with_card_token`` saves the token as a card on a new Customer, sets it as the
    PaymentIntent's payment method and confirms. A 3-D Secure card answers ``requires_action``:
-   the page then calls ``stripe.confirmCardPayment(client_secret)``.
-4. The webhook (``payment_intent.succeeded`` …) and ``refresh_attempt`` keep the attempt's status
-   in step with Stripe.
+   the page then calls ``stripe.confirmCardPayment(client_secret)`` and tells the server it returned.
+4. ``order_payments.settle`` — called by the pay view, the page's 3-D Secure return, the webhook and
+   the periodic re-read — records what Stripe says of the PaymentIntent (``record_intent``) and pays
+   the order.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from marketplace.orders.payment_models import (
     PaymentAttempt,
 )
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable, get_client
-from marketplace.orders.stripe.webhook import register_handler
 
 log = logging.getLogger(__name__)
 
@@ -218,14 +219,15 @@ def _close_declined(attempt: PaymentAttempt, exc: StripeError) -> None:
                     attempt.payment_intent_id, cancel_exc)
 
 
-def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: str) -> str:
-    """Pay the attempt's PaymentIntent with a Stripe.js card token; returns the PaymentIntent status. COMMITS.
+def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: str) -> dict:
+    """Pay the attempt's PaymentIntent with a Stripe.js card token; returns the PaymentIntent as Stripe
+    answered (its ``status``), so the caller can settle the order without asking again. COMMITS.
 
     ``succeeded``/``processing``: paid (the webhook confirms it too). ``requires_action``: the
     page must call ``stripe.confirmCardPayment(attempt.client_secret)`` for 3-D Secure.
     Raises PaymentFailed (a message for the buyer) when the card is refused — the attempt is then
     closed, and the next ``ensure_payment_intent`` opens a new one —, PaymentUnavailable when
-    Stripe does not answer (the outcome is then settled by the webhook or ``refresh_attempt``),
+    Stripe does not answer (the outcome is then settled by the webhook or the periodic re-read),
     InvalidTransition when the attempt is closed, ValidationFailed for a malformed token.
     """
     if not isinstance(token_id, str) or not TOKEN_PATTERN.fullmatch(token_id):
@@ -243,7 +245,7 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
         if intent["status"] in (*PAID_STATUSES, "requires_action"):
             # Paid already (a double submit), or waiting for 3-D Secure in the browser.
             session.commit()
-            return intent["status"]
+            return intent
         if intent["status"] == "canceled":
             session.commit()
             raise InvalidTransition(_("This payment was cancelled. Reload the page to start again."))
@@ -283,28 +285,33 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
     attempt.client_secret = intent.get("client_secret") or attempt.client_secret
     _apply_status(attempt, intent["status"])
     session.commit()
-    return intent["status"]
+    return intent
 
 
-def refresh_attempt(session: so.Session, attempt: PaymentAttempt) -> str:
-    """Re-read the attempt's PaymentIntent and record its status (flushed; caller commits).
-
-    For the periodic task that re-reads pending orders, so a lost webhook delays nothing for long."""
-    if attempt.payment_intent_id is None:
-        return attempt.status
-    intent = get_client().retrieve_payment_intent(attempt.payment_intent_id)
-    _apply_status(attempt, intent["status"])
+def record_intent(attempt: PaymentAttempt, intent: dict) -> None:
+    """Record on the attempt what Stripe says of its PaymentIntent: its status (forward only) and, unless
+    it succeeded, the last payment error's codes."""
+    _apply_status(attempt, intent.get("status"))
     error = intent.get("last_payment_error") or {}
-    if error:
+    if error and attempt.status != "succeeded":
         attempt.last_error_code = (error.get("code") or "")[:100] or None
         attempt.last_decline_code = (error.get("decline_code") or "")[:100] or None
+
+
+def refresh_attempt(session: so.Session, attempt: PaymentAttempt) -> dict | None:
+    """Read the attempt's PaymentIntent from Stripe and record it (flushed; caller commits). Returns the
+    PaymentIntent as read (None if the attempt has none yet), so nobody needs to read it again."""
+    if attempt.payment_intent_id is None:
+        return None
+    intent = get_client().retrieve_payment_intent(attempt.payment_intent_id)
+    record_intent(attempt, intent)
     session.flush()
-    return intent["status"]
+    return intent
 
 
 def attempts_to_refresh(session: so.Session, *, older_than_seconds: int = 60, limit: int = 200) -> list[PaymentAttempt]:
     """Open attempts with a PaymentIntent whose outcome Stripe has not told us yet (no webhook in
-    ``older_than_seconds``): what the periodic re-read passes to ``refresh_attempt``."""
+    ``older_than_seconds``): what the periodic re-read settles (``order_payments.reconcile``)."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     return list(session.scalars(
         sa.select(PaymentAttempt).where(
@@ -322,28 +329,3 @@ def refund_attempt(session: so.Session, attempt: PaymentAttempt, *, amount_fen: 
     suffix = "full" if amount_fen is None else str(amount_fen)
     return get_client().create_refund(attempt.payment_intent_id, f"{attempt.idempotency_key}-refund-{suffix}",
                                       amount_fen=amount_fen)
-
-
-# -- webhook: keep attempts in step with Stripe --------------------------------------------------
-
-def sync_attempt_from_event(session: so.Session, event: dict) -> None:
-    """payment_intent.* events: record the PaymentIntent's new status on its attempt (forward only)."""
-    intent = (event.get("data") or {}).get("object") or {}
-    intent_id = intent.get("id")
-    if not isinstance(intent_id, str):
-        return
-    attempt = session.scalars(sa.select(PaymentAttempt).where(PaymentAttempt.payment_intent_id == intent_id)
-                              .with_for_update()).first()
-    if attempt is None:
-        return
-    _apply_status(attempt, intent.get("status"))
-    error = intent.get("last_payment_error") or {}
-    if error and attempt.status != "succeeded":
-        attempt.last_error_code = (error.get("code") or "")[:100] or None
-        attempt.last_decline_code = (error.get("decline_code") or "")[:100] or None
-    session.flush()
-
-
-for _event_type in ("payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled",
-                    "payment_intent.processing", "payment_intent.requires_action"):
-    register_handler(_event_type, sync_attempt_from_event)

@@ -9,6 +9,7 @@ one wins and the other sees that it lost.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,12 +18,15 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import OperationalError
 
 from marketplace.accounts.models import User
 from marketplace.core import outbox
 from marketplace.core.db import utcnow
 from marketplace.core.errors import Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
-from marketplace.core.quantities import amount_for, display_tonnes
+from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
+from marketplace.footprint import service as footprint
+from marketplace.orders import history as notes
 from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
 from marketplace.orders.signals import order_completed
 from marketplace.registry import ledger
@@ -192,7 +196,7 @@ _ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_u
                "retirement_reason", "payment_method", "status", "reserved_until", "idempotency_key",
                "request_fingerprint", "refund_status", "created_at", "updated_at")
 _LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
-_TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "created_at")
+_TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "note_code", "note_params", "created_at")
 _ENTRY_KEYS = ("batch_id", "from_account", "to_account", "units", "kind", "actor_id", "created_at")
 
 
@@ -262,7 +266,9 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     line_values = [{"listing_id": offer.listing_id, "batch_id": offer.batch_id, "units": take,
                     "price_cny_per_tonne": offer.price, "amount_cny": amount}
                    for (offer, take), amount in zip(lines, amounts, strict=True)]
-    transition = {"from_status": "", "to_status": "pending_payment", "actor_id": actor.id, "note": payment_method,
+    placed_note = notes.placed(payment_method)
+    transition = {"from_status": "", "to_status": "pending_payment", "actor_id": actor.id, "note": "",
+                  "note_code": placed_note.code, "note_params": placed_note.params,
                   "created_at": now}
     moves = [(offer.batch_id, offer.listing_id, take) for offer, take in lines]
     if len(lines) == 1 and connection.dialect.name == "postgresql":
@@ -309,8 +315,93 @@ def place_order(session: so.Session, *, actor: User, units: int, payment_method:
                  request_fingerprint=request_fingerprint).order
 
 
-def transition(session: so.Session, order: Order, to_status: str, *, actor_id: int | None = None, note: str = "",
-               **values) -> bool:
+#: Tries of an allocated order that loses a race for the units it was quoted, or of a transaction that a
+#: PostgreSQL deadlock or serialisation failure chose (nothing of it was saved).
+PLACE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """An order as a buyer asks for it (the order form or ``POST /api/v1/orders``), before the units are known."""
+
+    payment_method: str
+    beneficiary: str
+    retirement_reason: str
+    #: tonnes as typed ("175.402"), or None/"" to order the event's footprint
+    quantity: object = None
+    event_id: int | None = None
+    listing_id: int | None = None
+    prefer_county_id: int | None = None
+
+
+def units_for(session: so.Session, actor, *, event_id: int | None, quantity, quantity_field: str) -> int:
+    """The units an order asks for: the quantity given, else the event's footprint (the event must be the
+    actor's). ``quantity_field`` names the quantity in the caller's errors (``quantity``, ``quantity_tonnes``)."""
+    given = quantity not in (None, "")
+    if event_id is not None:
+        event = footprint.visible_event(session, actor, event_id)
+        if given:
+            return parse_tonnes(quantity, quantity_field)
+        units = footprint.event_total_units(session, event.id)
+        if units <= 0:
+            raise ValidationFailed(_l("The event has no footprint yet; add its activities first."), "event_id")
+        return units
+    if not given:
+        raise ValidationFailed(_l("Enter the quantity in tonnes, or choose an event."), quantity_field)
+    return parse_tonnes(quantity, quantity_field)
+
+
+def place_request(session: so.Session, *, actor, request: OrderRequest, quantity_field: str = "quantity_tonnes",
+                  idempotency_key: str | None = None, request_fingerprint: str | None = None) -> PlacedOrder:
+    """Place the order a buyer asked for (see :func:`place`): units by :func:`units_for`, and retried when an
+    allocated order loses the race for the units it was quoted (quoted again) or the database chose the
+    transaction as a deadlock's victim.
+
+    The one exception to "callers commit, services only flush": a retry needs a clean transaction, so this
+    ROLLS BACK before trying again. Call it with a session that holds no other unfinished work (the order
+    form and the API do). A key already used raises IntegrityError from the order's INSERT (the unique
+    constraint is the check); :func:`marketplace.core.idempotency.act_once` turns that into the earlier order.
+    """
+    units = units_for(session, actor, event_id=request.event_id, quantity=request.quantity,
+                      quantity_field=quantity_field)
+    for attempt in range(1, PLACE_ATTEMPTS + 1):
+        try:
+            return place(session, actor=actor, units=units, payment_method=request.payment_method,
+                         beneficiary=request.beneficiary, retirement_reason=request.retirement_reason,
+                         listing_id=request.listing_id, prefer_county_id=request.prefer_county_id,
+                         event_id=request.event_id, idempotency_key=idempotency_key,
+                         request_fingerprint=request_fingerprint)
+        except OperationalError:
+            session.rollback()
+            if attempt == PLACE_ATTEMPTS:
+                raise
+        except InsufficientCredits:
+            # A chosen listing's refusal is final; an allocation can be quoted again from what is left.
+            if request.listing_id is not None or attempt == PLACE_ATTEMPTS:
+                raise
+            session.rollback()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _transition_row(order: Order, from_status: str, to_status: str, *, actor_id: int | None,
+                    note: notes.Note | str | None) -> OrderTransition:
+    """A transition row; its note is a code and parameters (orders.history), or free text as written."""
+    row = OrderTransition(order_id=order.id, from_status=from_status, to_status=to_status, actor_id=actor_id)
+    if isinstance(note, notes.Note):
+        row.note_code, row.note_params = note.code, note.params or None
+    else:
+        row.note = (note or "")[:300]
+    return row
+
+
+def record_note(session: so.Session, order: Order, note: notes.Note | str, *, actor_id: int | None = None) -> None:
+    """Something happened to the order that does not change its status (a refund flagged or made): a
+    transition from its status to itself, with the note. Added to the session; flushed with the rest."""
+    session.add(_transition_row(order, order.status, order.status, actor_id=actor_id, note=note))
+
+
+def transition(session: so.Session, order: Order, to_status: str, *, actor_id: int | None = None,
+               note: notes.Note | str | None = None, **values) -> bool:
     """Move the order forward if it is still where we think it is. False if another process won."""
     from_status = order.status
     if to_status not in TRANSITIONS.get(from_status, ()):
@@ -322,8 +413,7 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
     if result.rowcount != 1:
         session.refresh(order)
         return False
-    session.add(OrderTransition(order_id=order.id, from_status=from_status, to_status=to_status, actor_id=actor_id,
-                                note=note[:300]))
+    session.add(_transition_row(order, from_status, to_status, actor_id=actor_id, note=note))
     session.flush()
     session.refresh(order)
     if to_status == "completed":
@@ -338,7 +428,7 @@ def lock(session: so.Session, order_id: int) -> Order | None:
                           .execution_options(populate_existing=True))
 
 
-def mark_paid(session: so.Session, order_id: int, *, note: str, actor_id: int | None = None,
+def mark_paid(session: so.Session, order_id: int, *, note: notes.Note | str, actor_id: int | None = None,
               bank_reference: str | None = None) -> bool:
     """Payment succeeded: paid, and retirement requested through the outbox, in one transaction.
 
@@ -351,7 +441,7 @@ def mark_paid(session: so.Session, order_id: int, *, note: str, actor_id: int | 
     if order.status in ("paid", "retiring", "completed", "refunded"):
         return False
     if order.status == "cancelled":
-        _request_refund(session, order, note=f"payment after cancellation: {note}")
+        _request_refund(session, order, note=notes.payment_after_cancellation(note))
         return False
     if order.status == "expired":
         try:
@@ -359,7 +449,7 @@ def mark_paid(session: so.Session, order_id: int, *, note: str, actor_id: int | 
                 for line in sorted(order.lines, key=lambda ln: (ln.batch_id, ln.listing_id)):
                     ledger.reserve(session, listing=line.listing, units=line.units, order_ref=order.ref)
         except InsufficientCredits:
-            _request_refund(session, order, note=f"late payment, units gone: {note}")
+            _request_refund(session, order, note=notes.late_payment_units_gone(note))
             return False
     values = {"paid_at": utcnow()}
     if bank_reference:
@@ -370,14 +460,14 @@ def mark_paid(session: so.Session, order_id: int, *, note: str, actor_id: int | 
     return True
 
 
-def _request_refund(session: so.Session, order: Order, *, note: str) -> None:
+def _request_refund(session: so.Session, order: Order, *, note: notes.Note | str) -> None:
     """Money arrived for an order that cannot be fulfilled: give it back (card: through Stripe)."""
     if order.refund_status != "none":
         return
     session.execute(sa.update(Order).where(Order.id == order.id, Order.refund_status == "none")
                     .values(refund_status="pending", updated_at=utcnow()),
                     execution_options={"synchronize_session": False})
-    session.add(OrderTransition(order_id=order.id, from_status=order.status, to_status=order.status, note=note[:300]))
+    record_note(session, order, note)
     if order.payment_method == "card":
         outbox.enqueue(session, REFUND_TASK, order_id=order.id)
     session.flush()
@@ -388,14 +478,14 @@ def cancel(session: so.Session, order: Order, *, actor: User) -> Order:
     """Before payment: cancel and release. Paid but not yet retired: refund and release. Later: refused."""
     order = lock(session, order.id)
     if order.status == "pending_payment":
-        if transition(session, order, "cancelled", actor_id=actor.id, note="cancelled by the buyer"):
+        if transition(session, order, "cancelled", actor_id=actor.id, note=notes.CANCELLED_BY_BUYER):
             ledger.release(session, order_ref=order.ref, actor_id=actor.id)
             outbox.enqueue(session, CANCEL_PAYMENT_TASK, order_id=order.id)
             return order
     if order.status == "paid":
-        if transition(session, order, "refunded", actor_id=actor.id, note="cancelled after payment"):
+        if transition(session, order, "refunded", actor_id=actor.id, note=notes.CANCELLED_AFTER_PAYMENT):
             ledger.release(session, order_ref=order.ref, actor_id=actor.id)
-            _request_refund(session, order, note="refund requested by the buyer")
+            _request_refund(session, order, note=notes.REFUND_REQUESTED)
             return order
     if order.status in ("cancelled", "refunded", "expired"):
         return order  # already done: repeating the request is harmless
@@ -412,29 +502,51 @@ def record_manual_refund(session: so.Session, order: Order, *, actor: User, refe
                              execution_options={"synchronize_session": False})
     if result.rowcount != 1:
         raise InvalidTransition(_l("No refund is pending for this order."))
-    session.add(OrderTransition(order_id=order.id, from_status=order.status, to_status=order.status,
-                                actor_id=actor.id, note=f"refund made: {reference}"[:300]))
+    record_note(session, order, notes.refund_made(reference), actor_id=actor.id)
     session.flush()
     session.refresh(order)
     return order
 
 
-def confirm_bank_transfer(session: so.Session, order: Order, *, actor: User, reference: str) -> Order:
-    """The bureau saw the money arrive: paid (idempotent for the same order)."""
+class TransferOutcome(enum.Enum):
+    """What confirming a bank transfer did."""
+
+    #: the order is paid now, and its retirement requested
+    PAID = "paid"
+    #: it was paid before (the same confirmation again): nothing changed
+    ALREADY_PAID = "already paid"
+    #: the reservation had expired and the credits were sold meanwhile: the order stays expired and the
+    #: transfer is flagged to be refunded (the bureau records the refund once made)
+    REFUND_NEEDED = "refund needed"
+
+
+#: What the bureau is told when a transfer came too late (TransferOutcome.REFUND_NEEDED).
+LATE_TRANSFER_MESSAGE = _l("The reservation expired and the credits are gone; refund the transfer.")
+
+
+def confirm_bank_transfer(session: so.Session, order: Order, *, actor: User, reference: str) -> TransferOutcome:
+    """The bureau saw the money arrive (flushed; the caller commits whatever the outcome).
+
+    Paid, or already paid (the same confirmation twice changes nothing), or — for a reservation that
+    expired and whose credits were sold since — a refund flagged. Raises only for a request refused
+    outright (not the bureau, a card order, a cancelled or refunded order, an empty reference), having
+    changed nothing."""
     if actor.role != "bureau":
         raise Forbidden(_l("Only the bureau confirms bank transfers."))
     reference = _clean(reference, "reference", 100)
     if order.payment_method != "bank_transfer":
         raise ValidationFailed(_l("This order is paid by card."), "reference")
     if order.status in ("paid", "retiring", "completed"):
-        return order
+        return TransferOutcome.ALREADY_PAID
     if order.status not in ("pending_payment", "expired"):
         raise InvalidTransition(_l("This order can no longer be paid."))
-    mark_paid(session, order.id, note=f"bank transfer {reference}", actor_id=actor.id, bank_reference=reference)
+    mark_paid(session, order.id, note=notes.bank_transfer(reference), actor_id=actor.id, bank_reference=reference)
     session.refresh(order)
-    if order.status != "paid":
-        raise InsufficientCredits(_l("The reservation expired and the credits are gone; refund the transfer."))
-    return order
+    if order.status == "paid":
+        return TransferOutcome.PAID
+    if order.status in ("retiring", "completed"):  # pragma: no cover — paid by a concurrent confirmation
+        return TransferOutcome.ALREADY_PAID
+    return TransferOutcome.REFUND_NEEDED
 
 
 def expire_due(session: so.Session, now: datetime | None = None, limit: int = 200) -> int:
@@ -447,7 +559,7 @@ def expire_due(session: so.Session, now: datetime | None = None, limit: int = 20
     expired = 0
     for order_id in session.scalars(stmt).all():
         order = session.get(Order, order_id)
-        if transition(session, order, "expired", note="reservation expired"):
+        if transition(session, order, "expired", note=notes.RESERVATION_EXPIRED):
             ledger.release(session, order_ref=order.ref)
             outbox.enqueue(session, CANCEL_PAYMENT_TASK, order_id=order.id)
             expired += 1

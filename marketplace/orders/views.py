@@ -8,18 +8,18 @@ import sqlalchemy as sa
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.access import get_scoped, scoped_select
-from marketplace.core.errors import DomainError, ValidationFailed
+from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
-from marketplace.core.quantities import display_tonnes, fen, format_cny, parse_tonnes
+from marketplace.core.idempotency import act_once
+from marketplace.core.quantities import display_tonnes, format_cny
 from marketplace.core.signals import ask
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
 from marketplace.footprint.models import Event
-from marketplace.orders import order_payments, payments
+from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
 from marketplace.orders.models import Order, OrderTransition
@@ -84,25 +84,13 @@ def _form_choices(form: OrderForm, events):
         for listing, units in listing_rows]
 
 
-def _order_args(form: OrderForm, events) -> dict:
-    event_id = int(form.event_id.data) if form.event_id.data else None
-    raw = (form.quantity.data or "").strip()
-    if event_id is not None:
-        units_by_event = {e.id: u for e, u in events}
-        if event_id not in units_by_event:
-            raise ValidationFailed(_("Choose one of your events."), "event_id")
-        units = parse_tonnes(raw) if raw else units_by_event[event_id]
-        if units <= 0:
-            raise ValidationFailed(_("The event has no footprint yet; add its activities first."), "event_id")
-    else:
-        if not raw:
-            raise ValidationFailed(_("Enter the quantity in tonnes, or choose an event."), "quantity")
-        units = parse_tonnes(raw)
-    return {"units": units, "event_id": event_id,
-            "listing_id": int(form.listing_id.data) if form.listing_id.data else None,
-            "prefer_county_id": int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
-            "payment_method": form.payment_method.data, "beneficiary": form.beneficiary.data,
-            "retirement_reason": form.retirement_reason.data}
+def _order_request(form: OrderForm) -> orders.OrderRequest:
+    return orders.OrderRequest(
+        payment_method=form.payment_method.data, beneficiary=form.beneficiary.data,
+        retirement_reason=form.retirement_reason.data, quantity=(form.quantity.data or "").strip(),
+        event_id=int(form.event_id.data) if form.event_id.data else None,
+        listing_id=int(form.listing_id.data) if form.listing_id.data else None,
+        prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None)
 
 
 def _next_page(order: Order) -> str:
@@ -130,27 +118,26 @@ def new():
     quote = None
     if form.validate_on_submit():
         try:
-            args = _order_args(form, events)
+            wanted = _order_request(form)
             if request.form.get("confirm") != "1":
-                quote = orders.quote(db.session, units=args["units"], listing_id=args["listing_id"],
-                                     prefer_county_id=args["prefer_county_id"])
+                units = orders.units_for(db.session, current_user, event_id=wanted.event_id, quantity=wanted.quantity,
+                                         quantity_field="quantity")
+                quote = orders.quote(db.session, units=units, listing_id=wanted.listing_id,
+                                     prefer_county_id=wanted.prefer_county_id)
                 form.request_token.data = uuid.uuid4().hex
-                return render_template("orders/new.html", form=form, quote=quote, units=args["units"],
+                return render_template("orders/new.html", form=form, quote=quote, units=units,
                                        total=sum(line.amount for line in quote))
+            # A double click sends the confirmation twice: the first places the order, the second finds it.
             key = f"web-{form.request_token.data}"[:200] if form.request_token.data else None
-            existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
-            if existing:  # a double click: the first click already placed it
-                return redirect(_next_page(existing))
-            try:
-                order = orders.place_order(db.session, actor=current_user, idempotency_key=key, **args)
-                db.session.commit()
-            except IntegrityError:
-                # The same confirmation twice at once: the other request placed it while this one ran.
-                db.session.rollback()
-                existing = key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key)
-                if not existing:
-                    raise
-                return redirect(_next_page(existing))
+            outcome = act_once(
+                db.session,
+                earlier=lambda: key and orders.find_by_idempotency_key(db.session, current_user.organisation_id, key),
+                claim=lambda: orders.place_request(db.session, actor=current_user, request=wanted,
+                                                   quantity_field="quantity", idempotency_key=key))
+            if outcome.repeated:
+                return redirect(_next_page(outcome.earlier))
+            order = outcome.done.order
+            db.session.commit()
             flash(_("Order placed. The credits are reserved for you until %(time)s.",
                     time=order.reserved_until.astimezone().strftime("%Y-%m-%d %H:%M")), "success")
             return redirect(_next_page(order))
@@ -168,28 +155,6 @@ def index():
     return render_template("orders/index.html", rows=rows)
 
 
-def _reread_authenticated_payment(order: Order) -> None:
-    """After 3-D Secure the browser knows the payment succeeded before this server does (the pay view
-    answered "requires_action"). While the order waits and its PaymentIntent was waiting for the
-    bank, re-read it, as the pay view does for an immediate success, instead of waiting for the
-    webhook or the periodic re-read. One GET to Stripe per call, only in that state."""
-    if order.status != "pending_payment" or order.payment_method != "card":
-        return
-    attempt = payments.current_attempt(db.session, order.id)
-    if attempt is None or attempt.payment_intent_id is None or attempt.status not in ("requires_action",
-                                                                                       "processing"):
-        return
-
-    try:
-        if payments.refresh_attempt(db.session, attempt) == "succeeded":
-            intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
-            order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (order page)")
-        db.session.commit()
-    except (StripeError, StripeUnavailable):  # the webhook or the periodic re-read will settle it
-        db.session.rollback()
-    db.session.refresh(order)
-
-
 def _certificate_number(order: Order) -> str | None:
     return ask(certificate_number_wanted, session=db.session, order_id=order.id)
 
@@ -198,7 +163,6 @@ def _certificate_number(order: Order) -> str | None:
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
-    _reread_authenticated_payment(order)
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
     return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
@@ -208,9 +172,9 @@ def detail(order_id: int):
 @bp.get("/<int:order_id>/status")
 @role_required("buyer")
 def status(order_id: int):
-    """What the order page polls: status and, once ready, the certificate."""
+    """What the order page polls: status and, once ready, the certificate. Reads only: the payment is
+    settled by the pay page, the webhook and the periodic re-read, never by a GET."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
-    _reread_authenticated_payment(order)
     number = _certificate_number(order)
     return jsonify(status=order.status, certificate_number=number,
                    verify_url=url_for("certificates.verify", number=number) if number else None,
@@ -235,19 +199,28 @@ def pay_card(order_id: int):
         return jsonify(error={"code": "not_payable", "message": _("This order cannot be paid now.")}), 409
     token = (request.get_json(silent=True) or {}).get("token")
     try:
-        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
-                                                 metadata={"order_id": order.id})
-        result = payments.pay_with_card_token(db.session, attempt, token)
+        payment = order_payments.pay_with_card(db.session, order, token)
     except DomainError as exc:
         db.session.rollback()
         return jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
-    if result == "succeeded":
-        # Do not wait for the webhook: the re-read says the money is there.
+    db.session.commit()
+    return jsonify(status=payment.status, client_secret=payment.client_secret)
 
-        intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
-        order_payments.succeeded(db.session, intent, note=f"card {attempt.payment_intent_id} (pay page)")
+
+@bp.post("/<int:order_id>/pay/authenticated")
+@role_required("buyer")
+def pay_authenticated(order_id: int):
+    """JSON: the pay page's return from 3-D Secure (stripe.confirmCardPayment resolved) → the payment is
+    settled now, from Stripe's own answer. If Stripe does not answer, the webhook or the re-read will."""
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    try:
+        intent_status = order_payments.settle_after_authentication(db.session, order)
+    except (StripeError, StripeUnavailable):
+        db.session.rollback()
+        intent_status = None
+    else:
         db.session.commit()
-    return jsonify(status=result, client_secret=attempt.client_secret)
+    return jsonify(status=order.status, payment_status=intent_status)
 
 
 @bp.post("/<int:order_id>/cancel")

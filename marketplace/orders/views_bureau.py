@@ -56,13 +56,17 @@ def confirm_transfer(order_id: int):
     form = ReferenceForm(prefix="transfer")
     if form.validate_on_submit():
         try:
-            orders_service.confirm_bank_transfer(db.session, order, actor=current_user, reference=form.reference.data)
-            db.session.commit()
-            flash(_("Transfer confirmed; the order is paid and its credits are being retired."), "success")
-            return redirect(url_for("orders_bureau.order_detail", order_id=order.id))
+            outcome = orders_service.confirm_bank_transfer(db.session, order, actor=current_user,
+                                                           reference=form.reference.data)
         except DomainError as exc:
-            db.session.commit()  # a refund flagged for a late transfer is kept
+            db.session.rollback()
             form_error(form, exc)
+        else:
+            db.session.commit()  # paid, or the refund of a transfer that came too late: kept either way
+            if outcome is not orders_service.TransferOutcome.REFUND_NEEDED:
+                flash(_("Transfer confirmed; the order is paid and its credits are being retired."), "success")
+                return redirect(url_for("orders_bureau.order_detail", order_id=order.id))
+            form.form_errors.append(str(orders_service.LATE_TRANSFER_MESSAGE))
     return _order_page(order, transfer_form=form, status=422)
 
 

@@ -1,7 +1,8 @@
 // Card payment with Stripe.js: the card goes from the browser to the payment processor as a
 // one-time token; the server attaches it to the order's PaymentIntent and confirms. Only calls that
 // both Stripe.js v3 and the local emulator's script implement are used: elements().create("card"),
-// createToken(card) and confirmCardPayment(clientSecret) for 3-D Secure.
+// createToken(card) and confirmCardPayment(clientSecret) for 3-D Secure (after which the server is told,
+// so it settles the payment without waiting for the webhook).
 (function () {
   "use strict";
   var form = document.querySelector("[data-pay-form]");
@@ -49,13 +50,17 @@
     return input ? input.value : "";
   }
 
-  function postToken(tokenId) {
-    return fetch(data.payUrl, {
+  function postJson(url, body) {
+    return fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({ token: tokenId })
-    }).then(function (response) {
+      body: JSON.stringify(body)
+    });
+  }
+
+  function postToken(tokenId) {
+    return postJson(data.payUrl, { token: tokenId }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok) {
           var message = body && body.error && body.error.message;
@@ -75,8 +80,16 @@
       // The emulator reports a failed authentication as a PaymentIntent waiting for a new card.
       var status = result.paymentIntent && result.paymentIntent.status;
       if (status !== "succeeded" && status !== "processing") { throw { shown: data.msgAuthFailed }; }
-      return status;
+      return settleAuthenticated().then(function () { return status; });
     });
+  }
+
+  // The browser learns of the bank's answer before the server: ask the server to settle the payment now
+  // (it reads the PaymentIntent from Stripe). Whatever it answers, the webhook and the periodic re-read
+  // settle it anyway, so a failure here is not the buyer's problem.
+  function settleAuthenticated() {
+    if (!data.authenticatedUrl) { return Promise.resolve(); }
+    return postJson(data.authenticatedUrl, {}).catch(function () {});
   }
 
   function finished() {
