@@ -18,6 +18,7 @@ UNITS_PER_TONNE = 10_000
 #: The largest quantity accepted in one field: 100 million tonnes, far above any real forest project.
 MAX_UNITS = 100_000_000 * UNITS_PER_TONNE
 MAX_CNY = Decimal("10000000000.00")
+CENT = Decimal("0.01")
 
 # ASCII digits only: Python's Decimal would happily accept full-width "１２", exponents and "NaN".
 _TONNES = re.compile(r"^(?P<int>[0-9]{1,12})(?:\.(?P<frac>[0-9]{1,4}))?$")
@@ -116,5 +117,15 @@ def amount_for(units: int, price_cny_per_tonne: Decimal) -> Decimal:
 
 
 def fen(amount: Decimal) -> int:
-    """CNY → integer fen, for Stripe's smallest currency unit."""
+    """CNY → integer fen, for Stripe's smallest currency unit and the dashboards' sums."""
     return int((Decimal(amount) * 100).to_integral_value())
+
+
+def fen_to_cny(amount_fen: int) -> Decimal:
+    """Integer fen → CNY with exactly 2 places."""
+    return (Decimal(amount_fen) / 100).quantize(CENT)
+
+
+def display_cny(amount: Decimal) -> str:
+    """For pages: 2 places, thousands separated ("5,262.06")."""
+    return f"{Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
