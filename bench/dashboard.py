@@ -180,7 +180,7 @@ def main() -> int:
                                      "IMMUTABLE AS $$ SELECT abs(hashtextextended(n::text, salt)) $$"))
                 build_registry(conn)
             from marketplace.accounts import service as accounts
-            from marketplace.stats import service as stats
+            from marketplace.stats import aggregates
 
             bureau = accounts.create_user(db.session, organisation_id=1, email="bureau@bench.example",
                                           password=PASSWORD)
@@ -213,7 +213,7 @@ def main() -> int:
                     if n == total or n % 100_000 < 5000:
                         say(f"  stats rebuild {n:>9,} / {total:,} ({time.perf_counter() - rebuild_started:5.1f} s)")
 
-                counted = stats.rebuild(db.session, progress=progress)
+                counted = aggregates.rebuild(db.session, progress=progress)
                 db.session.commit()
                 with db.engine.begin() as conn:
                     conn.execute(sa.text("ANALYZE"))

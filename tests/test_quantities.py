@@ -7,12 +7,17 @@ import pytest
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.quantities import (
     amount_for,
+    display_cny,
     display_tonnes,
+    fen_to_cny,
     format_cny,
     format_tonnes,
     parse_cny,
     parse_tonnes,
 )
+from marketplace.footprint.emission_factors import parse_factor_value
+from marketplace.footprint.service import parse_activity_quantity
+from marketplace.registry.service import parse_hectares
 
 
 @pytest.mark.parametrize("raw,units", [
@@ -54,3 +59,22 @@ def test_money_is_two_places_and_rounded_half_up_to_the_fen(app_ctx):
     for bad in ("-1", "0", "1.001", "1e2", "NaN", "１"):
         with pytest.raises(ValidationFailed):
             parse_cny(bad)
+
+
+DECIMAL_FIELDS = [(parse_tonnes, "quantity"), (parse_cny, "price"), (parse_hectares, "area_hectares"),
+                  (parse_activity_quantity, "quantity"), (parse_factor_value, "kgco2e_per_unit")]
+
+
+@pytest.mark.parametrize("parse,field", DECIMAL_FIELDS)
+@pytest.mark.parametrize("raw", ["１２", "1e3", "NaN", ".5", "5.", "+5", "-1", "1,000", "1_000", "", None, 1.5, True])
+def test_every_decimal_field_reads_ascii_digits_and_one_point_only(parse, field, raw, app_ctx):
+    with pytest.raises(ValidationFailed) as caught:
+        parse(raw)
+    assert str(caught.value.message)
+    assert caught.value.field == field
+
+
+def test_fen_become_yuan_with_two_places_grouped_on_pages():
+    assert fen_to_cny(526_206) == Decimal("5262.06")
+    assert fen_to_cny(5) == Decimal("0.05")
+    assert display_cny(fen_to_cny(123_456_780)) == "1,234,567.80"

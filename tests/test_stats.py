@@ -22,8 +22,9 @@ from marketplace.extensions import db
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import CreditBatch, Project, Region, SerialRange
-from marketplace.stats import service as stats
+from marketplace.stats import aggregates, figures
 from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
+from marketplace.stats.ranges import plan
 from tests.conftest import CsrfClient
 from tests.factories import PASSWORD
 
@@ -72,7 +73,7 @@ def ledger_recomputation(app) -> dict:
     """Completed orders recomputed from the ledger's retirement ranges, independently of the service."""
     expected: dict[tuple, list] = defaultdict(lambda: [0, 0])
     with app.app_context():
-        tz = stats.zone()
+        tz = aggregates.zone()
         for order in db.session.scalars(sa.select(Order).where(Order.status == "completed")):
             fen = defaultdict(int)
             for line in db.session.scalars(sa.select(OrderLine).where(OrderLine.order_id == order.id)):
@@ -360,7 +361,7 @@ def _covers(piece, value) -> bool:
 def test_a_range_is_read_as_signed_pieces_that_count_each_day_once(date_from, date_to):
     if date_from and date_to and date_from > date_to:
         date_from, date_to = date_to, date_from
-    steps = stats.plan(date_from, date_to)
+    steps = plan(date_from, date_to)
     assert not (steps.all_time and steps.years)
     assert sum((high - low).days + 1 for low, high, _sign in steps.days) <= 30  # ≤ 15 edge days an end
     assert sum(high.month - low.month + 1 for low, high, _sign in steps.year_months) <= 12
@@ -409,11 +410,11 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
             complete_order(app, buyers["hangzhou"], "3"),
             complete_order(app, buyers["province"], "0.0101")]
     with app.app_context():
-        tz = stats.zone()
+        tz = aggregates.zone()
         for order_id, moment in zip(ids, SPREAD, strict=True):
             db.session.get(Order, order_id).completed_at = datetime.fromisoformat(moment).replace(tzinfo=tz)
         db.session.commit()
-        stats.rebuild(db.session)
+        aggregates.rebuild(db.session)
         db.session.commit()
     expected = ledger_recomputation(app)
     assert {key[0] for key in expected} == {date.fromisoformat(m[:10]) for m in SPREAD}
@@ -422,18 +423,18 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
         for county_id in (None, county_of_story(app), second_county):
             for i, date_from in enumerate(EDGES):
                 for date_to in [None, *EDGES[max(i, 1):]]:
-                    filters = stats.Filters(date_from, date_to, county_id)
-                    fast = stats._from_aggregates(db.session, filters)
-                    for dimension in stats.DIMENSIONS:
-                        naive = stats._from_days(db.session, filters, stats.Scope(), dimension)
+                    filters = figures.Filters(date_from, date_to, county_id)
+                    fast = figures._from_aggregates(db.session, filters)
+                    for dimension in figures.DIMENSIONS:
+                        naive = figures._from_days(db.session, filters, figures.Scope(), dimension)
                         assert dict(fast[dimension]) == dict(naive), (filters, dimension)
                     if county_id is None:
                         units = sum(u for (day, *_rest), (u, _fen) in expected.items()
                                     if (date_from is None or day >= date_from) and (date_to is None or day <= date_to))
-                        assert fast["total"].get((), stats.Figures()).retired_units == units, filters
+                        assert fast["total"].get((), figures.Figures()).retired_units == units, filters
                     checked += 1
         assert checked > 500
-        everything = stats._from_aggregates(db.session, stats.Filters())
+        everything = figures._from_aggregates(db.session, figures.Filters())
         assert everything["total"][()].orders_completed == 9
         assert len(everything["month"]) == len({m[:7] for m in SPREAD})
 

@@ -7,10 +7,14 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from marketplace.accounts.models import ApiToken, Organisation, User
+from marketplace.accounts.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from marketplace.core.db import max_length
+
 
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=max_length(User.email))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
 
 
 class LanguageForm(FlaskForm):
@@ -22,17 +26,21 @@ class OrganisationForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[("seller", _l("Seller (village cooperative)")),
                                             ("buyer", _l("Buyer organisation")),
                                             ("bureau", _l("Bureau"))], validators=[DataRequired()])
-    name = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=200)])
-    name_en = StringField(_l("Name (English, optional)"), validators=[Optional(), Length(max=200)])
-    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(), Length(min=18, max=18)])
-    contact_email = EmailField(_l("Contact e-mail (optional)"), validators=[Optional(), Email(), Length(max=254)])
+    name = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=max_length(Organisation.name))])
+    name_en = StringField(_l("Name (English, optional)"),
+                          validators=[Optional(), Length(max=max_length(Organisation.name_en))])
+    credit_code = StringField(_l("Unified social credit code"), validators=[
+        DataRequired(), Length(min=max_length(Organisation.credit_code), max=max_length(Organisation.credit_code))])
+    contact_email = EmailField(_l("Contact e-mail (optional)"),
+                               validators=[Optional(), Email(), Length(max=max_length(Organisation.contact_email))])
 
 
 class UserForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
-    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=100)])
-    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=10, max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=max_length(User.email))])
+    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=max_length(User.display_name))])
+    password = PasswordField(_l("Initial password"), validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH)])
 
 
 class TokenForm(FlaskForm):
-    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=max_length(ApiToken.name))])

@@ -26,6 +26,8 @@ _hasher = (PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 #: A hash to verify against when the e-mail is unknown, so timing does not reveal which e-mails exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 10
+#: Argon2 hashes any length; this only keeps a pasted novel out of the hasher.
+MAX_PASSWORD_LENGTH = 200
 TOKEN_PREFIX = "th_"  # noqa: S105 — a prefix, not a secret
 
 

@@ -77,7 +77,7 @@ class Certificate(db.Model):
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     #: the bureau user who revoked it
     revoked_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
-    revocation_reason: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    revocation_reason: so.Mapped[str | None] = so.mapped_column(sa.Text, info={"max_length": 500})
 
     @property
     def revoked(self) -> bool:

@@ -59,9 +59,12 @@ from marketplace.accounts.models import Organisation, User
 from marketplace.accounts.service import require_bureau
 from marketplace.certificates.models import Certificate, CertificateCounter, SigningKey
 from marketplace.certificates.signing import canonical_json, sign_facts, verify_signature
-from marketplace.core.db import insert, utcnow
+from marketplace.core.db import insert, max_length, utcnow
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
 from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
+from marketplace.footprint.models import Event
+from marketplace.orders.models import Order
+from marketplace.registry.models import Project, Region
 
 FORMAT = "tanhui.certificate/1"
 NUMBER_PATTERN = re.compile(r"^TH-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})$")
@@ -74,8 +77,6 @@ BUYER_KEYS = frozenset({"name", "credit_code"})
 PROJECT_KEYS = frozenset({"name", "village", "township", "county", "batches"})
 BATCH_KEYS = frozenset({"serial_block", "ranges"})
 BATCH_OPTIONAL_KEYS = frozenset({"vintage"})
-MAX_REASON = 500
-MAX_BENEFICIARY = 200
 _QUANTITY = re.compile(r"^[0-9]{1,12}\.[0-9]{4}$")
 
 
@@ -112,7 +113,10 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
-def _text(value, where: str, *, limit: int = 300, optional: bool = False) -> None:
+def _text(value, where: str, column=None, *, limit: int | None = None, optional: bool = False) -> None:
+    """A non-empty string without surrounding spaces, at most as long as the column it was copied from
+    (``limit`` for a value that has no column of its own)."""
+    limit = max_length(column) if column is not None else limit
     if value is None and optional:
         return
     if not isinstance(value, str) or not value.strip() or value != value.strip():
@@ -140,12 +144,12 @@ def quantity_units_of(facts: dict) -> int:
 def validate_facts(facts: dict) -> int:
     """Check the caller's facts (module docstring); returns the quantity in units."""
     _keys(facts, CALLER_KEYS, "facts")
-    _text(facts["beneficiary"], "beneficiary", limit=MAX_BENEFICIARY)
+    _text(facts["beneficiary"], "beneficiary", Certificate.beneficiary)
     _keys(facts["buyer"], BUYER_KEYS, "buyer")
-    _text(facts["buyer"]["name"], "buyer.name", limit=200)
-    _text(facts["buyer"]["credit_code"], "buyer.credit_code", limit=18)
-    _text(facts["event"], "event", limit=200, optional=True)
-    _text(facts["retirement_reason"], "retirement_reason", limit=MAX_REASON)
+    _text(facts["buyer"]["name"], "buyer.name", Organisation.name)
+    _text(facts["buyer"]["credit_code"], "buyer.credit_code", Organisation.credit_code)
+    _text(facts["event"], "event", Event.name, optional=True)
+    _text(facts["retirement_reason"], "retirement_reason", Order.retirement_reason)
     try:
         retired_at = datetime.fromisoformat(facts["retired_at"])
     except (TypeError, ValueError):
@@ -162,8 +166,9 @@ def validate_facts(facts: dict) -> int:
     for p, project in enumerate(projects):
         where = f"projects[{p}]"
         _keys(project, PROJECT_KEYS, where)
-        for key in ("name", "village", "township", "county"):
-            _text(project[key], f"{where}.{key}", limit=200)
+        _text(project["name"], f"{where}.name", Project.name)
+        for key in ("village", "township", "county"):
+            _text(project[key], f"{where}.{key}", Region.name)
         if not isinstance(project["batches"], list) or not project["batches"]:
             raise InvalidFacts(f"{where}.batches must be a non-empty list")
         for b, batch in enumerate(project["batches"]):
@@ -271,8 +276,9 @@ def revoke_certificate(session: so.Session, *, number: str, actor: User, reason:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_l("Give the reason for revoking this certificate."), "reason")
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(_l("The reason is too long (at most %(n)d characters).", n=MAX_REASON), "reason")
+    limit = max_length(Certificate.revocation_reason)
+    if len(reason) > limit:
+        raise ValidationFailed(_l("The reason is too long (at most %(n)d characters).", n=limit), "reason")
     certificate = find_certificate(session, number)
     if certificate is None:
         raise NotFound(_l("No certificate has this number."))

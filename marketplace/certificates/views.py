@@ -17,7 +17,6 @@ from marketplace.certificates import public_retirements as retirements_registry
 from marketplace.certificates.models import Certificate
 from marketplace.certificates.pdf import certificate_pdf_file, verify_url_for
 from marketplace.certificates.service import (
-    MAX_REASON,
     NUMBER_PATTERN,
     find_certificate,
     quantity_units_of,
@@ -25,6 +24,7 @@ from marketplace.certificates.service import (
     verify_certificate_record,
 )
 from marketplace.core.access import get_scoped
+from marketplace.core.db import max_length
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import form_error
 from marketplace.core.quantities import display_tonnes
@@ -39,11 +39,12 @@ class LookupForm(FlaskForm):
     class Meta:
         csrf = False
 
-    number = StringField(_l("Certificate number"), validators=[DataRequired(), Length(max=32)])
+    number = StringField(_l("Certificate number"), validators=[DataRequired(), Length(max=max_length(Certificate.number))])
 
 
 class RevokeForm(FlaskForm):
-    reason = TextAreaField(_l("Reason for revoking"), validators=[DataRequired(), Length(max=MAX_REASON)])
+    reason = TextAreaField(_l("Reason for revoking"),
+                           validators=[DataRequired(), Length(max=max_length(Certificate.revocation_reason))])
 
 
 def _when(iso: str | None) -> str:

@@ -25,13 +25,15 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.core import idempotency
 from marketplace.core.access import api_actor, get_scoped
+from marketplace.core.db import max_length
 from marketplace.core.errors import Conflict, ValidationFailed
 from marketplace.core.models import IdempotencyKey
 from marketplace.extensions import db
 
 M = TypeVar("M")
 HEADER = "Idempotency-Key"
-MAX_LENGTH = 200
+#: The longest key kept (orders keep theirs in a column of the same length).
+MAX_LENGTH = max_length(IdempotencyKey.key)
 
 #: The header as the OpenAPI document describes it, for every call that honours it.
 PARAMETER = {"name": HEADER, "in": "header", "required": False,

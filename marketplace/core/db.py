@@ -47,3 +47,11 @@ def insert(session: so.Session, target):
     if dialect == "sqlite":
         return sqlite.insert(target)
     raise NotImplementedError(f"no INSERT … ON CONFLICT for {dialect}")
+
+
+def max_length(attribute) -> int:
+    """The most characters a text column takes, named once on the model for the forms, services and API
+    schemas that check it first: a String column's length, or a Text column's ``info["max_length"]``
+    (a limit the application sets, not the database)."""
+    column = attribute.class_.__table__.c[attribute.key]
+    return column.info.get("max_length") or column.type.length

@@ -8,7 +8,9 @@ Floats never appear: a float cannot hold 0.0001 exactly.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
 
@@ -18,38 +20,94 @@ UNITS_PER_TONNE = 10_000
 #: The largest quantity accepted in one field: 100 million tonnes, far above any real forest project.
 MAX_UNITS = 100_000_000 * UNITS_PER_TONNE
 MAX_CNY = Decimal("10000000000.00")
+CENT = Decimal("0.01")
 
-# ASCII digits only: Python's Decimal would happily accept full-width "１２", exponents and "NaN".
-_TONNES = re.compile(r"^(?P<int>[0-9]{1,12})(?:\.(?P<frac>[0-9]{1,4}))?$")
-_TONNES_TOO_PRECISE = re.compile(r"^[0-9]{1,12}\.[0-9]{5,}$")
-_CNY = re.compile(r"^(?P<int>[0-9]{1,11})(?:\.(?P<frac>[0-9]{1,2}))?$")
+
+@dataclass(frozen=True)
+class DecimalInput:
+    """One kind of decimal a person types: its places, its bounds and what they are told when it is wrong.
+
+    Only ASCII digits and one point are read: Python's Decimal would happily accept full-width "１２",
+    exponents, "NaN" and floats, none of which a form or the API should. A message left None is
+    ``malformed``."""
+
+    places: int
+    integer_digits: int
+    maximum: Decimal
+    #: not digits with at most ``places`` places
+    malformed: object
+    #: None or a bool (and a blank string when ``blank_is_missing``)
+    missing: object = None
+    #: neither a string, an int nor a Decimal (a float, a list …)
+    not_text: object = None
+    too_precise: object = None
+    negative: object = None
+    zero: object = None
+    too_large: object = None
+    blank_is_missing: bool = False
+    allow_zero: bool = False
+
+    @cached_property
+    def pattern(self) -> re.Pattern:
+        return re.compile(rf"^[0-9]{{1,{self.integer_digits}}}(?:\.[0-9]{{1,{self.places}}})?$")
+
+    @cached_property
+    def too_precise_pattern(self) -> re.Pattern:
+        return re.compile(rf"^[0-9]{{1,{self.integer_digits}}}\.[0-9]{{{self.places + 1},}}$")
+
+
+def parse_decimal(raw, rule: DecimalInput, field: str) -> Decimal:
+    """A decimal as typed (a string, an int or a Decimal) → Decimal as written, not rounded; otherwise
+    ValidationFailed on ``field`` with the rule's message."""
+    def refuse(message):
+        return ValidationFailed(message or rule.malformed, field)
+
+    if raw is None or isinstance(raw, bool):
+        raise refuse(rule.missing)
+    if isinstance(raw, int):
+        raw = str(raw)
+    elif isinstance(raw, Decimal):
+        if not raw.is_finite():
+            raise refuse(rule.malformed)
+        raw = format(raw, "f")
+    elif not isinstance(raw, str):
+        raise refuse(rule.not_text)
+    text = raw.strip()
+    if not text and rule.blank_is_missing:
+        raise refuse(rule.missing)
+    if not rule.pattern.match(text):
+        if text.startswith("-"):
+            raise refuse(rule.negative)
+        if rule.too_precise_pattern.match(text):
+            raise refuse(rule.too_precise)
+        raise refuse(rule.malformed)
+    value = Decimal(text)
+    if value == 0 and not rule.allow_zero:
+        raise refuse(rule.zero)
+    if value > rule.maximum:
+        raise refuse(rule.too_large)
+    return value
+
+
+TONNES = DecimalInput(
+    places=4, integer_digits=12, maximum=Decimal(MAX_UNITS // UNITS_PER_TONNE),
+    malformed=_l("Enter a quantity in tonnes with digits and at most 4 decimal places, e.g. 175.402."),
+    missing=_l("Enter a quantity in tonnes, e.g. 175.402."),
+    not_text=_l("Send the quantity as a decimal string, e.g. \"175.402\"."),
+    too_precise=_l("At most 4 decimal places (0.0001 t)."), negative=_l("The quantity must be positive."),
+    zero=_l("The quantity must be greater than zero."), too_large=_l("The quantity is too large."))
+#: Tonnes where zero is a valid answer (an estimate of nothing avoided).
+TONNES_OR_ZERO = replace(TONNES, allow_zero=True)
+CNY = DecimalInput(
+    places=2, integer_digits=11, maximum=MAX_CNY,
+    malformed=_l("Enter an amount in yuan with at most 2 decimal places, e.g. 30.00."),
+    missing=_l("Enter an amount in yuan, e.g. 30.00."), not_text=_l("Enter an amount in yuan, e.g. 30.00."),
+    zero=_l("The amount must be greater than zero."), too_large=_l("The amount is too large."))
 
 
 def parse_tonnes(raw, field: str = "quantity", *, allow_zero: bool = False) -> int:
     """A decimal string of tonnes (at most 4 places, positive, ASCII digits) → integer units."""
-    if isinstance(raw, bool) or raw is None:
-        raise ValidationFailed(_l("Enter a quantity in tonnes, e.g. 175.402."), field)
-    if isinstance(raw, int):
-        raw = str(raw)
-    if isinstance(raw, Decimal):
-        raw = format(raw, "f")
-    if not isinstance(raw, str):
-        raise ValidationFailed(_l("Send the quantity as a decimal string, e.g. \"175.402\"."), field)
-    text = raw.strip()
-    match = _TONNES.match(text)
-    if match is None:
-        if _TONNES_TOO_PRECISE.match(text):
-            raise ValidationFailed(_l("At most 4 decimal places (0.0001 t)."), field)
-        if text.startswith("-"):
-            raise ValidationFailed(_l("The quantity must be positive."), field)
-        raise ValidationFailed(_l("Enter a quantity in tonnes with digits and at most 4 decimal places, e.g. 175.402."),
-                               field)
-    units = int(match["int"]) * UNITS_PER_TONNE + int((match["frac"] or "").ljust(4, "0"))
-    if units == 0 and not allow_zero:
-        raise ValidationFailed(_l("The quantity must be greater than zero."), field)
-    if units > MAX_UNITS:
-        raise ValidationFailed(_l("The quantity is too large."), field)
-    return units
+    return decimal_to_units(parse_decimal(raw, TONNES_OR_ZERO if allow_zero else TONNES, field))
 
 
 def units_to_decimal(units: int) -> Decimal:
@@ -84,21 +142,7 @@ def display_tonnes(units: int) -> str:
 
 def parse_cny(raw, field: str = "price") -> Decimal:
     """A CNY amount as a decimal string with at most 2 places, positive."""
-    if isinstance(raw, Decimal):
-        raw = format(raw, "f")
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        raw = str(raw)
-    if not isinstance(raw, str):
-        raise ValidationFailed(_l("Enter an amount in yuan, e.g. 30.00."), field)
-    match = _CNY.match(raw.strip())
-    if match is None:
-        raise ValidationFailed(_l("Enter an amount in yuan with at most 2 decimal places, e.g. 30.00."), field)
-    value = Decimal(raw.strip()).quantize(Decimal("0.01"))
-    if value <= 0:
-        raise ValidationFailed(_l("The amount must be greater than zero."), field)
-    if value > MAX_CNY:
-        raise ValidationFailed(_l("The amount is too large."), field)
-    return value
+    return parse_decimal(raw, CNY, field).quantize(CENT)
 
 
 def format_cny(amount: Decimal) -> str:
@@ -116,5 +160,15 @@ def amount_for(units: int, price_cny_per_tonne: Decimal) -> Decimal:
 
 
 def fen(amount: Decimal) -> int:
-    """CNY → integer fen, for Stripe's smallest currency unit."""
+    """CNY → integer fen, for Stripe's smallest currency unit and the dashboards' sums."""
     return int((Decimal(amount) * 100).to_integral_value())
+
+
+def fen_to_cny(amount_fen: int) -> Decimal:
+    """Integer fen → CNY with exactly 2 places."""
+    return (Decimal(amount_fen) / 100).quantize(CENT)
+
+
+def display_cny(amount: Decimal) -> str:
+    """For pages: 2 places, thousands separated ("5,262.06")."""
+    return f"{Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"

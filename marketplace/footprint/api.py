@@ -7,12 +7,13 @@ from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
+from marketplace.core.db import max_length
 from marketplace.core.i18n import current_language
 from marketplace.core.quantities import format_tonnes
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
 from marketplace.footprint.emission_factors import current_factors
-from marketplace.footprint.models import CATEGORIES, Event
+from marketplace.footprint.models import CATEGORIES, ActivityLine, Event
 
 blp = Blueprint("api_footprint", __name__, url_prefix="/api/v1",
                 description="Emission factors and event carbon footprints")
@@ -37,7 +38,7 @@ class ActivitySchema(ma.Schema):
     quantity = ma.fields.Raw(required=True, metadata={
         "type": "string", "example": "34856.9",
         "description": "activity data in the factor's unit: decimal string, at most 4 places"})
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=300))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=max_length(ActivityLine.description)))
 
 
 class EventCreateSchema(ma.Schema):

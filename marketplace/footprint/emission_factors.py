@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,31 +17,24 @@ import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import User
-from marketplace.core.db import utcnow
+from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, NotFound, ValidationFailed
+from marketplace.core.quantities import DecimalInput, parse_decimal
 from marketplace.footprint.models import CATEGORIES, EmissionFactor
 
 DEFAULT_FACTORS_CSV = Path(__file__).resolve().parent.parent / "data" / "emission_factors.csv"
-#: Factor values: ASCII digits, at most 8 decimal places (the column's scale).
-_FACTOR_VALUE = re.compile(r"^[0-9]{1,10}(?:\.[0-9]{1,8})?$")
 _CODE = re.compile(r"^[a-z]+\.[a-z0-9_]{1,50}$")
 #: The largest factor accepted: 100 t CO2e per unit of activity is already far beyond any real case.
 MAX_FACTOR = Decimal("100000")
+#: Factor values: ASCII digits, at most 8 decimal places (the column's scale); zero is a factor too.
+FACTOR_VALUE = DecimalInput(places=8, integer_digits=10, maximum=MAX_FACTOR, allow_zero=True,
+                            malformed=_l("Enter kg CO2e per unit as a decimal number with at most 8 places."),
+                            too_large=_l("This factor is implausibly large."))
 UNITS = ("kWh", "passenger-km", "vehicle-km", "room-night", "meal", "kg", "m³", "t", "L")
 
 
 def parse_factor_value(raw, field: str = "kgco2e_per_unit") -> Decimal:
-    text = str(raw).strip() if raw is not None else ""
-    if not _FACTOR_VALUE.match(text):
-        raise ValidationFailed(_l("Enter kg CO2e per unit as a decimal number with at most 8 places."), field)
-    try:
-        value = Decimal(text)
-    except InvalidOperation:  # pragma: no cover — the pattern admits only valid decimals
-        raise ValidationFailed(_l("Enter kg CO2e per unit as a decimal number with at most 8 places."),
-                               field) from None
-    if value > MAX_FACTOR:
-        raise ValidationFailed(_l("This factor is implausibly large."), field)
-    return value
+    return parse_decimal(raw, FACTOR_VALUE, field)
 
 
 def current_factor(session: so.Session, code: str) -> EmissionFactor | None:
@@ -70,12 +63,14 @@ def _require_bureau(actor: User) -> None:
         raise Forbidden(_l("Only bureau staff can change the emission factor library."))
 
 
-def _validate_text(value, field: str, max_length: int, message) -> str:
+def _validate_text(value, column, message) -> str:
+    """Required text for a column (its field has the column's name); at most as long as the column takes."""
     text = (value or "").strip()
     if not text:
-        raise ValidationFailed(message, field)
-    if len(text) > max_length:
-        raise ValidationFailed(_l("At most %(n)d characters.", n=max_length), field)
+        raise ValidationFailed(message, column.key)
+    limit = max_length(column)
+    if len(text) > limit:
+        raise ValidationFailed(_l("At most %(n)d characters.", n=limit), column.key)
     return text
 
 
@@ -99,9 +94,9 @@ def publish_factor(session: so.Session, actor: User | None, *, code: str, catego
                                   prefix=f"{category}."), "code")
     if unit not in UNITS:
         raise ValidationFailed(_l("Choose a unit from the list."), "unit")
-    name_zh = _validate_text(name_zh, "name_zh", 200, _l("Enter the Chinese name."))
-    name_en = _validate_text(name_en, "name_en", 200, _l("Enter the English name."))
-    source = _validate_text(source, "source", 2000, _l("Cite the source of the value (publication and table)."))
+    name_zh = _validate_text(name_zh, EmissionFactor.name_zh, _l("Enter the Chinese name."))
+    name_en = _validate_text(name_en, EmissionFactor.name_en, _l("Enter the English name."))
+    source = _validate_text(source, EmissionFactor.source, _l("Cite the source of the value (publication and table)."))
     value = parse_factor_value(kgco2e_per_unit)
     try:
         year = int(year)

@@ -9,8 +9,9 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import DateInput
 
+from marketplace.core.db import max_length
 from marketplace.footprint.emission_factors import UNITS
-from marketplace.footprint.models import CATEGORIES
+from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import CATEGORY_LABELS, unit_label
 
 
@@ -30,20 +31,22 @@ def factor_choices(factors, language: str, *, units: tuple[str, ...] | None = No
 
 
 class EventForm(FlaskForm):
-    name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=max_length(Event.name))])
     starts_on = StringField(_l("First day"), widget=DateInput(), validators=[DataRequired()])
     ends_on = StringField(_l("Last day"), widget=DateInput(), validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[DataRequired(), Length(max=200)])
+    location = StringField(_l("Location"), validators=[DataRequired(), Length(max=max_length(Event.location))])
     attendees = StringField(_l("Attendees (optional)"), validators=[Optional(), Length(max=12)])
-    organiser = StringField(_l("Organiser (optional)"), validators=[Optional(), Length(max=200)])
-    boundary = TextAreaField(_l("Accounting boundary (optional)"), validators=[Optional(), Length(max=4000)])
+    organiser = StringField(_l("Organiser (optional)"), validators=[Optional(), Length(max=max_length(Event.organiser))])
+    boundary = TextAreaField(_l("Accounting boundary (optional)"),
+                             validators=[Optional(), Length(max=max_length(Event.boundary))])
 
 
 class ActivityForm(FlaskForm):
     category = SelectField(_l("Category"), validators=[DataRequired()])
     factor_code = SelectField(_l("Emission factor"), validators=[DataRequired()])
     quantity = StringField(_l("Quantity (in the factor's unit)"), validators=[DataRequired(), Length(max=30)])
-    description = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=300)])
+    description = StringField(_l("Note (optional)"),
+                              validators=[Optional(), Length(max=max_length(ActivityLine.description))])
 
 
 class TravelForm(FlaskForm):
@@ -76,18 +79,19 @@ class UploadForm(FlaskForm):
 
 class ReductionForm(FlaskForm):
     category = SelectField(_l("Category"), validators=[DataRequired()])
-    description = TextAreaField(_l("Measure"), validators=[DataRequired(), Length(max=2000)])
+    description = TextAreaField(_l("Measure"),
+                                validators=[DataRequired(), Length(max=max_length(ReductionMeasure.description))])
     estimated_tonnes = StringField(_l("Estimated tCO2e avoided (optional)"), validators=[Optional(), Length(max=20)])
 
 
 class FactorForm(FlaskForm):
-    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=64)])
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=max_length(EmissionFactor.code))])
     category = SelectField(_l("Category"), validators=[DataRequired()])
-    name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=200)])
-    name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=max_length(EmissionFactor.name_zh))])
+    name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=max_length(EmissionFactor.name_en))])
     unit = SelectField(_l("Unit"), validators=[DataRequired()])
     kgco2e_per_unit = StringField(_l("kg CO2e per unit"), validators=[DataRequired(), Length(max=20)])
-    source = TextAreaField(_l("Source"), validators=[DataRequired(), Length(max=2000)])
+    source = TextAreaField(_l("Source"), validators=[DataRequired(), Length(max=max_length(EmissionFactor.source))])
     year = StringField(_l("Data year"), validators=[DataRequired(), Length(max=4)])
 
     def __init__(self, *args, **kwargs):

@@ -44,7 +44,7 @@ class EmissionFactor(db.Model):
     #: kg CO2e per unit of activity, exact (Numeric, never float)
     kgco2e_per_unit: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(18, 8))
     #: the publication the value comes from (title, table, issuer)
-    source: so.Mapped[str] = so.mapped_column(sa.Text)
+    source: so.Mapped[str] = so.mapped_column(sa.Text, info={"max_length": 2000})
     #: the data year of the value
     year: so.Mapped[int] = so.mapped_column(sa.Integer)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -78,7 +78,7 @@ class Event(db.Model):
     #: who runs the event (may differ from the buying organisation)
     organiser: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     #: the accounting boundary as disclosed in the report (what is in and out)
-    boundary: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    boundary: so.Mapped[str] = so.mapped_column(sa.Text, default="", info={"max_length": 4000})
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
@@ -138,7 +138,7 @@ class ReductionMeasure(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     event_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
     category: so.Mapped[str] = so.mapped_column(sa.String(16))
-    description: so.Mapped[str] = so.mapped_column(sa.Text)
+    description: so.Mapped[str] = so.mapped_column(sa.Text, info={"max_length": 2000})
     #: the buyer's estimate of emissions avoided (units); disclosed only, never subtracted: the measured
     #: footprint already reflects the measures
     estimated_units: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)

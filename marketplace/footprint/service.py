@@ -23,8 +23,15 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import User
 from marketplace.core.access import get_scoped
+from marketplace.core.db import max_length
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
-from marketplace.core.quantities import UNITS_PER_TONNE, decimal_to_units, parse_tonnes
+from marketplace.core.quantities import (
+    UNITS_PER_TONNE,
+    DecimalInput,
+    decimal_to_units,
+    parse_decimal,
+    parse_tonnes,
+)
 from marketplace.core.signals import ask
 from marketplace.footprint.emission_factors import current_factor
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
@@ -56,8 +63,13 @@ EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
 MAX_COUNT = 1_000_000
 MAX_DISTANCE_KM = Decimal("40000")
 
-_QUANTITY = re.compile(r"^(?P<int>[0-9]{1,13})(?:\.(?P<frac>[0-9]{1,4}))?$")
-_QUANTITY_TOO_PRECISE = re.compile(r"^[0-9]{1,13}\.[0-9]{5,}$")
+ACTIVITY_QUANTITY = DecimalInput(
+    places=4, integer_digits=13, maximum=MAX_ACTIVITY_QUANTITY,
+    malformed=_l("Enter the quantity with digits and at most 4 decimal places."),
+    missing=_l("Enter the activity quantity, e.g. 34856.9."), blank_is_missing=True,
+    not_text=_l("Send the quantity as a decimal string, e.g. \"34856.9\"."), too_precise=_l("At most 4 decimal places."),
+    negative=_l("The quantity must be positive."), zero=_l("The quantity must be greater than zero."),
+    too_large=_l("The quantity is implausibly large (at most %(max)s).", max="1,000,000,000"))
 _HALF_UP_PLACES = Decimal("0.0001")
 
 
@@ -92,31 +104,7 @@ def parse_activity_quantity(raw, field: str = "quantity") -> Decimal:
     Accepts a decimal string, an int or a Decimal. Floats are refused (the API and forms send strings;
     spreadsheet numbers are converted by their shortest representation before they reach here).
     """
-    if isinstance(raw, bool) or raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise ValidationFailed(_l("Enter the activity quantity, e.g. 34856.9."), field)
-    if isinstance(raw, int):
-        raw = str(raw)
-    elif isinstance(raw, Decimal):
-        if not raw.is_finite():
-            raise ValidationFailed(_l("Enter the quantity with digits and at most 4 decimal places."), field)
-        raw = format(raw, "f")
-    elif not isinstance(raw, str):
-        raise ValidationFailed(_l("Send the quantity as a decimal string, e.g. \"34856.9\"."), field)
-    text = raw.strip()
-    match = _QUANTITY.match(text)
-    if match is None:
-        if text.startswith("-"):
-            raise ValidationFailed(_l("The quantity must be positive."), field)
-        if _QUANTITY_TOO_PRECISE.match(text):
-            raise ValidationFailed(_l("At most 4 decimal places."), field)
-        raise ValidationFailed(_l("Enter the quantity with digits and at most 4 decimal places."), field)
-    value = Decimal(text)
-    if value <= 0:
-        raise ValidationFailed(_l("The quantity must be greater than zero."), field)
-    if value > MAX_ACTIVITY_QUANTITY:
-        raise ValidationFailed(_l("The quantity is implausibly large (at most %(max)s).", max="1,000,000,000"),
-                               field)
-    return value
+    return parse_decimal(raw, ACTIVITY_QUANTITY, field)
 
 
 # --- events ------------------------------------------------------------------------------------------
@@ -126,12 +114,14 @@ def _require_buyer(actor: User) -> None:
         raise Forbidden(_l("Only buyer organisations record event footprints."))
 
 
-def _text(value, field: str, max_length: int, required_message=None) -> str:
+def _text(value, field: str, column, required_message=None) -> str:
+    """Text for a column, stripped; at most as long as the column takes."""
     text = (value or "").strip() if isinstance(value, str) or value is None else str(value).strip()
     if required_message is not None and not text:
         raise ValidationFailed(required_message, field)
-    if len(text) > max_length:
-        raise ValidationFailed(_l("At most %(n)d characters.", n=max_length), field)
+    limit = max_length(column)
+    if len(text) > limit:
+        raise ValidationFailed(_l("At most %(n)d characters.", n=limit), field)
     return text
 
 
@@ -169,13 +159,13 @@ def _count(value, field: str, *, maximum: int = MAX_COUNT, allow_zero: bool = Fa
 
 def _event_fields(name, starts_on, ends_on, location, attendees, organiser, boundary) -> dict:
     values = {
-        "name": _text(name, "name", 200, _l("Enter the event's name.")),
+        "name": _text(name, "name", Event.name, _l("Enter the event's name.")),
         "starts_on": _date(starts_on, "starts_on"),
         "ends_on": _date(ends_on, "ends_on"),
-        "location": _text(location, "location", 200, _l("Enter where the event takes place.")),
+        "location": _text(location, "location", Event.location, _l("Enter where the event takes place.")),
         "attendees": _count(attendees, "attendees", maximum=MAX_ATTENDEES, allow_zero=True, required=False),
-        "organiser": _text(organiser, "organiser", 200),
-        "boundary": _text(boundary, "boundary", 4000),
+        "organiser": _text(organiser, "organiser", Event.organiser),
+        "boundary": _text(boundary, "boundary", Event.boundary),
     }
     if values["ends_on"] < values["starts_on"]:
         raise ValidationFailed(_l("The event cannot end before it starts."), "ends_on")
@@ -265,7 +255,7 @@ def validate_activity(session: so.Session, activity: ActivityInput, prefix: str 
         raise ValidationFailed(_l("This line would emit more than a million tonnes; check the quantity and its unit."),
                                f"{prefix}quantity")
     description = _text(activity.description if isinstance(activity.description, str)
-                        else str(activity.description or ""), f"{prefix}description", 300)
+                        else str(activity.description or ""), f"{prefix}description", ActivityLine.description)
     return ValidActivity(category, factor, quantity, description, units)
 
 
@@ -358,7 +348,7 @@ def add_reduction(session: so.Session, actor: User, event_id, *, category, descr
     event = editable_event(session, actor, event_id)
     if category not in CATEGORIES:
         raise ValidationFailed(_l("Choose one of the six categories."), "category")
-    text = _text(description, "description", 2000, _l("Describe the measure."))
+    text = _text(description, "description", ReductionMeasure.description, _l("Describe the measure."))
     units = None
     if estimated_tonnes is not None and str(estimated_tonnes).strip():
         units = parse_tonnes(estimated_tonnes, "estimated_tonnes", allow_zero=True)

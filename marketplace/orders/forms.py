@@ -7,6 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from marketplace.core.db import max_length
+from marketplace.orders.models import Order
+
 
 class OrderForm(FlaskForm):
     event_id = SelectField(_l("Event to neutralise"), validators=[Optional()])
@@ -17,11 +20,12 @@ class OrderForm(FlaskForm):
                                                         ("bank_transfer", _l("Bank transfer"))],
                                 default="bank_transfer", validators=[DataRequired()])
     beneficiary = StringField(_l("Beneficiary (printed on the certificate)"),
-                              validators=[DataRequired(), Length(max=200)])
+                              validators=[DataRequired(), Length(max=max_length(Order.beneficiary))])
     retirement_reason = TextAreaField(_l("Retirement reason (printed on the certificate)"),
-                                      validators=[DataRequired(), Length(max=500)])
+                                      validators=[DataRequired(), Length(max=max_length(Order.retirement_reason))])
     request_token = HiddenField()
 
 
 class ReferenceForm(FlaskForm):
-    reference = StringField(_l("Bank reference"), validators=[DataRequired(), Length(max=100)])
+    #: the bank's reference of a transfer received or of a refund made (both columns take the same length)
+    reference = StringField(_l("Bank reference"), validators=[DataRequired(), Length(max=max_length(Order.bank_reference))])

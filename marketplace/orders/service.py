@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from marketplace.accounts.models import User
 from marketplace.core import outbox
-from marketplace.core.db import utcnow
+from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
 from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
 from marketplace.footprint import service as footprint
@@ -163,12 +163,16 @@ def find_by_idempotency_key(session: so.Session, organisation_id: int, key: str)
                                                  Order.idempotency_key == key))
 
 
-def _clean(text, field: str, max_length: int) -> str:
+def _clean(text, column, field: str | None = None) -> str:
+    """Required text for a column, stripped; at most as long as the column takes. ``field`` names it in the
+    error (by default the column's name)."""
     value = (text or "").strip()
+    field = field or column.key
     if not value:
         raise ValidationFailed(_l("This field is required."), field)
-    if len(value) > max_length:
-        raise ValidationFailed(_l("At most %(n)s characters.", n=max_length), field)
+    limit = max_length(column)
+    if len(value) > limit:
+        raise ValidationFailed(_l("At most %(n)s characters.", n=limit), field)
     return value
 
 
@@ -249,8 +253,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
         raise Forbidden(_l("Only buyer organisations place orders."))
     if payment_method not in PAYMENT_METHODS:
         raise ValidationFailed(_l("Choose card or bank transfer."), "payment_method")
-    beneficiary = _clean(beneficiary, "beneficiary", 200)
-    retirement_reason = _clean(retirement_reason, "retirement_reason", 500)
+    beneficiary = _clean(beneficiary, Order.beneficiary)
+    retirement_reason = _clean(retirement_reason, Order.retirement_reason)
     session.flush()  # anything pending goes first, as an autoflush would before the quote
     lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
@@ -496,7 +500,7 @@ def record_manual_refund(session: so.Session, order: Order, *, actor: User, refe
     """The bureau records a bank-transfer refund it has made."""
     if actor.role != "bureau":
         raise Forbidden(_l("Only the bureau records refunds."))
-    reference = _clean(reference, "reference", 100)
+    reference = _clean(reference, Order.refund_reference, "reference")
     result = session.execute(sa.update(Order).where(Order.id == order.id, Order.refund_status == "pending")
                              .values(refund_status="done", refund_reference=reference, updated_at=utcnow()),
                              execution_options={"synchronize_session": False})
@@ -533,7 +537,7 @@ def confirm_bank_transfer(session: so.Session, order: Order, *, actor: User, ref
     changed nothing."""
     if actor.role != "bureau":
         raise Forbidden(_l("Only the bureau confirms bank transfers."))
-    reference = _clean(reference, "reference", 100)
+    reference = _clean(reference, Order.bank_reference, "reference")
     if order.payment_method != "bank_transfer":
         raise ValidationFailed(_l("This order is paid by card."), "reference")
     if order.status in ("paid", "retiring", "completed"):

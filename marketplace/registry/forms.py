@@ -8,19 +8,25 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from marketplace.core.db import max_length
+from marketplace.registry.models import BufferLoss, CreditBatch, Project, ProjectTransition
+
 
 class ProjectForm(FlaskForm):
-    name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)])
-    name_en = StringField(_l("English name (optional)"), validators=[Optional(), Length(max=200)])
+    name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=max_length(Project.name))])
+    name_en = StringField(_l("English name (optional)"),
+                          validators=[Optional(), Length(max=max_length(Project.name_en))])
     village_id = SelectField(_l("Village"), coerce=int, validators=[DataRequired()])
     area_hectares = StringField(_l("Area (hectares)"), validators=[DataRequired(), Length(max=20)])
-    forest_type = StringField(_l("Forest type"), validators=[DataRequired(), Length(max=100)])
+    forest_type = StringField(_l("Forest type"),
+                              validators=[DataRequired(), Length(max=max_length(Project.forest_type))])
     methodology = StringField(_l("Methodology"), default="CCER-14-001-V01",
-                              validators=[DataRequired(), Length(max=100)])
+                              validators=[DataRequired(), Length(max=max_length(Project.methodology))])
     crediting_start = DateField(_l("Crediting period starts"), validators=[DataRequired()])
     crediting_end = DateField(_l("Crediting period ends"), validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
-    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=max_length(Project.location))])
+    description = TextAreaField(_l("Description"),
+                                validators=[Optional(), Length(max=max_length(Project.description))])
 
 
 class DocumentForm(FlaskForm):
@@ -32,15 +38,18 @@ class DocumentForm(FlaskForm):
 
 class ReviewForm(FlaskForm):
     decision = SelectField(_l("Decision"), choices=[("verified", _l("Verify the project")), ("rejected", _l("Reject"))])
-    note = TextAreaField(_l("Note to the cooperative"), validators=[Optional(), Length(max=2000)])
+    note = TextAreaField(_l("Note to the cooperative"),
+                         validators=[Optional(), Length(max=max_length(ProjectTransition.note))])
 
 
 class BatchForm(FlaskForm):
     quantity = StringField(_l("Quantity issued (t)"), validators=[DataRequired(), Length(max=30)])
     vintage_start = DateField(_l("Monitoring period starts"), validators=[DataRequired()])
     vintage_end = DateField(_l("Monitoring period ends"), validators=[DataRequired()])
-    verification_body = StringField(_l("Verification body"), validators=[DataRequired(), Length(max=200)])
-    report_reference = StringField(_l("Verification report reference"), validators=[DataRequired(), Length(max=200)])
+    verification_body = StringField(_l("Verification body"),
+                                    validators=[DataRequired(), Length(max=max_length(CreditBatch.verification_body))])
+    report_reference = StringField(_l("Verification report reference"),
+                                   validators=[DataRequired(), Length(max=max_length(CreditBatch.report_reference))])
 
 
 class ListingForm(FlaskForm):
@@ -55,4 +64,4 @@ class LossForm(FlaskForm):
     kind = SelectField(_l("Kind of loss"), choices=[("fire", _l("Fire")), ("pests", _l("Pests or disease")),
                                                      ("logging", _l("Logging")), ("other", _l("Other"))])
     quantity = StringField(_l("Buffer units to cancel (t)"), validators=[DataRequired(), Length(max=30)])
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=max_length(BufferLoss.reason))])

@@ -81,7 +81,7 @@ class Project(db.Model):
     methodology: so.Mapped[str] = so.mapped_column(sa.String(100))
     crediting_start: so.Mapped[date]
     crediting_end: so.Mapped[date]
-    description: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    description: so.Mapped[str] = so.mapped_column(sa.Text, default="", info={"max_length": 5000})
     #: free-text location (small-class numbers, coordinates)
     location: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     status: so.Mapped[str] = so.mapped_column(sa.String(16), default="draft", index=True)
@@ -140,7 +140,7 @@ class ProjectTransition(db.Model):
     from_status: so.Mapped[str] = so.mapped_column(sa.String(16))
     to_status: so.Mapped[str] = so.mapped_column(sa.String(16))
     actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
-    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="", info={"max_length": 2000})
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     actor: so.Mapped[User] = so.relationship(lazy="joined")  # noqa: F821
@@ -273,7 +273,7 @@ class BufferLoss(db.Model):
     batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("credit_batches.id"), index=True)
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
-    reason: so.Mapped[str] = so.mapped_column(sa.Text)
+    reason: so.Mapped[str] = so.mapped_column(sa.Text, info={"max_length": 2000})
     actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 

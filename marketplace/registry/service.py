@@ -9,7 +9,7 @@ import hashlib
 import os
 import secrets
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,8 +19,9 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import User
 from marketplace.core.access import scoped_select
-from marketplace.core.db import utcnow
+from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.quantities import DecimalInput, parse_decimal
 from marketplace.registry import ledger
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
@@ -80,26 +81,26 @@ def village_ids_under(session: so.Session, region_id: int) -> list[int]:
 
 # --- projects -----------------------------------------------------------------------------------
 
-def _clean(text, field: str, *, required: bool = True, max_length: int = 200) -> str:
+def _clean(text, column, *, required: bool = True) -> str:
+    """Text for a column (its field has the column's name), stripped; at most as long as the column takes."""
     value = (text or "").strip()
+    field = column.key
     if required and not value:
         raise ValidationFailed(_l("This field is required."), field)
-    if len(value) > max_length:
-        raise ValidationFailed(_l("At most %(n)s characters.", n=max_length), field)
+    limit = max_length(column)
+    if len(value) > limit:
+        raise ValidationFailed(_l("At most %(n)s characters.", n=limit), field)
     return value
+
+
+#: A project's area: 2 places (the column's scale), at most 10 million hectares.
+HECTARES = DecimalInput(places=2, integer_digits=12, maximum=Decimal("10000000"),
+                        malformed=_l("Enter the area in hectares, e.g. 1250.5."),
+                        too_precise=_l("At most 2 decimal places."))
 
 
 def parse_hectares(raw, field: str = "area_hectares") -> Decimal:
-    text = str(raw if raw is not None else "").strip()
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValidationFailed(_l("Enter the area in hectares, e.g. 1250.5."), field) from None
-    if not value.is_finite() or value <= 0 or value > Decimal("10000000") or not text.replace(".", "", 1).isdigit():
-        raise ValidationFailed(_l("Enter the area in hectares, e.g. 1250.5."), field)
-    if value != value.quantize(Decimal("0.01")):
-        raise ValidationFailed(_l("At most 2 decimal places."), field)
-    return value
+    return parse_decimal(raw, HECTARES, field)
 
 
 def create_project(session: so.Session, *, actor: User, village_id: int, name: str, area_hectares,
@@ -113,13 +114,13 @@ def create_project(session: so.Session, *, actor: User, village_id: int, name: s
     if not crediting_start or not crediting_end or crediting_end <= crediting_start:
         raise ValidationFailed(_l("The crediting period must end after it starts."), "crediting_end")
     project = Project(
-        seller_organisation_id=actor.organisation_id, village_id=village.id, name=_clean(name, "name"),
-        name_en=_clean(name_en, "name_en", required=False) or None, area_hectares=parse_hectares(area_hectares),
-        forest_type=_clean(forest_type, "forest_type", max_length=100),
-        methodology=_clean(methodology, "methodology", max_length=100),
+        seller_organisation_id=actor.organisation_id, village_id=village.id, name=_clean(name, Project.name),
+        name_en=_clean(name_en, Project.name_en, required=False) or None, area_hectares=parse_hectares(area_hectares),
+        forest_type=_clean(forest_type, Project.forest_type),
+        methodology=_clean(methodology, Project.methodology),
         crediting_start=crediting_start, crediting_end=crediting_end,
-        description=_clean(description, "description", required=False, max_length=5000),
-        location=_clean(location, "location", required=False, max_length=300), status="draft")
+        description=_clean(description, Project.description, required=False),
+        location=_clean(location, Project.location, required=False), status="draft")
     session.add(project)
     session.flush()
     return project
@@ -134,7 +135,7 @@ def transition_project(session: so.Session, project: Project, to_status: str, *,
             "from": status_label(project.status), "to": status_label(to_status)}))
     if actor.role != who:
         raise Forbidden(_l("You cannot make this change."))
-    note = _clean(note, "note", required=(to_status == "rejected"), max_length=2000)
+    note = _clean(note, ProjectTransition.note, required=(to_status == "rejected"))
     if to_status == "submitted":
         count = session.scalar(sa.select(sa.func.count()).select_from(ProjectDocument)
                                .where(ProjectDocument.project_id == project.id))
@@ -253,8 +254,8 @@ def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_
                         quantity_units=quantity_units, buffer_units=buffer_units, serial_start=start,
                         serial_end=start + quantity_units, next_serial=start,
                         next_buffer_serial=start + quantity_units - buffer_units,
-                        verification_body=_clean(verification_body, "verification_body"),
-                        report_reference=_clean(report_reference, "report_reference"), issued_by_id=actor.id)
+                        verification_body=_clean(verification_body, CreditBatch.verification_body),
+                        report_reference=_clean(report_reference, CreditBatch.report_reference), issued_by_id=actor.id)
     session.add(batch)
     session.flush()
     ledger.open_accounts(session, batch.id, BATCH_ACCOUNTS)
@@ -274,7 +275,7 @@ def report_loss(session: so.Session, batch: CreditBatch, *, actor: User, kind: s
         raise Forbidden(_l("Only the bureau cancels buffer units."))
     if kind not in LOSS_KINDS:
         raise ValidationFailed(_l("Choose the kind of loss."), "kind")
-    loss = BufferLoss(batch_id=batch.id, kind=kind, units=units, reason=_clean(reason, "reason", max_length=2000),
+    loss = BufferLoss(batch_id=batch.id, kind=kind, units=units, reason=_clean(reason, BufferLoss.reason),
                       actor_id=actor.id)
     session.add(loss)
     session.flush()

@@ -6,11 +6,11 @@ from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
 from marketplace.orders.signals import order_completed
-from marketplace.stats import api, cli, service, views, views_home
+from marketplace.stats import aggregates, api, cli, views, views_home
 
 
 def init_app(app: Flask) -> None:
-    order_completed.connect(service.on_order_completed)
+    order_completed.connect(aggregates.on_order_completed)
     for module in (views_home, views):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marketplace.accounts.api_auth import BEARER, token_required
 from marketplace.core.quantities import format_cny, format_tonnes
 from marketplace.extensions import db
-from marketplace.stats import service as stats
+from marketplace.stats import figures
 
 blp = Blueprint("api_stats", __name__, url_prefix="/api/v1", description="Statistics for the bureau")
 
@@ -62,12 +62,12 @@ class SummaryOut(FiguresOut):
     by_month = ma.fields.List(ma.fields.Nested(MonthOut))
 
 
-def _figures(f: stats.Figures) -> dict:
+def _figures(f: figures.Figures) -> dict:
     return {"sold_tonnes": format_tonnes(f.sold_units), "retired_tonnes": format_tonnes(f.retired_units),
             "revenue_cny": format_cny(f.revenue_cny)}
 
 
-def summary_json(summary: stats.Summary) -> dict:
+def summary_json(summary: figures.Summary) -> dict:
     filters = summary.filters
     by_village = []
     for village, f in summary.by_village:
@@ -95,5 +95,5 @@ def summary_json(summary: stats.Summary) -> dict:
 @token_required("bureau")
 def stats_summary(args):
     """Cumulative tonnes sold and retired, revenue, orders, by buyer, village and month (bureau only)."""
-    filters = stats.parse_filters(args.get("date_from"), args.get("date_to"), args.get("county"))
-    return summary_json(stats.summary(db.session, filters))
+    filters = figures.parse_filters(args.get("date_from"), args.get("date_to"), args.get("county"))
+    return summary_json(figures.summary(db.session, filters))

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
-from marketplace.stats import service as stats
+from marketplace.stats import aggregates
 
 
 @click.group("stats", help="The dashboards' aggregates.")
@@ -26,7 +26,7 @@ def stats_rebuild():
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
-        counted = stats.rebuild(db.session, progress=progress)
+        counted = aggregates.rebuild(db.session, progress=progress)
     db.session.commit()
     click.echo(f"rebuilt the aggregates from {counted} completed orders")
 

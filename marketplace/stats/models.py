@@ -1,7 +1,7 @@
 """Maintained aggregates of completed orders, so dashboards and the stats API stay fast at any size.
 
 All three tables (by day, by month, by year and for all time) are written in the same transaction
-that moves an order to ``completed`` (see services/stats.record_completion) and can be rebuilt from the orders and the ledger at any time
+that moves an order to ``completed`` (see stats/aggregates.record_completion) and can be rebuilt from the orders and the ledger at any time
 (``marketplace stats rebuild``). Quantities are integer units (1 unit = 0.0001 t); money is integer
 fen (0.01 CNY): sums of integers are exact on every database, sums of SQLite "decimals" are not.
 

@@ -2,7 +2,7 @@
 
 A table holds raw values (text, integer units, integer fen, counts), never formatted strings, so the
 page, the CSV and the spreadsheet show the same figures by construction; each medium formats them
-through services/quantities.py. Text from users (organisation, project and village names) is
+through core/quantities.py. Text from users (organisation, project and village names) is
 guarded against spreadsheet formula injection in both exports.
 """
 
@@ -11,14 +11,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from marketplace.core.quantities import fen, format_cny, format_tonnes, units_to_decimal
-from marketplace.stats.service import Figures, fold_periods
+from marketplace.core.quantities import fen, fen_to_cny, format_cny, format_tonnes, units_to_decimal
+from marketplace.stats.figures import Figures, fold_periods
 
 #: Column kinds: text, tonnes (integer units), cny (integer fen), count.
 KINDS = ("text", "tonnes", "cny", "count")
@@ -45,10 +44,6 @@ class Table:
     def add(self, values: list, level: str = "") -> None:
         self.rows.append(values)
         self.row_levels.append(level)
-
-
-def fen_to_cny(fen: int) -> Decimal:
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
 
 
 def neutralise_formula(text: str) -> str:

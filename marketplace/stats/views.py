@@ -1,6 +1,6 @@
 """Dashboards: the bureau's cumulative offsets, a cooperative's sales, a buyer's neutralised events.
 
-Every table is built once (services/report_tables.py) and shown on the page, as CSV and as XLSX,
+Every table is built once (stats/report_tables.py) and shown on the page, as CSV and as XLSX,
 so an export always says what the screen says.
 """
 
@@ -16,7 +16,7 @@ from flask_login import current_user
 from marketplace.certificates.models import Certificate
 from marketplace.core.access import scoped_select
 from marketplace.core.errors import DomainError
-from marketplace.core.quantities import display_tonnes, format_cny, format_tonnes
+from marketplace.core.quantities import display_cny, display_tonnes, fen_to_cny, format_cny, format_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
@@ -25,8 +25,8 @@ from marketplace.orders.models import Order, OrderLine
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
 from marketplace.registry.models import Listing
-from marketplace.stats import report_tables
-from marketplace.stats import service as stats
+from marketplace.stats import figures, report_tables
+from marketplace.stats.aggregates import local_day
 
 bp = Blueprint("dashboards", __name__)
 
@@ -36,9 +36,9 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def _filters():
     """Filters from the query string; an invalid one is reported and the page shows everything."""
     try:
-        return stats.parse_filters(request.args.get("from"), request.args.get("to"), request.args.get("county")), None
+        return figures.parse_filters(request.args.get("from"), request.args.get("to"), request.args.get("county")), None
     except DomainError as exc:
-        return stats.Filters(), str(exc.message)
+        return figures.Filters(), str(exc.message)
 
 
 def _bar_chart(labels, series, unit: str, horizontal: bool = False) -> str:
@@ -69,15 +69,15 @@ def _export(tables: list, table_key: str, fmt: str, stem: str):
 # --- the bureau ----------------------------------------------------------------------------------
 
 def _bureau_tables(filters):
-    summary = stats.summary(db.session, filters)
-    inventory = stats.inventory(db.session, county_id=filters.county_id)
+    summary = figures.summary(db.session, filters)
+    inventory = figures.inventory(db.session, county_id=filters.county_id)
     tables = [report_tables.totals_table(summary), report_tables.by_buyer_table(summary),
               report_tables.by_village_table(summary), report_tables.by_period_table(summary, "month"),
               report_tables.by_period_table(summary, "quarter"), report_tables.by_period_table(summary, "year"),
               report_tables.by_project_table(summary), report_tables.inventory_table(inventory),
-              report_tables.orders_table("recent_orders", _("Recent orders"), stats.recent_orders(db.session)),
+              report_tables.orders_table("recent_orders", _("Recent orders"), figures.recent_orders(db.session)),
               report_tables.orders_table("pending_transfers", _("Bank transfers awaiting confirmation"),
-                                         stats.pending_transfers(db.session))]
+                                         figures.pending_transfers(db.session))]
     return summary, inventory, tables
 
 
@@ -87,18 +87,18 @@ def bureau():
     filters, error = _filters()
     summary, inventory, tables = _bureau_tables(filters)
     top_buyers = summary.by_buyer[:12]
-    counties: dict[str, stats.Figures] = {}
+    counties: dict[str, figures.Figures] = {}
     for village, f in summary.by_village:
         county = village.ancestor("county")
-        counties.setdefault(county.name if county else "—", stats.Figures()).add(f)
+        counties.setdefault(county.name if county else "—", figures.Figures()).add(f)
     charts = {
         "month": _month_chart(summary),
         "buyer": _bar_chart([org.name for org, _f in top_buyers],
                             [{"name": _("Sold (t)"), "values": [format_tonnes(f.sold_units) for _o, f in top_buyers]}],
                             "t", horizontal=True),
         "county": _bar_chart(list(counties), [{"name": _("Revenue (CNY)"),
-                                               "values": [format_cny(report_tables.fen_to_cny(f.revenue_fen))
-                                                          for f in counties.values()]}], "¥"),
+                                               "values": [format_cny(f.revenue_cny) for f in counties.values()]}],
+                            "¥"),
     }
     return render_template("stats/dashboard_bureau.html", summary=summary, inventory=inventory,
                            tables={t.key: t for t in tables}, charts=charts, filters=filters, error=error,
@@ -132,7 +132,7 @@ def _listing_table(seller_id: int):
     available = ledger.listings_available_units(db.session, [r.id for r in rows])
     sold = dict(db.session.execute(
         sa.select(OrderLine.listing_id, sa.func.sum(OrderLine.units)).join(Order, Order.id == OrderLine.order_id)
-        .where(OrderLine.listing_id.in_([r.id for r in rows]), Order.status.in_(stats.SOLD_STATUSES))
+        .where(OrderLine.listing_id.in_([r.id for r in rows]), Order.status.in_(figures.SOLD_STATUSES))
         .group_by(OrderLine.listing_id)).all()) if rows else {}
     table = report_tables.Table("listings", _("Inventory left per listing"), [
         report_tables.Column(_("Listing")), report_tables.Column(_("Project")),
@@ -148,7 +148,7 @@ def _listing_table(seller_id: int):
 
 def _seller_tables(filters):
     org_id = current_user.organisation_id
-    summary = stats.summary(db.session, filters, stats.Scope(seller_id=org_id))
+    summary = figures.summary(db.session, filters, figures.Scope(seller_id=org_id))
     tables = [report_tables.totals_table(summary), report_tables.by_buyer_table(summary),
               report_tables.by_period_table(summary, "month"), report_tables.by_project_table(summary),
               _listing_table(org_id)]
@@ -162,7 +162,7 @@ def seller():
     summary, tables = _seller_tables(filters)
     chart = _bar_chart([m for m, _f in summary.by_month], [
         {"name": _("Revenue (CNY)"),
-         "values": [format_cny(report_tables.fen_to_cny(f.revenue_fen)) for _m, f in summary.by_month]}], "¥")
+         "values": [format_cny(f.revenue_cny) for _m, f in summary.by_month]}], "¥")
     return render_template("stats/dashboard_seller.html", summary=summary, tables={t.key: t for t in tables},
                            chart_data=chart, filters=filters, error=error, args=_export_args(filters)), \
         422 if error else 200
@@ -181,7 +181,7 @@ def seller_export(table_key: str, fmt: str):
 
 def _buyer_tables(filters):
     org_id = current_user.organisation_id
-    summary = stats.summary(db.session, filters, stats.Scope(buyer_id=org_id))
+    summary = figures.summary(db.session, filters, figures.Scope(buyer_id=org_id))
     events = db.session.scalars(scoped_select(Event, current_user, bureau_sees_all=False)
                                 .order_by(Event.starts_on.desc())).all()
     retired = dict(db.session.execute(
@@ -209,7 +209,7 @@ def _buyer_tables(filters):
         report_tables.Column(_("State"))])
     for certificate, _order in certificates:
         cert_table.add([certificate.number, certificate.beneficiary,
-                        stats.local_day(certificate.issued_at).isoformat(), certificate.quantity_units,
+                        local_day(certificate.issued_at).isoformat(), certificate.quantity_units,
                         _("revoked") if certificate.revoked_at else _("valid")])
     tables = [report_tables.totals_table(summary), event_table,
               report_tables.orders_table("orders", _("Orders"), orders),
@@ -244,5 +244,5 @@ def _report_cell(value, kind: str) -> str:
     if kind == "tonnes":
         return display_tonnes(int(value))
     if kind == "cny":
-        return f"{report_tables.fen_to_cny(int(value)):,.2f}"
+        return display_cny(fen_to_cny(int(value)))
     return str(value)
