@@ -9,8 +9,6 @@ import re
 import subprocess
 import sys
 
-import json
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
