@@ -61,6 +61,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--forbid-lazy-loads", action="store_true",
+                     default=os.environ.get("TANHUI_FORBID_LAZY_LOADS") == "1",
+                     help="fail a test in which a request loads a relationship lazily from the database "
+                          "(also TANHUI_FORBID_LAZY_LOADS=1); see tests/lazy_loads.py")
+
+
+@pytest.fixture(autouse=True)
+def _lazy_loads(request):
+    """With --forbid-lazy-loads, a lazy load that reaches the database during a request fails the test."""
+    if not request.config.getoption("--forbid-lazy-loads"):
+        yield
+        return
+    from tests.lazy_loads import forbid_lazy_loads
+
+    with forbid_lazy_loads() as refused:
+        yield
+    if refused:
+        pytest.fail("lazy loads: " + ", ".join(sorted(set(refused))), pytrace=False)
+
+
 #: Tests with these markers need the real services; they run in the PostgreSQL pass only.
 SERVICE_MARKERS = ("postgres", "redis", "stripe", "browser")
 

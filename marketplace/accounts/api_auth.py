@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+import sqlalchemy.orm as so
 from flask import request
 from flask_babel import gettext as _
 from werkzeug.exceptions import Forbidden, Unauthorized
@@ -55,4 +56,4 @@ def api_user() -> Actor:
 
 def api_user_record() -> User:
     """The caller's whole user row (with the organisation), for views that show it."""
-    return db.session.get(User, api_actor().id)
+    return db.session.get(User, api_actor().id, options=[so.joinedload(User.organisation)])

@@ -27,7 +27,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.registry import ledger
-from marketplace.registry.models import CreditBatch, SerialRange
+from marketplace.registry.models import PROJECT_VILLAGE, CreditBatch, SerialRange
 
 CERTIFICATE_TASK = "tanhui.generate_certificate"
 NOTIFY_TASK = "tanhui.notify_certificate_ready"
@@ -52,9 +52,12 @@ def retire_order(session: so.Session, order_id: int) -> str:
 
 
 def order_ranges(session: so.Session, order: Order) -> list[SerialRange]:
+    """The order's retired serial ranges, each with its batch, project and the project's place."""
     return list(session.scalars(sa.select(SerialRange).where(SerialRange.ref == order.ref,
                                                             SerialRange.kind == "retirement")
-                                .order_by(SerialRange.batch_id)))
+                                .order_by(SerialRange.batch_id)
+                                .options(so.joinedload(SerialRange.batch).joinedload(CreditBatch.project)
+                                         .options(PROJECT_VILLAGE))))
 
 
 def facts_for(session: so.Session, order: Order) -> dict:
@@ -86,7 +89,7 @@ def facts_for(session: so.Session, order: Order) -> dict:
 
 def generate_certificate(session: so.Session, order_id: int) -> str:
     """Issue (or find) the order's certificate, write its PDF, complete the order. Commits."""
-    order = session.get(Order, order_id)
+    order = session.get(Order, order_id, options=[so.joinedload(Order.buyer)])  # the certificate names the buyer
     if order is None or order.status not in ("retiring", "completed"):
         return "nothing to do"
     certificate = session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))

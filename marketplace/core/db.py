@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
+
+M = TypeVar("M")
 
 
 def utcnow() -> datetime:
@@ -47,3 +50,9 @@ def insert(session: so.Session, target):
     if dialect == "sqlite":
         return sqlite.insert(target)
     raise NotImplementedError(f"no INSERT … ON CONFLICT for {dialect}")
+
+
+def reload(session: so.Session, row: M, *options) -> M:
+    """The row again, with the relationships named by ``options`` (loader options) loaded in the same load:
+    for an answer built after a commit expired the row, instead of a lazy load per relationship."""
+    return session.get(type(row), sa.inspect(row).identity, options=options, populate_existing=True)

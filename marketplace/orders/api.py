@@ -12,13 +12,14 @@ from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
 from marketplace.core.api_fields import Id
+from marketplace.core.db import reload
 from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.quantities import format_cny, format_tonnes, parse_tonnes
 from marketplace.core.signals import ask
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
 from marketplace.orders import service as orders
-from marketplace.orders.models import Order
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order
 from marketplace.orders.signals import certificate_number_wanted
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
@@ -137,7 +138,7 @@ def commit_keeping_state() -> None:
 def _replay(existing: Order, fingerprint: str):
     if existing.request_fingerprint != fingerprint:
         raise idempotency.key_reused()
-    return order_json(existing), 200
+    return order_json(reload(db.session, existing, ORDER_LINES_SHOWN)), 200
 
 
 @blp.route("/orders", methods=["POST"])
@@ -201,7 +202,7 @@ def _place(data: dict, actor, key: str | None, fingerprint: str):
 @token_required("buyer", "bureau")
 def get_order(order_id: int):
     """An order of yours (the bureau sees every order)."""
-    return order_json(get_scoped(db.session, Order, order_id, api_user()))
+    return order_json(get_scoped(db.session, Order, order_id, api_user(), options=[ORDER_LINES_SHOWN]))
 
 
 @blp.route("/orders/<int:order_id>/cancel", methods=["POST"])
@@ -213,7 +214,7 @@ def cancel_order(order_id: int):
     order = get_scoped(db.session, Order, order_id, api_user(), bureau_sees_all=False)
     orders.cancel(db.session, order, actor=api_user())
     db.session.commit()
-    return order_json(order)
+    return order_json(reload(db.session, order, ORDER_LINES_SHOWN))
 
 
 @blp.route("/orders/<int:order_id>/confirm-bank-transfer", methods=["POST"])
@@ -230,4 +231,4 @@ def confirm_bank_transfer(data, order_id: int):
         db.session.commit()  # a refund flagged for a late transfer must be kept
         raise
     db.session.commit()
-    return order_json(order)
+    return order_json(reload(db.session, order, ORDER_LINES_SHOWN))
