@@ -295,14 +295,15 @@ def celery_worker(worker_factory, redis_url):
 
 @pytest.fixture
 def worker_factory(database_url, base_config, tmp_path, app):
-    """Start real Celery worker processes on a broker of the test's choosing, with extra settings."""
+    """Start real Celery worker processes on a broker of the test's choosing, with extra settings (and
+    ``include``: modules of tests' own for that worker to import, e.g. tests.worker_faults)."""
     if not ON_POSTGRES:
         pytest.skip("worker tests run in the PostgreSQL pass")
     started = []
 
-    def start(broker_url: str, **extra_env):
+    def start(broker_url: str, *, include: tuple[str, ...] = (), **extra_env):
         worker = _worker(broker_url, database_url, base_config, tmp_path / f"worker{len(started)}", extra_env,
-                         app.instance_path)
+                         app.instance_path, include)
         started.append(worker)
         return worker.start()
 
@@ -311,7 +312,7 @@ def worker_factory(database_url, base_config, tmp_path, app):
         worker.stop(kill=True)
 
 
-def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_path):
+def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_path, include=()):
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -335,7 +336,7 @@ def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_
             self.process = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=solo",
                  "--without-heartbeat", "--without-gossip", "--without-mingle", "-Q", env["CELERY_QUEUE"],
-                 "--loglevel=INFO"],
+                 "--loglevel=INFO", *(["--include", ",".join(include)] if include else [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             return self
 

@@ -10,13 +10,11 @@ then retiring → completed and the buyer's notification through the outbox.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from datetime import timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 
 from marketplace.certificates import pdf as certificate_pdf
 from marketplace.certificates import service as certificates
@@ -96,9 +94,6 @@ def generate_certificate(session: so.Session, order_id: int) -> str:
     if certificate is None:
         certificate = certificates.issue_certificate(session, order_id=order.id, facts=facts_for(session, order))
         session.commit()  # the number's counter row is locked until here
-    delay = current_app.config["FAULT_CERTIFICATE_DELAY_SECONDS"]
-    if delay:
-        time.sleep(delay)  # tests kill the worker here
     certificate_pdf.certificate_pdf_file(session, certificate)  # drawn unless this run is a repeat
     order = orders.lock(session, order_id)
     if order.status == "retiring" and orders.transition(session, order, "completed", note=certificate.number,
