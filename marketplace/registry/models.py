@@ -344,10 +344,11 @@ PG_LEDGER_DDL = [
     # No two batches can own the same serial.
     "ALTER TABLE credit_batches ADD CONSTRAINT ex_credit_batches_no_overlap "
     "EXCLUDE USING gist (int8range(serial_start, serial_end) WITH &&)",
-    # The journal is append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays possible for tests).
+    # The journal and the serial ranges are append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays
+    # possible for tests). The refusal names the table it guards (migration 0011 replaced 0002's function).
     """CREATE OR REPLACE FUNCTION tanhui_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'ledger_entries is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+  RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$""",
     "CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries "
     "FOR EACH ROW EXECUTE FUNCTION tanhui_append_only()",
