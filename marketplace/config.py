@@ -112,8 +112,6 @@ def load_config(instance_path: Path) -> dict:
         "IDEMPOTENCY_KEY_DAYS": int(env("IDEMPOTENCY_KEY_DAYS", "30")),
         # Paid orders whose retirement has not finished after this long are re-driven (lost task, killed worker).
         "ORDER_REDRIVE_AFTER_SECONDS": int(env("ORDER_REDRIVE_AFTER_SECONDS", "120")),
-        # Fault injection for the crash tests: pause between issuing a certificate and drawing its PDF.
-        "FAULT_CERTIFICATE_DELAY_SECONDS": int(env("FAULT_CERTIFICATE_DELAY_SECONDS", "0")),
         "API_TITLE": "Tanhui API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

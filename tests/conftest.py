@@ -88,6 +88,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--forbid-lazy-loads", action="store_true",
+                     default=os.environ.get("TANHUI_FORBID_LAZY_LOADS") == "1",
+                     help="fail a test in which a request loads a relationship lazily from the database "
+                          "(also TANHUI_FORBID_LAZY_LOADS=1); see tests/lazy_loads.py")
+
+
+@pytest.fixture(autouse=True)
+def _lazy_loads(request):
+    """With --forbid-lazy-loads, a lazy load that reaches the database during a request fails the test."""
+    if not request.config.getoption("--forbid-lazy-loads"):
+        yield
+        return
+    from tests.lazy_loads import forbid_lazy_loads
+
+    with forbid_lazy_loads() as refused:
+        yield
+    if refused:
+        pytest.fail("lazy loads: " + ", ".join(sorted(set(refused))), pytrace=False)
+
+
 #: Tests with these markers need the real services; they run in the PostgreSQL pass only.
 SERVICE_MARKERS = ("postgres", "redis", "stripe", "browser")
 
@@ -343,14 +364,15 @@ def celery_worker(worker_factory, redis_url):
 
 @pytest.fixture
 def worker_factory(database_url, base_config, tmp_path, app):
-    """Start real Celery worker processes on a broker of the test's choosing, with extra settings."""
+    """Start real Celery worker processes on a broker of the test's choosing, with extra settings (and
+    ``include``: modules of tests' own for that worker to import, e.g. tests.worker_faults)."""
     if not ON_POSTGRES:
         pytest.skip("worker tests run in the PostgreSQL pass")
     started = []
 
-    def start(broker_url: str, **extra_env):
+    def start(broker_url: str, *, include: tuple[str, ...] = (), **extra_env):
         worker = _worker(broker_url, database_url, base_config, tmp_path / f"worker{len(started)}", extra_env,
-                         app.instance_path)
+                         app.instance_path, include)
         started.append(worker)
         return worker.start()
 
@@ -359,7 +381,7 @@ def worker_factory(database_url, base_config, tmp_path, app):
         worker.stop(kill=True)
 
 
-def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_path):
+def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_path, include=()):
     tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -383,7 +405,7 @@ def _worker(redis_url, database_url, base_config, tmp_path, extra_env, instance_
             self.process = subprocess.Popen(  # noqa: S603
                 [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=solo",
                  "--without-heartbeat", "--without-gossip", "--without-mingle", "-Q", env["CELERY_QUEUE"],
-                 "--loglevel=INFO"],
+                 "--loglevel=INFO", *(["--include", ",".join(include)] if include else [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             return self
 

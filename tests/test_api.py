@@ -23,7 +23,8 @@ def test_missing_wrong_and_revoked_tokens_get_a_json_401(client, factory, login)
                    {"Authorization": "Bearer " + "x" * 5000}):
         response = client.get("/api/v1/me", headers=header)
         assert response.status_code == 401
-        assert response.get_json()["error"]["code"] == "unauthorized"
+        assert response.get_json()["error"] == {"code": "unauthorized",
+                                                "message": "请提供有效的 API 令牌：Authorization: Bearer <token>。"}
     user = factory.user("buyer")
     token = factory.token(user)
     login(user.email, PASSWORD)
@@ -82,7 +83,7 @@ def test_a_disabled_users_token_is_refused_and_roles_are_checked_from_the_token(
     refused = client.post("/api/v1/orders", headers=auth, json={"quantity_tonnes": "1", "payment_method": "card",
                                                                 "beneficiary": "x", "retirement_reason": "y"})
     assert refused.status_code == 403
-    assert refused.get_json()["error"]["code"] == "forbidden"
+    assert refused.get_json()["error"] == {"code": "forbidden", "message": "此接口仅限 buyer 账户调用。"}
     with client.application.app_context():
         db.session.get(User, seller.id).active = False
         db.session.commit()

@@ -35,6 +35,29 @@ def test_an_unexpected_api_error_is_json(failing_app):
     assert "secret" not in response.get_data(as_text=True)
 
 
+def test_http_errors_say_their_description_only_when_written_for_people(make_app):
+    from werkzeug.exceptions import BadRequest
+
+    from marketplace.core.http_errors import ExplainedForbidden
+
+    application = make_app()
+    bp = Blueprint("refusals", __name__)
+
+    @bp.get("/api/v1/technical")
+    def technical():
+        raise BadRequest("Failed to decode JSON object: Expecting value")  # what Flask itself raises
+
+    @bp.get("/api/v1/explained")
+    def explained():
+        raise ExplainedForbidden("此接口仅限 buyer 账户调用。")
+
+    application.register_blueprint(bp)
+    client = application.test_client()
+    assert client.get("/api/v1/technical").get_json()["error"] == {"code": "bad_request", "message": "无法理解该请求。"}
+    assert client.get("/api/v1/explained").get_json()["error"] == {"code": "forbidden",
+                                                                   "message": "此接口仅限 buyer 账户调用。"}
+
+
 def test_404_page_in_both_languages(client):
     assert "未找到" in client.get("/no/such/page").get_data(as_text=True)
     assert "Not found" in client.get("/no/such/page?lang=en").get_data(as_text=True)

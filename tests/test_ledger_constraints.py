@@ -58,6 +58,18 @@ def test_journal_and_ranges_are_append_only(app, factory, statement):
         db.session.commit()
 
 
+@pytest.mark.parametrize(("statement", "table", "operation"), [
+    (sa.update(SerialRange).values(end=SerialRange.end + 1), "serial_ranges", "UPDATE"),
+    (sa.delete(SerialRange), "serial_ranges", "DELETE"),
+    (sa.update(LedgerEntry).values(units=LedgerEntry.units + 1), "ledger_entries", "UPDATE"),
+])
+def test_the_refusal_names_the_table_it_guards(app, factory, statement, table, operation):
+    _retired_listing(app, factory)
+    with app.app_context(), pytest.raises(DBAPIError, match=rf"\b{table} is append-only \({operation} refused\)"):
+        db.session.execute(statement)
+        db.session.commit()
+
+
 def test_serial_blocks_of_batches_cannot_overlap(app, factory):
     batch = factory.batch(tonnes="10")
     with app.app_context(), pytest.raises(IntegrityError, match="ex_credit_batches_no_overlap"):

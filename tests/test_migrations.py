@@ -291,6 +291,33 @@ def test_migrated_postgres_has_the_ledger_guarantees(make_app, postgres_database
     assert {"ledger_entries_append_only", "serial_ranges_append_only"} <= triggers
 
 
+def _refusal_of_a_serial_range_update(conn) -> str:
+    """The error an UPDATE of serial_ranges gets (the row is written with triggers and foreign keys off)."""
+    conn.execute(sa.text("SET session_replication_role = replica"))
+    conn.execute(sa.text("INSERT INTO serial_ranges (batch_id, start, \"end\", kind, ref, created_at)"
+                         " VALUES (1, 1, 2, 'retirement', 'order:1', CURRENT_TIMESTAMP)"))
+    conn.execute(sa.text("SET session_replication_role = origin"))
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as refused:
+            conn.execute(sa.text("UPDATE serial_ranges SET \"end\" = 3"))
+    finally:
+        conn.rollback()
+    return str(refused.value.orig)
+
+
+@pytest.mark.postgres
+def test_the_append_only_refusal_names_its_table_from_0012(make_app, empty_database_url):
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with migrated.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            assert "serial_ranges is append-only (UPDATE refused)" in _refusal_of_a_serial_range_update(conn)
+        downgrade(revision="0011")
+        with db.engine.connect() as conn:
+            assert "ledger_entries is append-only (UPDATE refused)" in _refusal_of_a_serial_range_update(conn)
+        db.engine.dispose()
+
+
 def test_form_submissions_move_to_idempotency_keys(make_app, empty_database_url):
     """0010 copies the web forms' keys of 0009 into idempotency_keys, and its downgrade copies them back."""
     migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)

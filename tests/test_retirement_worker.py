@@ -110,7 +110,7 @@ def test_duplicate_deliveries_and_concurrent_runs_retire_once(redis_app, factory
 
 def test_a_worker_killed_while_drawing_the_certificate_completes_exactly_once(redis_app, redis_url, factory,
                                                                             worker_factory):
-    slow = worker_factory(redis_url, FAULT_CERTIFICATE_DELAY_SECONDS=30)
+    slow = worker_factory(redis_url, include=("tests.worker_faults",))  # pauses before drawing the PDF
     order_id = _paid_order(redis_app, factory)
 
     def issued_not_drawn():

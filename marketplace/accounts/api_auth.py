@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from functools import wraps
 
+import sqlalchemy.orm as so
 from flask import request
 from flask_babel import gettext as _
-from werkzeug.exceptions import Forbidden, Unauthorized
 
 from marketplace.accounts.models import User
 from marketplace.accounts.service import Actor, actor_for_token
 from marketplace.core.access import api_actor, set_api_actor
+from marketplace.core.http_errors import ExplainedForbidden, ExplainedUnauthorized
 from marketplace.extensions import db
 
 #: OpenAPI security requirement for documented endpoints.
@@ -33,13 +34,9 @@ def token_required(*roles: str):
         def wrapped(*args, **kwargs):
             actor = actor_for_token(db.session, _bearer_token() or "")
             if actor is None:
-                exc = Unauthorized()
-                exc.tanhui_message = _("Send a valid API token: Authorization: Bearer <token>.")
-                raise exc
+                raise ExplainedUnauthorized(_("Send a valid API token: Authorization: Bearer <token>."))
             if roles and actor.role not in roles:
-                exc = Forbidden()
-                exc.tanhui_message = _("This call is for %(roles)s accounts.", roles=", ".join(roles))
-                raise exc
+                raise ExplainedForbidden(_("This call is for %(roles)s accounts.", roles=", ".join(roles)))
             set_api_actor(actor)
             return view(*args, **kwargs)
 
@@ -55,4 +52,4 @@ def api_user() -> Actor:
 
 def api_user_record() -> User:
     """The caller's whole user row (with the organisation), for views that show it."""
-    return db.session.get(User, api_actor().id)
+    return db.session.get(User, api_actor().id, options=[so.joinedload(User.organisation)])

@@ -63,7 +63,7 @@ class User(UserMixin, db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     last_login_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    organisation: so.Mapped[Organisation] = so.relationship(back_populates="users", lazy="joined")
+    organisation: so.Mapped[Organisation] = so.relationship(back_populates="users")
 
     @property
     def role(self) -> str:
@@ -94,4 +94,4 @@ class ApiToken(db.Model):
     last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    user: so.Mapped[User] = so.relationship(lazy="joined")
+    user: so.Mapped[User] = so.relationship()

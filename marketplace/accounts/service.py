@@ -101,7 +101,7 @@ def authenticate(session: so.Session, email: str, password: str) -> User | None:
     except ValidationFailed:
         check_password(_DUMMY_HASH, password or "")
         return None
-    user = session.scalar(sa.select(User).where(User.email == email))
+    user = session.scalar(sa.select(User).where(User.email == email).options(so.joinedload(User.organisation)))
     if user is None or not user.active:
         check_password(_DUMMY_HASH, password or "")
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import sqlalchemy.orm as so
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,7 +22,8 @@ bp = Blueprint("auth", __name__)
 
 def _load_user(user_id: str):
     try:
-        return db.session.get(User, int(user_id))
+        # Every page reads the user's role (the organisation's kind) and organisation name.
+        return db.session.get(User, int(user_id), options=[so.joinedload(User.organisation)])
     except (TypeError, ValueError):
         return None
 

@@ -10,13 +10,11 @@ then retiring → completed and the buyer's notification through the outbox.
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from datetime import timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 
 from marketplace.certificates import pdf as certificate_pdf
 from marketplace.certificates import service as certificates
@@ -28,7 +26,7 @@ from marketplace.orders import history as order_notes
 from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.registry import ledger
-from marketplace.registry.models import CreditBatch, SerialRange
+from marketplace.registry.models import PROJECT_VILLAGE, CreditBatch, SerialRange
 
 CERTIFICATE_TASK = "tanhui.generate_certificate"
 NOTIFY_TASK = "tanhui.notify_certificate_ready"
@@ -53,9 +51,12 @@ def retire_order(session: so.Session, order_id: int) -> str:
 
 
 def order_ranges(session: so.Session, order: Order) -> list[SerialRange]:
+    """The order's retired serial ranges, each with its batch, project and the project's place."""
     return list(session.scalars(sa.select(SerialRange).where(SerialRange.ref == order.ref,
                                                             SerialRange.kind == "retirement")
-                                .order_by(SerialRange.batch_id)))
+                                .order_by(SerialRange.batch_id)
+                                .options(so.joinedload(SerialRange.batch).joinedload(CreditBatch.project)
+                                         .options(PROJECT_VILLAGE))))
 
 
 def facts_for(session: so.Session, order: Order) -> dict:
@@ -91,16 +92,13 @@ def generate_certificate(session: so.Session, order_id: int) -> str:
     certificate is committed before its PDF is drawn (slow), and every other order's certificate waits
     only for the number, not for a drawing; the completion is then committed on its own. Only the task
     calls it."""
-    order = session.get(Order, order_id)
+    order = session.get(Order, order_id, options=[so.joinedload(Order.buyer)])  # the certificate names the buyer
     if order is None or order.status not in ("retiring", "completed"):
         return "nothing to do"
     certificate = session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
     if certificate is None:
         certificate = certificates.issue_certificate(session, order_id=order.id, facts=facts_for(session, order))
         session.commit()  # the number's counter row is locked until here
-    delay = current_app.config["FAULT_CERTIFICATE_DELAY_SECONDS"]
-    if delay:
-        time.sleep(delay)  # tests kill the worker here
     certificate_pdf.certificate_pdf_file(session, certificate)  # drawn unless this run is a repeat
     order = orders.lock(session, order_id)
     issued = order_notes.certificate_issued(certificate.number)

@@ -7,6 +7,7 @@ missing one: both raise NotFound (404), so ids leak nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -37,8 +38,9 @@ def scoped_select(model: type[M], actor: Actor, *, bureau_sees_all: bool = True)
 
 
 def get_scoped(session: so.Session, model: type[M], object_id, actor: Actor, *,
-               bureau_sees_all: bool = True, for_update: bool = False) -> M:
-    """The object with this id if the actor may see it, else NotFound."""
+               bureau_sees_all: bool = True, for_update: bool = False, options: Sequence = ()) -> M:
+    """The object with this id if the actor may see it, else NotFound. ``options`` are loader options for
+    the relationships the caller reads (selectinload, joinedload)."""
     try:
         object_id = int(object_id)
     except (TypeError, ValueError):
@@ -48,6 +50,8 @@ def get_scoped(session: so.Session, model: type[M], object_id, actor: Actor, *,
     stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all).where(model.id == object_id)
     if for_update:
         stmt = stmt.with_for_update(of=model)
+    if options:
+        stmt = stmt.options(*options)
     obj = session.scalars(stmt).first()
     if obj is None:
         raise NotFound(_l("Not found."))

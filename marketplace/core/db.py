@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
+
+M = TypeVar("M")
 
 
 def utcnow() -> datetime:
@@ -55,3 +58,7 @@ def max_length(attribute) -> int:
     (a limit the application sets, not the database)."""
     column = attribute.class_.__table__.c[attribute.key]
     return column.info.get("max_length") or column.type.length
+def reload(session: so.Session, row: M, *options) -> M:
+    """The row again, with the relationships named by ``options`` (loader options) loaded in the same load:
+    for an answer built after a commit expired the row, instead of a lazy load per relationship."""
+    return session.get(type(row), sa.inspect(row).identity, options=options, populate_existing=True)

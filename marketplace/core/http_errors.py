@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from marketplace.core.errors import DomainError
 from marketplace.extensions import db
@@ -17,6 +17,20 @@ log = logging.getLogger(__name__)
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
          422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error"}
+
+
+class Explained:
+    """Mixed into an HTTP error whose ``description`` is written for the person who reads it (translated):
+    the answer says it instead of the status's default message. Werkzeug's and Flask's own descriptions
+    are English and technical, so an HTTP error without this mixin gets the default message."""
+
+
+class ExplainedUnauthorized(Explained, Unauthorized):
+    pass
+
+
+class ExplainedForbidden(Explained, Forbidden):
+    pass
 
 
 def default_message(status: int) -> str:
@@ -104,8 +118,7 @@ def handle_http_exception(exc: HTTPException):
         message, field = _smorest_validation(exc)
         if message:
             return error_response(422, message, "validation_error", field)
-    custom = getattr(exc, "tanhui_message", None)
-    return error_response(status, custom or default_message(status))
+    return error_response(status, exc.description if isinstance(exc, Explained) else default_message(status))
 
 
 def handle_domain_error(exc: DomainError):

@@ -88,6 +88,7 @@ def _factor_row(factor, language: str) -> dict:
 
 def _event_body(event) -> dict:
     breakdown = footprint.event_breakdown(db.session, event.id)
+    lines = footprint.event_lines(db.session, event.id)
     return {
         "id": event.id, "name": event.name, "starts_on": event.starts_on.isoformat(),
         "ends_on": event.ends_on.isoformat(), "location": event.location, "attendees": event.attendees,
@@ -98,7 +99,7 @@ def _event_body(event) -> dict:
                    "kgco2e_per_unit": format(line.factor.kgco2e_per_unit.normalize(), "f"),
                    "unit": line.factor.unit, "quantity": format(line.quantity.normalize(), "f"),
                    "description": line.description, "tco2e": format_tonnes(line.emissions_units)}
-                  for line in event.lines],
+                  for line in lines],
     }
 
 

@@ -119,7 +119,7 @@ class ActivityLine(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     event: so.Mapped[Event] = so.relationship(back_populates="lines")
-    factor: so.Mapped[EmissionFactor] = so.relationship(lazy="joined")
+    factor: so.Mapped[EmissionFactor] = so.relationship()
 
     @classmethod
     def owned_by(cls, organisation_id: int):

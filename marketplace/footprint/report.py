@@ -25,7 +25,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.core.pdf_fonts import cjk_font
 from marketplace.core.quantities import format_tonnes
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
-from marketplace.footprint.service import Breakdown, event_breakdown, format_quantity
+from marketplace.footprint.service import Breakdown, event_breakdown, event_lines, format_quantity
 
 #: Category names for the PDF, both languages side by side (the PDF is one bilingual document).
 CATEGORY_NAMES = {
@@ -61,8 +61,7 @@ class EventReport:
 
 def build_report(session: so.Session, event: Event) -> EventReport:
     """Everything the report discloses, from the stored lines (no recomputation with newer factors)."""
-    lines = session.scalars(sa.select(ActivityLine).where(ActivityLine.event_id == event.id)
-                            .order_by(ActivityLine.id)).all()
+    lines = event_lines(session, event.id)
     order = {c: i for i, c in enumerate(CATEGORIES)}
     lines = sorted(lines, key=lambda line: (order[line.category], line.id))
     factors = {line.factor.id: line.factor for line in lines}

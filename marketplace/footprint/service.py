@@ -404,8 +404,13 @@ def recompute_event_units(session: so.Session, event_id: int) -> int:
 
     Equal to event_total_units unless a stored line was tampered with: the proof that results reproduce.
     """
-    lines = session.scalars(sa.select(ActivityLine).where(ActivityLine.event_id == event_id)).all()
-    return sum(line_units(line.quantity, line.factor.kgco2e_per_unit) for line in lines)
+    return sum(line_units(line.quantity, line.factor.kgco2e_per_unit) for line in event_lines(session, event_id))
+
+
+def event_lines(session: so.Session, event_id: int) -> list[ActivityLine]:
+    """The event's activity lines in the order they were entered, each with the factor version it used."""
+    return list(session.scalars(sa.select(ActivityLine).where(ActivityLine.event_id == event_id)
+                                .order_by(ActivityLine.id).options(so.joinedload(ActivityLine.factor))))
 
 
 def breakdown_for_events(session: so.Session, event_ids: list[int]) -> dict[int, int]:

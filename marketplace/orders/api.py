@@ -10,13 +10,14 @@ from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
 from marketplace.core.api_fields import Id
+from marketplace.core.db import reload
 from marketplace.core.errors import InsufficientCredits
 from marketplace.core.idempotency import act_once
 from marketplace.core.quantities import format_cny, format_tonnes
 from marketplace.core.signals import ask
 from marketplace.extensions import db
 from marketplace.orders import service as orders
-from marketplace.orders.models import Order
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order
 from marketplace.orders.signals import certificate_number_wanted
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
@@ -150,7 +151,7 @@ def create_order(data):
     if outcome.repeated:
         if outcome.earlier.request_fingerprint != fingerprint:
             raise idempotency.key_reused()
-        return order_json(outcome.earlier), 200
+        return order_json(reload(db.session, outcome.earlier, ORDER_LINES_SHOWN)), 200
     commit_keeping_state()
     placed = outcome.done
     return order_json(placed.order, new=True, places=placed.places), 201
@@ -162,7 +163,7 @@ def create_order(data):
 @token_required("buyer", "bureau")
 def get_order(order_id: int):
     """An order of yours (the bureau sees every order)."""
-    return order_json(get_scoped(db.session, Order, order_id, api_user()))
+    return order_json(get_scoped(db.session, Order, order_id, api_user(), options=[ORDER_LINES_SHOWN]))
 
 
 @blp.route("/orders/<int:order_id>/cancel", methods=["POST"])
@@ -174,7 +175,7 @@ def cancel_order(order_id: int):
     order = get_scoped(db.session, Order, order_id, api_user(), bureau_sees_all=False)
     orders.cancel(db.session, order, actor=api_user())
     db.session.commit()
-    return order_json(order)
+    return order_json(reload(db.session, order, ORDER_LINES_SHOWN))
 
 
 @blp.route("/orders/<int:order_id>/confirm-bank-transfer", methods=["POST"])
@@ -189,4 +190,4 @@ def confirm_bank_transfer(data, order_id: int):
     db.session.commit()  # paid, or the refund of a transfer that came too late: kept either way
     if outcome is orders.TransferOutcome.REFUND_NEEDED:
         raise InsufficientCredits(orders.LATE_TRANSFER_MESSAGE)
-    return order_json(order)
+    return order_json(reload(db.session, order, ORDER_LINES_SHOWN))

@@ -10,6 +10,7 @@ import sqlalchemy.orm as so
 
 from marketplace.core.db import UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.registry.models import CreditBatch, Listing, Project
 
 ORDER_STATUSES = ("pending_payment", "paid", "retiring", "completed", "cancelled", "expired", "refunded")
 PAYMENT_METHODS = ("card", "bank_transfer")
@@ -60,9 +61,8 @@ class Order(db.Model):
     #: when the buyer's users were told the certificate is ready
     notified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    buyer: so.Mapped[Organisation] = so.relationship(lazy="joined")  # noqa: F821
-    lines: so.Mapped[list[OrderLine]] = so.relationship(back_populates="order", order_by="OrderLine.id",
-                                                        lazy="selectin")
+    buyer: so.Mapped[Organisation] = so.relationship()  # noqa: F821
+    lines: so.Mapped[list[OrderLine]] = so.relationship(back_populates="order", order_by="OrderLine.id")
 
     @classmethod
     def owned_by(cls, organisation_id: int):
@@ -96,7 +96,7 @@ class OrderLine(db.Model):
     amount_cny: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 2))
 
     order: so.Mapped[Order] = so.relationship(back_populates="lines")
-    listing: so.Mapped[Listing] = so.relationship(lazy="joined")  # noqa: F821
+    listing: so.Mapped[Listing] = so.relationship()
 
 
 class OrderTransition(db.Model):
@@ -116,3 +116,11 @@ class OrderTransition(db.Model):
     #: free text, for a transition without a code (an old note the migration did not recognise)
     note: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- loader options ------------------------------------------------------------------------------
+# Relationships load lazily (SQLAlchemy's default); a query loads what its page or answer reads.
+
+#: For an order shown with its lines: each line's listing, batch, project and the project's village.
+ORDER_LINES_SHOWN = so.selectinload(Order.lines).joinedload(OrderLine.listing).joinedload(Listing.batch).joinedload(
+    CreditBatch.project).joinedload(Project.village)

@@ -22,7 +22,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
-from marketplace.orders.models import Order, OrderTransition
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderTransition
 from marketplace.orders.signals import certificate_number_wanted
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 from marketplace.registry import service as registry
@@ -162,7 +162,7 @@ def _certificate_number(order: Order) -> str | None:
 @bp.get("/<int:order_id>")
 @role_required("buyer")
 def detail(order_id: int):
-    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
     return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -24,7 +25,7 @@ bp = Blueprint("orders_bureau", __name__, url_prefix="/bureau")
 def orders_list():
     status = request.args.get("status", "")
     method = request.args.get("method", "")
-    stmt = sa.select(Order).order_by(Order.id.desc()).limit(500)
+    stmt = sa.select(Order).order_by(Order.id.desc()).limit(500).options(so.joinedload(Order.buyer))
     if status in ORDER_STATUSES:
         stmt = stmt.where(Order.status == status)
     if method in ("card", "bank_transfer"):
@@ -35,7 +36,8 @@ def orders_list():
                            statuses=ORDER_STATUSES)
 
 
-def _order_page(order: Order, *, transfer_form=None, refund_form=None, status=200):
+def _order_page(order_id: int, *, transfer_form=None, refund_form=None, status=200):
+    order = get_scoped(db.session, Order, order_id, current_user, options=[so.joinedload(Order.buyer)])
     history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
                                  .order_by(OrderTransition.id)).all()
     return render_template("orders/bureau_order.html", order=order, history=history,
@@ -46,7 +48,7 @@ def _order_page(order: Order, *, transfer_form=None, refund_form=None, status=20
 @bp.get("/orders/<int:order_id>")
 @role_required("bureau")
 def order_detail(order_id: int):
-    return _order_page(get_scoped(db.session, Order, order_id, current_user))
+    return _order_page(order_id)
 
 
 @bp.post("/orders/<int:order_id>/confirm-transfer")
@@ -67,7 +69,7 @@ def confirm_transfer(order_id: int):
                 flash(_("Transfer confirmed; the order is paid and its credits are being retired."), "success")
                 return redirect(url_for("orders_bureau.order_detail", order_id=order.id))
             form.form_errors.append(str(orders_service.LATE_TRANSFER_MESSAGE))
-    return _order_page(order, transfer_form=form, status=422)
+    return _order_page(order_id, transfer_form=form, status=422)
 
 
 @bp.post("/orders/<int:order_id>/refund")
@@ -84,4 +86,4 @@ def record_refund(order_id: int):
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    return _order_page(order, refund_form=form, status=422)
+    return _order_page(order_id, refund_form=form, status=422)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
@@ -11,12 +12,13 @@ from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
 from marketplace.core.api_fields import Id, Year
+from marketplace.core.db import reload
 from marketplace.core.errors import NotFound
 from marketplace.core.quantities import format_cny, format_tonnes, parse_cny, parse_tonnes
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
-from marketplace.registry.models import CreditBatch, Listing, Project
+from marketplace.registry.models import LISTING_SHOWN, PROJECT_SHOWN, CreditBatch, Listing, Project
 
 blp = Blueprint("api_registry", __name__, url_prefix="/api/v1", description="Credit registry and listings")
 
@@ -191,12 +193,12 @@ def listings(args):
     """Active listings with units left, cheapest first. Filters: county, village, vintage."""
     rows = db.session.execute(registry.public_listings_query(
         county_id=args.get("county"), village_id=args.get("village"), vintage=args.get("vintage"),
-        session=db.session)).all()
+        session=db.session, places=True)).all()
     return [listing_json(listing, units) for listing, units in rows]
 
 
 def _public_project(project_id: int) -> Project:
-    project = db.session.get(Project, project_id)
+    project = db.session.get(Project, project_id, options=PROJECT_SHOWN)
     if project is None or project.status != "verified":
         raise NotFound(_l("Not found."))
     return project
@@ -206,7 +208,8 @@ def _public_project(project_id: int) -> Project:
 @blp.response(200, ProjectOut(many=True))
 def projects():
     """Verified projects of the registry (with batches, serial blocks and balances)."""
-    rows = db.session.scalars(sa.select(Project).where(Project.status == "verified").order_by(Project.id)).all()
+    rows = db.session.scalars(sa.select(Project).where(Project.status == "verified").order_by(Project.id)
+                              .options(*PROJECT_SHOWN)).all()
     grouped = batches_with_summaries(db.session, [p.id for p in rows])
     return [{**project_json(db.session, p, with_batches=False),
              "batches": [batch_json(b, s) for b, s in grouped[p.id]]} for p in rows]
@@ -223,7 +226,7 @@ def project(project_id: int):
 @blp.response(200, BatchOut)
 def batch(batch_id: int):
     """One credit batch of a verified project, with its serial block and ledger balances."""
-    row = db.session.get(CreditBatch, batch_id)
+    row = db.session.get(CreditBatch, batch_id, options=[so.joinedload(CreditBatch.project)])
     if row is None or row.project.status != "verified":
         raise NotFound(_l("Not found."))
     return batch_json(row, ledger.batch_summaries(db.session, [row.id])[row.id])
@@ -241,7 +244,7 @@ def create_project(data):
     """Register a project (draft). Documents are uploaded on the project's page."""
     project, status = idempotency.create_once(
         Project, data, lambda: registry.create_project(db.session, actor=api_user(), **data))
-    return project_json(db.session, project), status
+    return project_json(db.session, reload(db.session, project, *PROJECT_SHOWN)), status
 
 
 @blp.route("/projects/<int:project_id>/submit", methods=["POST"])
@@ -253,7 +256,7 @@ def submit_project(project_id: int):
     row = get_scoped(db.session, Project, project_id, api_user())
     registry.transition_project(db.session, row, "submitted", actor=api_user())
     db.session.commit()
-    return project_json(db.session, row)
+    return project_json(db.session, reload(db.session, row, *PROJECT_SHOWN))
 
 
 @blp.route("/listings", methods=["POST"])
@@ -264,11 +267,12 @@ def submit_project(project_id: int):
 @token_required("seller")
 def create_listing(data):
     """List part of one of your batches' available units."""
-    row = get_scoped(db.session, CreditBatch, data["batch_id"], api_user())
+    row = get_scoped(db.session, CreditBatch, data["batch_id"], api_user(), options=[so.joinedload(CreditBatch.project)])
     listing, status = idempotency.create_once(Listing, data, lambda: registry.create_listing(
         db.session, row, actor=api_user(), units=parse_tonnes(data["quantity_tonnes"], "quantity_tonnes"),
         price_cny_per_tonne=parse_cny(data["price_cny_per_tonne"], "price_cny_per_tonne"),
         min_order_units=parse_tonnes(data["min_order_tonnes"], "min_order_tonnes")))
+    listing = reload(db.session, listing, LISTING_SHOWN)
     return listing_json(listing, ledger.listing_available_units(db.session, listing.id)), status
 
 
@@ -284,7 +288,7 @@ def change_listing(listing_id: int, action: str):
         raise NotFound(_l("Not found."))
     registry.change_listing(db.session, row, action, actor=api_user())
     db.session.commit()
-    return listing_json(row, ledger.listing_available_units(db.session, row.id))
+    return listing_json(reload(db.session, row, LISTING_SHOWN), ledger.listing_available_units(db.session, row.id))
 
 
 # --- bureau -------------------------------------------------------------------------------------
@@ -299,7 +303,7 @@ def review_project(data, project_id: int):
     row = get_scoped(db.session, Project, project_id, api_user())
     registry.transition_project(db.session, row, data["decision"], actor=api_user(), note=data["note"])
     db.session.commit()
-    return project_json(db.session, row)
+    return project_json(db.session, reload(db.session, row, *PROJECT_SHOWN))
 
 
 @blp.route("/projects/<int:project_id>/batches", methods=["POST"])

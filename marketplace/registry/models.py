@@ -45,7 +45,7 @@ class Region(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(100))
     name_en: so.Mapped[str | None] = so.mapped_column(sa.String(100))
 
-    parent: so.Mapped[Region | None] = so.relationship(remote_side=[id], lazy="joined", join_depth=4)
+    parent: so.Mapped[Region | None] = so.relationship(remote_side=[id])
 
     def path(self) -> list[Region]:
         """Province first, this region last."""
@@ -90,17 +90,21 @@ class Project(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     verified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    village: so.Mapped[Region] = so.relationship(lazy="joined")
-    seller: so.Mapped[Organisation] = so.relationship(lazy="joined")  # noqa: F821
+    village: so.Mapped[Region] = so.relationship()
+    seller: so.Mapped[Organisation] = so.relationship()  # noqa: F821
 
     @classmethod
     def owned_by(cls, organisation_id: int):
         return cls.seller_organisation_id == organisation_id
 
+    @staticmethod
+    def code_for(project_id: int) -> str:
+        """Readable project code used in serial numbers."""
+        return f"P{project_id:05d}"
+
     @property
     def code(self) -> str:
-        """Readable project code used in serial numbers."""
-        return f"P{self.id:05d}"
+        return self.code_for(self.id)
 
     def __repr__(self) -> str:
         return f"<Project {self.id} {self.status} {self.name}>"
@@ -123,7 +127,7 @@ class ProjectDocument(db.Model):
     uploaded_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    project: so.Mapped[Project] = so.relationship(lazy="joined")
+    project: so.Mapped[Project] = so.relationship()
 
     @classmethod
     def owned_by(cls, organisation_id: int):
@@ -143,7 +147,7 @@ class ProjectTransition(db.Model):
     note: so.Mapped[str] = so.mapped_column(sa.Text, default="", info={"max_length": 2000})
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    actor: so.Mapped[User] = so.relationship(lazy="joined")  # noqa: F821
+    actor: so.Mapped[User] = so.relationship()  # noqa: F821
 
 
 class CreditBatch(db.Model):
@@ -178,7 +182,7 @@ class CreditBatch(db.Model):
     issued_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     issued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    project: so.Mapped[Project] = so.relationship(lazy="joined")
+    project: so.Mapped[Project] = so.relationship()
 
     @classmethod
     def owned_by(cls, organisation_id: int):
@@ -186,7 +190,7 @@ class CreditBatch(db.Model):
 
     @property
     def serial_prefix(self) -> str:
-        return f"TH-{self.project.code}-{self.vintage_end.year}"
+        return f"TH-{Project.code_for(self.project_id)}-{self.vintage_end.year}"
 
     def serial(self, number: int) -> str:
         return f"{self.serial_prefix}-{number:012d}"
@@ -255,7 +259,7 @@ class SerialRange(db.Model):
     ref: so.Mapped[str] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    batch: so.Mapped[CreditBatch] = so.relationship(lazy="joined")
+    batch: so.Mapped[CreditBatch] = so.relationship()
 
     @property
     def units(self) -> int:
@@ -277,7 +281,7 @@ class BufferLoss(db.Model):
     actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    batch: so.Mapped[CreditBatch] = so.relationship(lazy="joined")
+    batch: so.Mapped[CreditBatch] = so.relationship()
 
 
 class Listing(db.Model):
@@ -299,7 +303,7 @@ class Listing(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    batch: so.Mapped[CreditBatch] = so.relationship(lazy="joined")
+    batch: so.Mapped[CreditBatch] = so.relationship()
 
     @classmethod
     def owned_by(cls, organisation_id: int):
@@ -314,6 +318,22 @@ class Listing(db.Model):
         return f"reserved:{self.id}"
 
 
+# --- loader options ------------------------------------------------------------------------------
+# Relationships load lazily (SQLAlchemy's default); a query loads what its page or answer reads with
+# these options, where the query is written.
+
+#: For regions whose path() (or ancestor()) is read: every ancestor, in the same query (a village has
+#: four: township, county, city, province).
+REGION_ANCESTORS = (so.joinedload(Region.parent).joinedload(Region.parent).joinedload(Region.parent)
+                    .joinedload(Region.parent))
+#: For projects whose place is shown: the village and its ancestors.
+PROJECT_VILLAGE = so.joinedload(Project.village).options(REGION_ANCESTORS)
+#: For projects shown with their place and their cooperative.
+PROJECT_SHOWN = (PROJECT_VILLAGE, so.joinedload(Project.seller))
+#: For listings shown with their batch and project (place and cooperative).
+LISTING_SHOWN = so.joinedload(Listing.batch).joinedload(CreditBatch.project).options(*PROJECT_SHOWN)
+
+
 # --- PostgreSQL-only guarantees (also created by the migration) ----------------------------------
 
 PG_LEDGER_DDL = [
@@ -324,10 +344,11 @@ PG_LEDGER_DDL = [
     # No two batches can own the same serial.
     "ALTER TABLE credit_batches ADD CONSTRAINT ex_credit_batches_no_overlap "
     "EXCLUDE USING gist (int8range(serial_start, serial_end) WITH &&)",
-    # The journal is append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays possible for tests).
+    # The journal and the serial ranges are append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays
+    # possible for tests). The refusal names the table it guards (migration 0011 replaced 0002's function).
     """CREATE OR REPLACE FUNCTION tanhui_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'ledger_entries is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+  RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
 END $$""",
     "CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries "
     "FOR EACH ROW EXECUTE FUNCTION tanhui_append_only()",

@@ -27,6 +27,8 @@ from marketplace.registry.models import (
     BATCH_ACCOUNTS,
     DOCUMENT_KINDS,
     LOSS_KINDS,
+    PROJECT_SHOWN,
+    REGION_ANCESTORS,
     BufferLoss,
     CreditBatch,
     Listing,
@@ -60,9 +62,10 @@ def ensure_region(session: so.Session, *, level: str, name: str, parent: Region 
     return region
 
 
-def villages(session: so.Session) -> list[Region]:
-    return list(session.scalars(sa.select(Region).where(Region.level == "village").order_by(Region.code,
-                                                                                             Region.name)))
+def villages(session: so.Session, *, ancestors: bool = False) -> list[Region]:
+    """Every village; with ``ancestors`` their path() loaded too."""
+    stmt = sa.select(Region).where(Region.level == "village").order_by(Region.code, Region.name)
+    return list(session.scalars(stmt.options(REGION_ANCESTORS) if ancestors else stmt))
 
 
 def counties(session: so.Session) -> list[Region]:
@@ -152,7 +155,7 @@ def transition_project(session: so.Session, project: Project, to_status: str, *,
     session.add(ProjectTransition(project_id=project.id, from_status=project.status, to_status=to_status,
                                   actor_id=actor.id, note=note))
     session.flush()
-    session.refresh(project)
+    session.refresh(project, ["status", "review_note", "verified_at"])  # what the UPDATE changed
     return project
 
 
@@ -205,7 +208,8 @@ def project_details(session: so.Session, project: Project) -> dict:
         "documents": session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)
                                      .order_by(ProjectDocument.id)).all(),
         "transitions": session.scalars(sa.select(ProjectTransition).where(
-            ProjectTransition.project_id == project.id).order_by(ProjectTransition.id)).all(),
+            ProjectTransition.project_id == project.id).order_by(ProjectTransition.id)
+            .options(so.joinedload(ProjectTransition.actor))).all(),
         "batches": batches,
         "balances": ledger.batch_summaries(session, [b.id for b in batches]),
     }
@@ -336,7 +340,7 @@ def change_listing(session: so.Session, listing: Listing, action: str, *, actor:
             ledger.move(session, batch_id=listing.batch_id, from_account=listing.listed_account,
                         to_account="available", units=units, kind="unlist", ref=f"listing:{listing.id}",
                         actor_id=actor.id)
-    session.refresh(listing)
+    session.refresh(listing, ["status", "updated_at"])  # what the UPDATE changed
     return listing
 
 
@@ -348,14 +352,20 @@ def listing_status(listing: Listing, available_units: int) -> str:
 
 
 def public_listings_query(*, county_id: int | None = None, village_id: int | None = None,
-                          vintage: int | None = None, session: so.Session | None = None) -> sa.Select:
-    """Active listings with units left, joined to their batch, project and village."""
+                          vintage: int | None = None, session: so.Session | None = None,
+                          places: bool = False) -> sa.Select:
+    """Active listings with units left, with their batch and project; with ``places`` also the project's
+    seller, village and the village's ancestors (what the registry shows of a listing)."""
     balance = ledger.LedgerBalance
+    project = so.contains_eager(Listing.batch).contains_eager(CreditBatch.project)
+    if places:
+        project = project.options(*PROJECT_SHOWN)
     stmt = (sa.select(Listing, balance.units)
             .join(balance, sa.and_(balance.batch_id == Listing.batch_id,
                                    balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
             .join(CreditBatch, CreditBatch.id == Listing.batch_id)
             .join(Project, Project.id == CreditBatch.project_id)
+            .options(project)
             .where(Listing.status == "active", balance.units > 0)
             .order_by(Listing.price_cny_per_tonne, Listing.id))
     if village_id:
@@ -369,8 +379,8 @@ def public_listings_query(*, county_id: int | None = None, village_id: int | Non
 
 def listings_of(session: so.Session, actor) -> list[tuple[Listing, int, int, str]]:
     """The actor's organisation's listings, newest first: (listing, available, reserved, status)."""
-    rows = session.scalars(scoped_select(Listing, actor, bureau_sees_all=False)
-                           .order_by(Listing.id.desc())).all()
+    rows = session.scalars(scoped_select(Listing, actor, bureau_sees_all=False).order_by(Listing.id.desc())
+                           .options(so.joinedload(Listing.batch).joinedload(CreditBatch.project))).all()
     available = ledger.listings_available_units(session, [r.id for r in rows])
     reserved = ledger.listings_reserved_units(session, [r.id for r in rows])
     return [(r, available[r.id], reserved[r.id], listing_status(r, available[r.id])) for r in rows]

@@ -10,7 +10,7 @@ from marketplace.core.access import get_scoped
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
-from marketplace.registry.models import CreditBatch, Listing, Project, ProjectDocument
+from marketplace.registry.models import PROJECT_SHOWN, CreditBatch, Listing, Project, ProjectDocument
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
@@ -23,7 +23,8 @@ def _int_arg(name: str) -> int | None:
 @bp.get("/")
 def index():
     county_id, village_id, vintage = _int_arg("county"), _int_arg("village"), _int_arg("vintage")
-    stmt = sa.select(Project).where(Project.status == "verified").order_by(Project.id)
+    stmt = (sa.select(Project).where(Project.status == "verified").order_by(Project.id)
+            .options(*PROJECT_SHOWN))
     if village_id:
         stmt = stmt.where(Project.village_id == village_id)
     elif county_id:
@@ -35,6 +36,8 @@ def index():
     batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id.in_([p.id for p in projects]))
                                  .order_by(CreditBatch.project_id, CreditBatch.vintage_start)).all()
     balances = ledger.batch_summaries(db.session, [b.id for b in batches])
+    # The listings' projects are among ``projects`` (the same filters; only verified projects have
+    # batches), so their places and sellers are loaded already.
     listings = db.session.execute(registry.public_listings_query(
         county_id=county_id, village_id=village_id, vintage=vintage, session=db.session)).all()
     vintages = sorted({y for (y,) in db.session.execute(
@@ -47,7 +50,7 @@ def index():
 
 @bp.get("/projects/<int:project_id>")
 def project(project_id: int):
-    row = db.session.get(Project, project_id)
+    row = db.session.get(Project, project_id, options=PROJECT_SHOWN)
     if row is None or row.status != "verified":
         abort(404)
     batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id == row.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -17,7 +18,7 @@ from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
 from marketplace.registry.forms import BatchForm, LossForm, ReviewForm
-from marketplace.registry.models import PROJECT_STATUSES, BufferLoss, CreditBatch, Project
+from marketplace.registry.models import PROJECT_SHOWN, PROJECT_STATUSES, BufferLoss, CreditBatch, Project
 from marketplace.registry.views import send_project_document
 
 bp = Blueprint("registry_bureau", __name__, url_prefix="/bureau")
@@ -29,12 +30,14 @@ def projects():
     status = request.args.get("status", "submitted")
     if status not in PROJECT_STATUSES:
         status = "submitted"
-    rows = db.session.scalars(sa.select(Project).where(Project.status == status).order_by(Project.id)).all()
+    rows = db.session.scalars(sa.select(Project).where(Project.status == status).order_by(Project.id)
+                              .options(*PROJECT_SHOWN)).all()
     counts = dict(db.session.execute(sa.select(Project.status, sa.func.count()).group_by(Project.status)).all())
     return render_template("registry/bureau_projects.html", rows=rows, status=status, counts=counts)
 
 
-def _project_page(project: Project, *, review_form=None, batch_form=None, status=200):
+def _project_page(project_id: int, *, review_form=None, batch_form=None, status=200):
+    project = get_scoped(db.session, Project, project_id, current_user, options=PROJECT_SHOWN)
     return render_template("registry/bureau_project.html", project=project, **registry.project_details(db.session, project),
                            review_form=review_form or ReviewForm(),
                            batch_form=batch_form or BatchForm(),
@@ -44,7 +47,7 @@ def _project_page(project: Project, *, review_form=None, batch_form=None, status
 @bp.get("/projects/<int:project_id>")
 @role_required("bureau")
 def project(project_id: int):
-    return _project_page(get_scoped(db.session, Project, project_id, current_user))
+    return _project_page(project_id)
 
 
 @bp.post("/projects/<int:project_id>/review")
@@ -61,7 +64,7 @@ def review_project(project_id: int):
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    return _project_page(row, review_form=form, status=422)
+    return _project_page(project_id, review_form=form, status=422)
 
 
 @bp.post("/projects/<int:project_id>/batches")
@@ -82,7 +85,7 @@ def issue_batch(project_id: int):
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    return _project_page(row, batch_form=form, status=422)
+    return _project_page(project_id, batch_form=form, status=422)
 
 
 @bp.get("/documents/<int:document_id>")
@@ -95,7 +98,8 @@ def document(document_id: int):
 @role_required("bureau")
 @once
 def buffer_pool():
-    batches = db.session.scalars(sa.select(CreditBatch).order_by(CreditBatch.id)).all()
+    batches = db.session.scalars(sa.select(CreditBatch).order_by(CreditBatch.id)
+                                 .options(so.joinedload(CreditBatch.project))).all()
     balances = ledger.batch_summaries(db.session, [b.id for b in batches])
     form = LossForm()
     form.batch_id.choices = [(b.id, f"{b.project.name} · {b.vintage_end.year} · "
@@ -111,7 +115,8 @@ def buffer_pool():
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    losses = db.session.scalars(sa.select(BufferLoss).order_by(BufferLoss.id.desc())).all()
+    losses = db.session.scalars(sa.select(BufferLoss).order_by(BufferLoss.id.desc())
+                                .options(so.joinedload(BufferLoss.batch).joinedload(CreditBatch.project))).all()
     return render_template("registry/bureau_buffer.html", batches=batches, balances=balances, form=form,
                            losses=losses), 422 if form.is_submitted() else 200
 

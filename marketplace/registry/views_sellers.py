@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy.orm as so
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,7 +16,7 @@ from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.registry import service as registry
 from marketplace.registry.forms import DocumentForm, ListingForm, ProjectForm
-from marketplace.registry.models import CreditBatch, Listing, Project
+from marketplace.registry.models import PROJECT_SHOWN, CreditBatch, Listing, Project
 from marketplace.registry.views import send_project_document
 
 bp = Blueprint("registry_sellers", __name__, url_prefix="/sellers")
@@ -23,7 +24,7 @@ bp = Blueprint("registry_sellers", __name__, url_prefix="/sellers")
 
 def _village_choices():
     choices = []
-    for village in registry.villages(db.session):
+    for village in registry.villages(db.session, ancestors=True):
         path = " › ".join(r.name for r in village.path()[2:])
         choices.append((village.id, path))
     return choices
@@ -52,7 +53,8 @@ def new_project():
     return render_template("registry/seller_project_new.html", form=form), 422 if form.is_submitted() else 200
 
 
-def _project_page(project: Project, *, document_form=None, listing_form=None, status=200):
+def _project_page(project_id: int, *, document_form=None, listing_form=None, status=200):
+    project = get_scoped(db.session, Project, project_id, current_user, options=PROJECT_SHOWN)
     details = registry.project_details(db.session, project)
     listing_form = listing_form or ListingForm()
     listing_form.batch_id.choices = _batch_choices(details["batches"], details["balances"])
@@ -70,7 +72,7 @@ def _batch_choices(batches, balances):
 @bp.get("/projects/<int:project_id>")
 @role_required("seller")
 def project(project_id: int):
-    return _project_page(get_scoped(db.session, Project, project_id, current_user))
+    return _project_page(project_id)
 
 
 @bp.post("/projects/<int:project_id>/documents")
@@ -90,7 +92,7 @@ def upload_document(project_id: int):
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    return _project_page(row, document_form=form, status=422)
+    return _project_page(project_id, document_form=form, status=422)
 
 
 @bp.get("/documents/<int:document_id>")
@@ -119,7 +121,8 @@ def submit_project(project_id: int):
 @once
 def create_listing():
     form = ListingForm()
-    batch = get_scoped(db.session, CreditBatch, request.form.get("batch_id"), current_user)
+    batch = get_scoped(db.session, CreditBatch, request.form.get("batch_id"), current_user,
+                       options=[so.joinedload(CreditBatch.project)])
     form.batch_id.choices = [(batch.id, str(batch.id))]
     if form.validate_on_submit():
         try:
@@ -132,7 +135,7 @@ def create_listing():
         except DomainError as exc:
             db.session.rollback()
             form_error(form, exc)
-    return _project_page(batch.project, listing_form=form, status=422)
+    return _project_page(batch.project_id, listing_form=form, status=422)
 
 
 @bp.get("/listings")

@@ -25,7 +25,7 @@ from marketplace.core import quantities
 from marketplace.core.db import insert
 from marketplace.footprint.models import Event
 from marketplace.orders.models import Order, OrderLine
-from marketplace.registry.models import CreditBatch, Project, Region, SerialRange
+from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, Project, Region, SerialRange
 from marketplace.stats.models import ROLLUP_DIMENSIONS, RetirementRollup, RetirementStat, RetirementTotal
 
 #: Each dimension's key, as columns of the daily rows. The monthly and yearly rows store the same key
@@ -114,7 +114,8 @@ def batch_facts(session: so.Session, batch_ids: Iterable[int] | None = None) -> 
 
 
 def county_of_villages(session: so.Session, village_ids: Iterable[int]) -> dict[int, int | None]:
-    regions = session.scalars(sa.select(Region).where(Region.id.in_(list(village_ids)))).all()
+    regions = session.scalars(sa.select(Region).where(Region.id.in_(list(village_ids)))
+                              .options(REGION_ANCESTORS)).all()
     result = {}
     for region in regions:
         county = region.ancestor("county")

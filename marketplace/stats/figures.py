@@ -32,7 +32,7 @@ from marketplace.core import quantities
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ids import is_id
 from marketplace.orders.models import Order, OrderLine
-from marketplace.registry.models import CreditBatch, LedgerBalance, Project, Region
+from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, LedgerBalance, Project, Region
 from marketplace.registry.service import village_ids_under
 from marketplace.stats.aggregates import (
     COUNTED,
@@ -298,9 +298,10 @@ def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -
     by_buyer, by_village, by_month, by_project = by["buyer"], by["village"], by["month"], by["project"]
     orgs = {o.id: o for o in session.scalars(sa.select(Organisation).where(
         Organisation.id.in_([k[0] for k in by_buyer])))}
-    villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village])))}
+    villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village]))
+                                                 .options(REGION_ANCESTORS))}
     projects = {p.id: p for p in session.scalars(sa.select(Project).where(
-        Project.id.in_({k[0] for k in by_project})))}
+        Project.id.in_({k[0] for k in by_project})).options(so.joinedload(Project.village)))}
     result = Summary(filters=filters, totals=totals, buyers=sum(1 for f in by_buyer.values() if f.sold_units))
     result.by_buyer = sorted(((orgs[k[0]], f) for k, f in by_buyer.items()),
                              key=lambda item: (-item[1].sold_units, item[0].name))
@@ -360,10 +361,10 @@ def inventory(session: so.Session, *, county_id: int | None = None, seller_id: i
 
 def recent_orders(session: so.Session, limit: int = 10) -> list[Order]:
     return list(session.scalars(sa.select(Order).where(Order.status.in_(SOLD_STATUSES))
-                                .order_by(Order.id.desc()).limit(limit)))
+                                .order_by(Order.id.desc()).limit(limit).options(so.joinedload(Order.buyer))))
 
 
 def pending_transfers(session: so.Session, limit: int = 50) -> list[Order]:
     return list(session.scalars(sa.select(Order).where(Order.status == "pending_payment",
                                                        Order.payment_method == "bank_transfer")
-                                .order_by(Order.reserved_until).limit(limit)))
+                                .order_by(Order.reserved_until).limit(limit).options(so.joinedload(Order.buyer))))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -24,7 +25,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
-from marketplace.registry.models import Listing
+from marketplace.registry.models import CreditBatch, Listing
 from marketplace.stats import figures, report_tables
 from marketplace.stats.aggregates import local_day
 
@@ -128,7 +129,8 @@ def _export_args(filters) -> dict:
 # --- a cooperative --------------------------------------------------------------------------------
 
 def _listing_table(seller_id: int):
-    rows = db.session.scalars(sa.select(Listing).where(Listing.owned_by(seller_id)).order_by(Listing.id)).all()
+    rows = db.session.scalars(sa.select(Listing).where(Listing.owned_by(seller_id)).order_by(Listing.id)
+                              .options(so.joinedload(Listing.batch).joinedload(CreditBatch.project))).all()
     available = ledger.listings_available_units(db.session, [r.id for r in rows])
     sold = dict(db.session.execute(
         sa.select(OrderLine.listing_id, sa.func.sum(OrderLine.units)).join(Order, Order.id == OrderLine.order_id)
@@ -199,7 +201,7 @@ def _buyer_tables(filters):
         event_table.add([event.name, f"{event.starts_on.isoformat()} – {event.ends_on.isoformat()}",
                          footprint_units, done, max(footprint_units - done, 0)])
     orders = db.session.scalars(scoped_select(Order, current_user, bureau_sees_all=False)
-                                .order_by(Order.id.desc()).limit(200)).all()
+                                .order_by(Order.id.desc()).limit(200).options(so.joinedload(Order.buyer))).all()
     certificates = db.session.execute(
         sa.select(Certificate, Order).join(Order, Order.id == Certificate.order_id)
         .where(Certificate.buyer_organisation_id == org_id).order_by(Certificate.id.desc())).all()
