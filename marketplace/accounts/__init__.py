@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.accounts import api, cli, views, views_auth, views_bureau
+from marketplace.accounts import (
+    api,
+    cli,
+    models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    views,
+    views_auth,
+    views_bureau,
+)
 from marketplace.core.api import register_api_blueprint
 
 

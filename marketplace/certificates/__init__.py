@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.certificates import api, api_public, cli, retirement, views
+from marketplace.certificates import (
+    api,
+    api_public,
+    cli,
+    models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    retirement,
+    views,
+)
 from marketplace.core.api import register_api_blueprint
 from marketplace.orders.signals import certificate_number_wanted
 

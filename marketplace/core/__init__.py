@@ -5,8 +5,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.core import api, cli, http_errors, ids, queue, security, views, web
-from marketplace.core import probe_models as probe_models  # registers queue_probes (the workers' table)
+from marketplace.core import (  # noqa: F401  (models: its tables join the metadata when the app is built)
+    api,
+    cli,
+    http_errors,
+    ids,
+    models,
+    outbox_models,
+    probe_models,
+    queue,
+    security,
+    views,
+    web,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
-from marketplace.footprint import api, views, views_bureau
+from marketplace.footprint import (
+    api,
+    models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    views,
+    views_bureau,
+)
 
 
 def init_app(app: Flask) -> None:

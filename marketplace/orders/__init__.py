@@ -6,7 +6,17 @@ from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
 from marketplace.footprint.signals import event_locking_orders
-from marketplace.orders import api, history, service, views, views_bureau, views_sellers, views_webhooks
+from marketplace.orders import (  # noqa: F401  (models: its tables join the metadata when the app is built)
+    api,
+    history,
+    models,
+    payment_models,
+    service,
+    views,
+    views_bureau,
+    views_sellers,
+    views_webhooks,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
-from marketplace.registry import api, cli, views, views_bureau, views_sellers
+from marketplace.registry import (
+    api,
+    cli,
+    models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    views,
+    views_bureau,
+    views_sellers,
+)
 
 
 def init_app(app: Flask) -> None:

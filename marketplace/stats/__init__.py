@@ -6,7 +6,14 @@ from flask import Flask
 
 from marketplace.core.api import register_api_blueprint
 from marketplace.orders.signals import order_completed
-from marketplace.stats import aggregates, api, cli, views, views_home
+from marketplace.stats import (
+    aggregates,
+    api,
+    cli,
+    models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    views,
+    views_home,
+)
 
 
 def init_app(app: Flask) -> None:
