@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from marketplace.accounts.models import Organisation
 from marketplace.certificates.models import Certificate
+from marketplace.core.i18n import platform_zone
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import CreditBatch, Listing, Project, Region
 
-LOCAL = ZoneInfo("Asia/Shanghai")
 MAX_PER_PAGE = 100
 
 
@@ -57,9 +56,9 @@ def query(filters: Filters) -> sa.Select:
             lines = lines.where(Region.name.ilike(_like(filters.village), escape="\\"))
         stmt = stmt.where(lines.exists())
     if filters.date_from:
-        stmt = stmt.where(Order.completed_at >= datetime.combine(filters.date_from, time.min, LOCAL))
+        stmt = stmt.where(Order.completed_at >= datetime.combine(filters.date_from, time.min, platform_zone()))
     if filters.date_to:
-        stmt = stmt.where(Order.completed_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, LOCAL))
+        stmt = stmt.where(Order.completed_at < datetime.combine(filters.date_to + timedelta(days=1), time.min, platform_zone()))
     return stmt.order_by(Order.completed_at.desc(), Certificate.id.desc())
 
 

@@ -47,11 +47,9 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -61,6 +59,7 @@ from marketplace.certificates.models import Certificate, CertificateCounter, Sig
 from marketplace.certificates.signing import canonical_json, sign_facts, verify_signature
 from marketplace.core.db import insert, max_length, utcnow
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
+from marketplace.core.i18n import platform_zone
 from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
 from marketplace.footprint.models import Event
 from marketplace.orders.models import Order
@@ -217,7 +216,7 @@ def _give_back_number(session: so.Session, number: str) -> None:
 
 
 def _platform_year(moment: datetime) -> int:
-    return moment.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).year
+    return moment.astimezone(platform_zone()).year
 
 
 # --- issuing and revoking --------------------------------------------------------------------------

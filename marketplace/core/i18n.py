@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from flask import current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
@@ -24,6 +27,17 @@ def select_locale() -> str:
 
 def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+
+
+def platform_zone() -> ZoneInfo:
+    """The platform's time zone (TANHUI_TIMEZONE, Asia/Shanghai by default): every time a person reads is in it,
+    whatever zone the server runs in."""
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def local_time(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) moment as the platform's wall-clock time; the template filter ``local_time``."""
+    return moment.astimezone(platform_zone()).strftime(fmt) if moment else ""
 
 
 def remember_requested_language() -> None:

@@ -8,6 +8,7 @@ from flask import Flask, abort
 from flask_babel import get_locale
 from flask_login import current_user, login_required
 
+from marketplace.core.i18n import local_time
 from marketplace.core.navigation import navigation_for
 from marketplace.core.once import submission_key
 from marketplace.core.quantities import display_tonnes, format_cny
@@ -37,5 +38,6 @@ def init_web(app: Flask) -> None:
     """Template globals and filters every feature's templates use."""
     app.add_template_global(submission_key, "submission_key")
     app.add_template_filter(display_tonnes, "tonnes")
+    app.add_template_filter(local_time, "local_time")
     app.add_template_filter(lambda amount: f"{format_cny(amount)}", "cny")
     app.context_processor(_layout)

@@ -12,6 +12,7 @@ from flask_login import current_user
 from marketplace.core.access import get_scoped, scoped_select
 from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
+from marketplace.core.i18n import local_time
 from marketplace.core.idempotency import act_once
 from marketplace.core.quantities import display_tonnes, format_cny
 from marketplace.core.signals import ask
@@ -139,7 +140,7 @@ def new():
             order = outcome.done.order
             db.session.commit()
             flash(_("Order placed. The credits are reserved for you until %(time)s.",
-                    time=order.reserved_until.astimezone().strftime("%Y-%m-%d %H:%M")), "success")
+                    time=local_time(order.reserved_until)), "success")
             return redirect(_next_page(order))
         except DomainError as exc:
             db.session.rollback()

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
 
 from marketplace.core import quantities
 from marketplace.core.db import insert
+from marketplace.core.i18n import platform_zone
 from marketplace.footprint.models import Event
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, Project, Region, SerialRange
@@ -43,7 +43,7 @@ DAILY_ROWS_PER_WRITE = 5000
 
 
 def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return platform_zone()
 
 
 def local_day(moment: datetime, tz: ZoneInfo | None = None) -> date:
