@@ -14,11 +14,9 @@ from marketplace.core.db import reload
 from marketplace.core.errors import InsufficientCredits
 from marketplace.core.idempotency import act_once
 from marketplace.core.quantities import format_cny, format_tonnes
-from marketplace.core.signals import ask
 from marketplace.extensions import db
 from marketplace.orders import service as orders
 from marketplace.orders.models import ORDER_LINES_SHOWN, Order
-from marketplace.orders.signals import certificate_number_wanted
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
 
@@ -58,7 +56,7 @@ def _line_json(line, place: tuple[str, str] | None) -> dict:
 
 def certificate_number(order: Order) -> str | None:
     """Filled in by the certificates feature once the order is completed."""
-    return ask(certificate_number_wanted, session=db.session, order_id=order.id)
+    return orders.certificate_number(db.session, order)
 
 
 class LineOut(ma.Schema):

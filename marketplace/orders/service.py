@@ -25,10 +25,11 @@ from marketplace.core import outbox
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
 from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
+from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
 from marketplace.orders import history as notes
 from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
-from marketplace.orders.signals import order_completed
+from marketplace.orders.signals import certificate_number_wanted, order_completed
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
 from marketplace.registry.service import village_ids_under
@@ -583,3 +584,12 @@ def locking_orders(_sender=None, *, session: so.Session, event_id: int) -> list[
     return list(session.scalars(sa.select(Order).where(Order.event_id == event_id,
                                                        Order.status.in_(LOCKING_ORDER_STATUSES))
                                 .order_by(Order.id)))
+
+
+def certificate_number(session: so.Session, order: Order) -> str | None:
+    """The order's certificate number, shown once the order is completed. The certificate is committed
+    before its PDF is drawn and the order completed, so between the two the order page and the API would
+    otherwise offer a certificate for an order still "retiring"."""
+    if order.status != "completed":
+        return None
+    return ask(certificate_number_wanted, session=session, order_id=order.id)

@@ -15,7 +15,6 @@ from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import local_time
 from marketplace.core.idempotency import act_once
 from marketplace.core.quantities import display_tonnes, format_cny
-from marketplace.core.signals import ask
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
@@ -24,7 +23,6 @@ from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
 from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderTransition
-from marketplace.orders.signals import certificate_number_wanted
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 from marketplace.registry import service as registry
 
@@ -157,7 +155,7 @@ def index():
 
 
 def _certificate_number(order: Order) -> str | None:
-    return ask(certificate_number_wanted, session=db.session, order_id=order.id)
+    return orders.certificate_number(db.session, order)
 
 
 @bp.get("/<int:order_id>")
