@@ -517,3 +517,52 @@ def stripe_emulator(tmp_path_factory):
 def stripe_app(make_app, stripe_emulator):
     """The application pointed at the Stripe emulator."""
     return make_app(**stripe_emulator.app_config())
+
+
+# --- private services that a test may stop, restart or slow down (tests/faults.py) -----------------
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of this test's own on a free port (started; destroyed afterwards), so that
+    restarting it disturbs nobody else. PostgreSQL pass only."""
+    if not ON_POSTGRES:
+        pytest.skip("fault tests run in the PostgreSQL pass")
+    from tests.faults import PrivatePostgres, ServiceMissing
+
+    try:
+        server = PrivatePostgres()
+    except (ServiceMissing, OSError) as exc:
+        service_missing("A private PostgreSQL", str(exc))
+    try:
+        server.init()
+        server.start()
+    except (subprocess.SubprocessError, OSError) as exc:
+        server.destroy()
+        service_missing("A private PostgreSQL", f"{exc}: {getattr(exc, 'stderr', b'')!r} {server.log()[-1000:]}")
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own (started; stopped afterwards), so stopping it disturbs nobody else."""
+    from tests.faults import PrivateRedis, ServiceMissing
+
+    try:
+        server = PrivateRedis(tmp_path)
+        server.start()
+    except (ServiceMissing, OSError, TimeoutError) as exc:
+        service_missing("A private Redis", str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_proxy(stripe_emulator):
+    """A TCP proxy in front of the Stripe emulator that a test can switch to down or slow."""
+    from tests.faults import FaultyProxy
+
+    parts = urlsplit(stripe_emulator.base_url)
+    proxy = FaultyProxy((parts.hostname, parts.port))
+    yield proxy
+    proxy.close()

@@ -291,7 +291,10 @@ def get_client() -> StripeClient:
     client = current_app.extensions.get("tanhui_stripe")
     if client is None:
         config = current_app.config
-        client = StripeClient(config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"])
+        client = StripeClient(config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"],
+                              connect_timeout_ms=config.get("STRIPE_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_MS),
+                              read_timeout_ms=config.get("STRIPE_READ_TIMEOUT_MS", READ_TIMEOUT_MS),
+                              max_attempts=config.get("STRIPE_MAX_ATTEMPTS", MAX_ATTEMPTS))
         current_app.extensions["tanhui_stripe"] = client
     return client
 
