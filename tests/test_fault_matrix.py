@@ -225,11 +225,20 @@ def test_a_postgres_restart_at_commit_and_a_stopped_postgres_answer_the_api_with
 
 # --- (b) Redis stopped and started during a card payment ------------------------------------------
 
+@pytest.fixture
+def limiter_rebound(make_app):
+    """The rate limiter is one object, bound to the storage of the last application built: after a test
+    that put it on a private Redis, bind it back to the suite's (before that Redis is gone, the counters
+    are reset after each test)."""
+    yield
+    make_app()
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.stripe
 def test_redis_stopped_during_a_card_payment_the_payment_and_the_retirement_complete_once_it_is_back(
-        make_app, factory, worker_factory, private_redis, stripe_emulator):
+        make_app, factory, worker_factory, private_redis, stripe_emulator, limiter_rebound):
     application = make_app(**stripe_emulator.app_config(), CELERY_BROKER_URL=private_redis.url,
                            RATELIMIT_STORAGE_URI=private_redis.url)
     worker_factory(private_redis.url, **{k: v for k, v in stripe_emulator.app_config().items()
