@@ -25,7 +25,7 @@ from marketplace.accounts.models import User
 from marketplace.certificates.models import Certificate
 from marketplace.core import outbox
 from marketplace.core.db import utcnow
-from marketplace.core.outbox_models import OutboxMessage
+from marketplace.core.outbox_models import DeadLetter, OutboxMessage
 from marketplace.core.quantities import fen, parse_tonnes
 from marketplace.extensions import db
 from marketplace.orders import history as notes
@@ -230,6 +230,45 @@ def test_a_postgres_restart_at_commit_and_a_stopped_postgres_answer_the_api_with
     assert again.status_code == 200 and again.get_json()["id"] == created.get_json()["id"]
     [order] = _orders(application)
     assert _reserved(application, order.id) == parse_tonnes("1.5")
+    _ledger_ok(application)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_postgres_outage_under_a_worker_is_retried_and_the_order_is_retired_once(
+        private_db_app, private_postgres, make_app, worker_factory, redis_url):
+    server = private_postgres
+    application = make_app(SQLALCHEMY_DATABASE_URI=server.url, CELERY_BROKER_URL=redis_url,
+                           RATELIMIT_STORAGE_URI="memory://", OUTBOX_PUBLISH_ON_COMMIT=False)
+    worker = worker_factory(redis_url, DATABASE_URL=server.url)
+    factory = Factory(application)
+    listing = factory.listing(tonnes="50")
+    buyer, bureau = factory.user("buyer"), factory.user("bureau")
+    with application.app_context():
+        order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes("7"),
+                                   payment_method="bank_transfer", beneficiary="丙公司", retirement_reason="测试",
+                                   listing_id=listing.id)
+        db.session.commit()
+        orders.confirm_bank_transfer(db.session, order, actor=db.session.get(User, bureau.id), reference="B-7")
+        db.session.commit()
+        order_id = order.id
+
+    server.stop()  # the database goes away just as the retirement is asked for
+    try:
+        with application.app_context():
+            application.extensions["celery"].send_task(orders.RETIRE_TASK, kwargs={"order_id": order_id})
+        # The task meets the dead database and is retried with back-off (not dropped, not a dead letter yet).
+        wait_for(lambda: re.search(r"Task tanhui\.retire_order\[[^\]]+\] retry", worker.log()), timeout=60)
+    finally:
+        server.start()
+    with application.app_context():
+        # The certificate and notification requests the worker writes are published by it; nothing to sweep.
+        wait_for(lambda: db.session.get(Order, order_id, populate_existing=True).status == "completed",
+                 timeout=90, interval=0.5)
+        ranges = db.session.scalars(sa.select(SerialRange).where(SerialRange.ref == f"order:{order_id}")).all()
+        assert sum(r.units for r in ranges) == parse_tonnes("7")
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Certificate)) == 1
+        assert db.session.scalars(sa.select(DeadLetter)).all() == []
     _ledger_ok(application)
 
 
