@@ -521,10 +521,9 @@ def stripe_app(make_app, stripe_emulator):
 
 # --- private services that a test may stop, restart or slow down (tests/faults.py) -----------------
 
-@pytest.fixture
-def private_postgres():
-    """A PostgreSQL cluster of this test's own on a free port (started; destroyed afterwards), so that
-    restarting it disturbs nobody else. PostgreSQL pass only."""
+@pytest.fixture(scope="module")
+def _private_postgres_cluster():
+    """One private PostgreSQL cluster per test module (initdb takes seconds); each test gets its own database."""
     if not ON_POSTGRES:
         pytest.skip("fault tests run in the PostgreSQL pass")
     from tests.faults import PrivatePostgres, ServiceMissing
@@ -541,6 +540,25 @@ def private_postgres():
         service_missing("A private PostgreSQL", f"{exc}: {getattr(exc, 'stderr', b'')!r} {server.log()[-1000:]}")
     yield server
     server.destroy()
+
+
+@pytest.fixture
+def private_postgres(_private_postgres_cluster):
+    """A PostgreSQL server of this test's own (a private cluster on a free port, running, with a new empty
+    database that ``url`` names), so that stopping or restarting it disturbs nobody else. PostgreSQL pass only."""
+    server = _private_postgres_cluster
+    if not server.running():
+        server.start()
+    server.database = f"fault_{RUN_ID}_{next(_database_numbers)}"
+    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{server.database}"'))
+    yield server
+    if not server.running():
+        server.start()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

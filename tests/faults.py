@@ -75,8 +75,15 @@ class PrivatePostgres:
         if self._as_root:
             shutil.chown(self.root, "postgres", "postgres")
 
+    #: the database that ``url`` names (the fixture gives each test a new one)
+    database = "postgres"
+
     @property
     def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def admin_url(self) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str, timeout: float = START_TIMEOUT_SECONDS) -> None:
