@@ -69,6 +69,14 @@ def load_config(instance_path: Path) -> dict:
         "STRIPE_PUBLISHABLE_KEY": env("STRIPE_PUBLISHABLE_KEY", "pk_test_tanhui_local"),
         "STRIPE_WEBHOOK_SECRET": env("STRIPE_WEBHOOK_SECRET", "whsec_tanhui_local"),
         "STRIPE_JS_URL": env("STRIPE_JS_URL", f"{stripe_base}/js.stripe.com/v3/"),
+        # How long one call to Stripe may take (connecting, then waiting for the answer), and how many
+        # tries in all (timeouts, 5xx and 429 are retried).
+        "STRIPE_CONNECT_TIMEOUT_MS": int(env("STRIPE_CONNECT_TIMEOUT_MS", "3000")),
+        "STRIPE_READ_TIMEOUT_MS": int(env("STRIPE_READ_TIMEOUT_MS", "10000")),
+        "STRIPE_MAX_ATTEMPTS": int(env("STRIPE_MAX_ATTEMPTS", "3")),
+        # All the calls to Stripe of one web request (the pay page makes up to five, each retried) end within
+        # this budget; then the payer is told to try again. Below gunicorn's timeout (30 s by default).
+        "STRIPE_REQUEST_BUDGET_MS": int(env("STRIPE_REQUEST_BUDGET_MS", "20000")),
         "PUBLIC_BASE_URL": env("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         # Ed25519 private key (PKCS#8 PEM) that signs certificates; when empty, the key lives in
         # CERT_SIGNING_KEY_FILE (created 0600 on first use, replaced by `marketplace certificates rotate-key`).

@@ -517,3 +517,70 @@ def stripe_emulator(tmp_path_factory):
 def stripe_app(make_app, stripe_emulator):
     """The application pointed at the Stripe emulator."""
     return make_app(**stripe_emulator.app_config())
+
+
+# --- private services that a test may stop, restart or slow down (tests/faults.py) -----------------
+
+@pytest.fixture(scope="module")
+def _private_postgres_cluster():
+    """One private PostgreSQL cluster per test module (initdb takes seconds); each test gets its own database."""
+    if not ON_POSTGRES:
+        pytest.skip("fault tests run in the PostgreSQL pass")
+    from tests.faults import PrivatePostgres, ServiceMissing
+
+    try:
+        server = PrivatePostgres()
+    except (ServiceMissing, OSError) as exc:
+        service_missing("A private PostgreSQL", str(exc))
+    try:
+        server.init()
+        server.start()
+    except (subprocess.SubprocessError, OSError) as exc:
+        server.destroy()
+        service_missing("A private PostgreSQL", f"{exc}: {getattr(exc, 'stderr', b'')!r} {server.log()[-1000:]}")
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def private_postgres(_private_postgres_cluster):
+    """A PostgreSQL server of this test's own (a private cluster on a free port, running, with a new empty
+    database that ``url`` names), so that stopping or restarting it disturbs nobody else. PostgreSQL pass only."""
+    server = _private_postgres_cluster
+    if not server.running():
+        server.start()
+    server.database = f"fault_{RUN_ID}_{next(_database_numbers)}"
+    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{server.database}"'))
+    yield server
+    if not server.running():
+        server.start()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own (started; stopped afterwards), so stopping it disturbs nobody else."""
+    from tests.faults import PrivateRedis, ServiceMissing
+
+    try:
+        server = PrivateRedis(tmp_path)
+        server.start()
+    except (ServiceMissing, OSError, TimeoutError) as exc:
+        service_missing("A private Redis", str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_proxy(stripe_emulator):
+    """A TCP proxy in front of the Stripe emulator that a test can switch to down or slow."""
+    from tests.faults import FaultyProxy
+
+    parts = urlsplit(stripe_emulator.base_url)
+    proxy = FaultyProxy((parts.hostname, parts.port))
+    yield proxy
+    proxy.close()

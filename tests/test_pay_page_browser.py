@@ -55,8 +55,8 @@ def serve(make_app, stripe_emulator):
 
     def start(**overrides):
         port = free_port()
-        app = make_app(**stripe_emulator.app_config(), SERVER_NAME=f"127.0.0.1:{port}",
-                       PREFERRED_URL_SCHEME="http", **overrides)
+        app = make_app(**{**stripe_emulator.app_config(), "SERVER_NAME": f"127.0.0.1:{port}",
+                          "PREFERRED_URL_SCHEME": "http", **overrides})
         server = make_server("127.0.0.1", port, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -335,3 +335,27 @@ def test_the_whole_story_with_a_worker_certificate_verify_page_and_pdf(serve, pa
     assert ok, reason
     assert number in reason
     assert page.console_errors == []
+
+
+def test_with_stripe_down_the_pay_page_says_so_in_chinese_and_paying_later_works(serve, page, market, faulty_proxy):
+    """Fault matrix case c (docs/fault-matrix.md), as the buyer sees it: this server cannot reach Stripe (the
+    browser still can: Stripe.js makes the card token), the page says so and stays usable, the order payable."""
+    buyer, listing = market
+    app, base = serve(STRIPE_API_BASE=faulty_proxy.base_url, STRIPE_READ_TIMEOUT_MS=1000,
+                      STRIPE_CONNECT_TIMEOUT_MS=1000, STRIPE_REQUEST_BUDGET_MS=2500)
+    log_in(page, base, buyer)
+    order_id = order_by_card(page, base, listing, tonnes="1")
+
+    faulty_proxy.mode = "down"
+    pay(page, "4242424242424242")
+    page.wait_for_selector("#card-errors:not(:empty)")
+    assert page.inner_text("#card-errors") == "支付服务暂时没有响应，请一分钟后重试。"
+    assert page.is_enabled("#card-pay-button")
+    assert order_state(app, order_id)["status"] == "pending_payment"
+
+    faulty_proxy.mode = "pass"
+    pay(page, "4242424242424242")
+    page.wait_for_url(f"{base}/buyers/orders/{order_id}")
+    assert order_state(app, order_id)["status"] == "paid"
+    # The 503 is logged by Chromium like every failed fetch; nothing else.
+    assert [e for e in page.console_errors if "status of 503" not in e] == []

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+import sqlalchemy as sa
+from flask import Flask, Response, current_app, g, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from marketplace.core.errors import DomainError
-from marketplace.extensions import db
+from marketplace.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-         422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error"}
+         422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error",
+         503: "service_unavailable"}
+
+#: Seconds a client is asked to wait (Retry-After) after the database did not answer: a restart or a
+#: fail-over takes a few seconds, and the next request's pool pre-ping then finds a fresh connection.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Explained:
@@ -47,6 +53,7 @@ def default_message(status: int) -> str:
         422: _("Some of the data is not valid."),
         429: _("Too many attempts. Please wait a minute and try again."),
         500: _("Something went wrong on our side. The error has been logged; please try again later."),
+        503: _("The service is briefly unavailable. Nothing was changed; please try again in a moment."),
     }
     return messages.get(status, _("The request could not be completed."))
 
@@ -125,9 +132,42 @@ def handle_domain_error(exc: DomainError):
     return error_response(exc.status, exc.message, exc.code, exc.field)
 
 
+def database_unreachable(exc: Exception) -> bool:
+    """The database went away (restart, fail-over, network): the connection was lost or could not be made.
+    Not a bug: the transaction was rolled back by the server, nothing was changed, and trying again later
+    works (pool pre-ping replaces the dead connections)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and not isinstance(exc.orig, _CONCURRENCY_ERRORS)
+
+
+def _concurrency_errors() -> tuple[type, ...]:
+    """Deadlocks and serialisation failures are OperationalErrors too, but the database did answer."""
+    try:
+        import psycopg.errors as pg
+    except ImportError:  # pragma: no cover — psycopg is a runtime dependency
+        return ()
+    return (pg.DeadlockDetected, pg.SerializationFailure, pg.LockNotAvailable, pg.QueryCanceled)
+
+
+_CONCURRENCY_ERRORS = _concurrency_errors()
+
+
 def handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
+    if database_unreachable(exc):
+        log.warning("database unreachable on %s %s: %s", request.method, request.path, exc)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001,S110 — the connection is gone; the pool drops it
+            pass
+        # The rollback expired the signed-in user, and the database cannot load it again: the page is drawn
+        # as for a visitor (the session cookie is untouched; the next page shows the user again).
+        g._login_user = login_manager.anonymous_user()
+        response = make_response(error_response(503, default_message(503), "database_unavailable"))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     log.exception("unhandled error on %s %s", request.method, request.path)
     try:
         db.session.rollback()

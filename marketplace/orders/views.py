@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -23,7 +23,7 @@ from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
 from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderTransition
-from marketplace.orders.stripe.client import StripeError, StripeUnavailable
+from marketplace.orders.stripe.client import StripeError, StripeUnavailable, get_client
 from marketplace.registry import service as registry
 
 bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
@@ -189,6 +189,12 @@ def pay(order_id: int):
     return render_template("orders/pay.html", order=order)
 
 
+def stripe_budget():
+    """The pay page's calls to Stripe end within STRIPE_REQUEST_BUDGET_MS: the payer hears "try again"
+    instead of waiting on a slow Stripe until the browser or the web server gives up."""
+    return get_client().deadline(current_app.config["STRIPE_REQUEST_BUDGET_MS"])
+
+
 @bp.post("/<int:order_id>/pay/card")
 @role_required("buyer")
 def pay_card(order_id: int):
@@ -198,7 +204,8 @@ def pay_card(order_id: int):
         return jsonify(error={"code": "not_payable", "message": _("This order cannot be paid now.")}), 409
     token = (request.get_json(silent=True) or {}).get("token")
     try:
-        payment = order_payments.pay_with_card(db.session, order, token)
+        with stripe_budget():
+            payment = order_payments.pay_with_card(db.session, order, token)
     except DomainError as exc:
         db.session.rollback()
         return jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
@@ -213,7 +220,8 @@ def pay_authenticated(order_id: int):
     settled now, from Stripe's own answer. If Stripe does not answer, the webhook or the re-read will."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
     try:
-        intent_status = order_payments.settle_after_authentication(db.session, order)
+        with stripe_budget():
+            intent_status = order_payments.settle_after_authentication(db.session, order)
     except (StripeError, StripeUnavailable):
         db.session.rollback()
         intent_status = None
