@@ -172,3 +172,9 @@ def fen_to_cny(amount_fen: int) -> Decimal:
 def display_cny(amount: Decimal) -> str:
     """For pages: 2 places, thousands separated ("5,262.06")."""
     return f"{Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def format_serial_range(prefix: str, first: int, last: int) -> str:
+    """One serial range, both ends inclusive, the one way pages, PDFs and exports print it:
+    "TH-P00001-2023-000000000001…000000050000"."""
+    return f"{prefix}-{first:012d}…{last:012d}"
