@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -29,10 +29,14 @@ def select_timezone() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
+#: The platform zone when no application is there to say (a PDF drawn by a command-line tool).
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
 def platform_zone() -> ZoneInfo:
     """The platform's time zone (TANHUI_TIMEZONE, Asia/Shanghai by default): every time a person reads is in it,
     whatever zone the server runs in."""
-    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"] if has_app_context() else DEFAULT_ZONE)
 
 
 def local_time(moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
