@@ -140,3 +140,19 @@ def test_a_radio_group_error_is_tied_to_the_radios(app, factory, login):
     assert html.count('aria-describedby="payment_method-error"') >= 3  # the group and each radio
     with app.app_context():
         assert db.session.get(User, buyer.id) is not None
+
+
+def test_quantities_read_one_way_with_chinese_punctuation(app, login):
+    with app.app_context():
+        demo.seed_demo(db.session)
+        event_id = db.session.scalar(sa.select(Event.id).where(Event.name == SUMMIT))
+        order_id = db.session.scalar(sa.select(Order.id).where(Order.beneficiary == SUMMIT))
+        number = db.session.scalar(sa.select(Certificate.number).where(Certificate.order_id == order_id))
+    client = login("summit@lishui.example", demo.DEMO_PASSWORD)
+    event_page = client.get(f"/buyers/events/{event_id}").get_data(as_text=True)
+    assert f"订单 {order_id}</a>：175.4020 t，已完成" in event_page.replace('<span class="status status-completed">', "") \
+        .replace("</span></li>", "") or "：175.4020 t，" in event_page
+    verify_page = client.get(f"/verify/{number}").get_data(as_text=True)
+    assert "<strong>175.4020</strong> tCO2e" in verify_page and "(175.4020)" not in verify_page
+    dashboard = client.get("/buyers/dashboard").get_data(as_text=True)
+    assert "175.4020 t" in dashboard and "175.402 t" not in dashboard

@@ -7,7 +7,7 @@ A new page is therefore either visited or reported ("no concrete URL for …"), 
 
 Each page, at 1366×900 and 390×844, must: not scroll sideways (wide tables scroll inside their own
 container), log no console error (a CSP violation is one), lose no request, and have no serious or
-critical axe-core violation. axe-core comes from npm (node_modules/axe-core) and is evaluated through the
+critical axe-core violation, and every table must have a caption. axe-core comes from npm (node_modules/axe-core) and is evaluated through the
 DevTools protocol, which the page's CSP does not govern, so the page keeps its real policy.
 """
 
@@ -194,6 +194,10 @@ class Visitor:
         if overflow:
             problems.append(f"scrolls sideways: {overflow['scrollWidth']} px in {overflow['width']} px; "
                             f"widest: {', '.join(overflow['out'])}")
+        uncaptioned = self.page.evaluate(
+            "() => [...document.querySelectorAll('table')].filter(t => !t.caption || !t.caption.textContent.trim()).length")
+        if uncaptioned:
+            problems.append(f"{uncaptioned} table(s) without a <caption>")
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe_source)
         problems += [f"axe: {v}" for v in self.page.evaluate(AXE_JS)]

@@ -25,7 +25,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.core.db import utcnow
 from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
-from marketplace.core.quantities import display_tonnes, format_tonnes
+from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import Breakdown, event_breakdown, event_lines, format_quantity
 
@@ -108,6 +108,11 @@ def _table(rows, widths, font, *, header=True, numeric_columns=()):
     return table
 
 
+def _tick(units) -> str:
+    """An axis tick in tonnes, as short as it is exact ("20", "2.5"): ticks are round numbers."""
+    return f"{(Decimal(int(units)) / UNITS_PER_TONNE).normalize():,f}"
+
+
 def _chart(report: EventReport, font) -> Drawing:
     drawing = Drawing(170 * mm, 66 * mm)
     chart = HorizontalBarChart()
@@ -123,7 +128,7 @@ def _chart(report: EventReport, font) -> Drawing:
     chart.valueAxis.visibleLabels = True
     chart.valueAxis.labels.fontName = font
     chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.labelTextFormat = lambda units: display_tonnes(int(units))
+    chart.valueAxis.labelTextFormat = _tick
     drawing.add(String(chart.x + chart.width, 0, "tCO2e", fontName=font, fontSize=7, textAnchor="end"))
     chart.bars[0].fillColor = BAR_COLOUR
     chart.barLabelFormat = lambda units: format_tonnes(int(units))
