@@ -181,6 +181,12 @@ class Visitor:
 
     def check(self, path: str, *, required: bool) -> list[str] | None:
         """Problems of one page (None: not this visitor's page)."""
+        if not required:
+            # Ask first without rendering (the context's cookies, no browser work): most routes are
+            # another role's, and a page load per refusal would double the run time.
+            probe = self.context.request.get(self.base + path, max_redirects=0)
+            if probe.status in (401, 403, 404, 405) or "/login" in probe.headers.get("location", ""):
+                return None
         self.errors = []
         response = self.page.goto(self.base + path, wait_until="load")
         status = response.status if response else 0
