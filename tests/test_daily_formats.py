@@ -150,9 +150,40 @@ def test_quantities_read_one_way_with_chinese_punctuation(app, login):
         number = db.session.scalar(sa.select(Certificate.number).where(Certificate.order_id == order_id))
     client = login("summit@lishui.example", demo.DEMO_PASSWORD)
     event_page = client.get(f"/buyers/events/{event_id}").get_data(as_text=True)
-    assert f"订单 {order_id}</a>：175.4020 t，已完成" in event_page.replace('<span class="status status-completed">', "") \
-        .replace("</span></li>", "") or "：175.4020 t，" in event_page
+    assert f"订单 {order_id}</a>：175.4020 t，" in event_page and ": 175.4020 t," not in event_page
     verify_page = client.get(f"/verify/{number}").get_data(as_text=True)
     assert "<strong>175.4020</strong> tCO2e" in verify_page and "(175.4020)" not in verify_page
     dashboard = client.get("/buyers/dashboard").get_data(as_text=True)
     assert "175.4020 t" in dashboard and "175.402 t" not in dashboard
+
+
+# --- non-text contrast (WCAG 2.2, 1.4.11): the focus ring, input borders and chart colours ------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_focus_ring_input_borders_and_chart_colours_reach_three_to_one():
+    import re
+
+    css = (ROOT / "static/css/site.css").read_text(encoding="utf-8")
+    page_bg = re.search(r"--bg:\s*(#[0-9a-fA-F]{6})", css).group(1)
+    ring = re.search(r":focus-visible\s*\{\s*outline:\s*\d+px solid (#[0-9a-fA-F]{6})", css).group(1)
+    border = re.search(r"--input-border:\s*(#[0-9a-fA-F]{6})", css).group(1)
+    assert "#9fb0a7" not in css  # the old 2.27:1 border colour is gone everywhere
+    charts = (ROOT / "static/js/dashboard-charts.js").read_text(encoding="utf-8")
+    colours = re.findall(r"#[0-9a-fA-F]{6}", re.search(r"COLOURS = \[([^\]]*)\]", charts).group(1))
+    assert len(colours) >= 4
+    for colour in [ring, border, *colours]:
+        for background in ("#ffffff", page_bg):
+            assert _contrast(colour, background) >= 3, f"{colour} on {background}: {_contrast(colour, background):.2f}:1"
