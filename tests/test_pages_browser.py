@@ -14,6 +14,7 @@ DevTools protocol, which the page's CSP does not govern, so the page keeps its r
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,7 @@ def test_every_page_of_every_role_fits_a_phone_and_passes_axe(browser, demo_site
     app, base = demo_site
     try_all, must, unvisited = plan(app)
     axe_source = AXE.read_text(encoding="utf-8")
-    report, visited = list(unvisited), 0
+    report, visited, started = list(unvisited), 0, time.monotonic()
     for who in ("public", "bureau", "seller", "buyer"):
         for viewport in VIEWPORTS.values():
             visitor = Visitor(browser, base, who, viewport, axe_source)
@@ -230,5 +231,6 @@ def test_every_page_of_every_role_fits_a_phone_and_passes_axe(browser, demo_site
                     report += [f"{visitor.label} {path}: {problem}" for problem in problems]
             finally:
                 visitor.close()
+    print(f"{visited} page visits in {time.monotonic() - started:.0f} s")  # noqa: T201 — shown with -s
     assert visited >= 40, f"only {visited} page visits"
     assert not report, "\n" + "\n".join(report)
