@@ -25,7 +25,7 @@ from marketplace.accounts.models import Organisation
 from marketplace.core.db import utcnow
 from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
-from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
+from marketplace.core.quantities import UNITS_PER_TONNE, display_tonnes
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import Breakdown, event_breakdown, event_lines, format_quantity
 
@@ -131,7 +131,7 @@ def _chart(report: EventReport, font) -> Drawing:
     chart.valueAxis.labelTextFormat = _tick
     drawing.add(String(chart.x + chart.width, 0, "tCO2e", fontName=font, fontSize=7, textAnchor="end"))
     chart.bars[0].fillColor = BAR_COLOUR
-    chart.barLabelFormat = lambda units: format_tonnes(int(units))
+    chart.barLabelFormat = lambda units: display_tonnes(int(units))
     chart.barLabels.fontName = font
     chart.barLabels.fontSize = 7
     chart.barLabels.boxAnchor = "w"
@@ -177,8 +177,8 @@ def report_pdf(report: EventReport) -> bytes:
     for category in CATEGORIES:
         units = report.breakdown.by_category[category]
         share = f"{(Decimal(units) * 100 / total).quantize(Decimal('0.1'))}%" if total else "—"
-        rows.append([p(" / ".join(CATEGORY_NAMES[category])), format_tonnes(units), share])
-    rows.append([p("合计 / Total"), format_tonnes(total), "100%" if total else "—"])
+        rows.append([p(" / ".join(CATEGORY_NAMES[category])), display_tonnes(units), share])
+    rows.append([p("合计 / Total"), display_tonnes(total), "100%" if total else "—"])
     story += [_table(rows, [80 * mm, 45 * mm, 45 * mm], font, numeric_columns=(1, 2)), Spacer(1, 4 * mm),
               _chart(report, font)]
 
@@ -193,7 +193,7 @@ def report_pdf(report: EventReport) -> bytes:
              *([p(line.description)] if line.description else [])],
             [p(format_quantity(line.quantity), "latin"), p(factor.unit, "latin")],
             str(factor.kgco2e_per_unit.normalize()),
-            format_tonnes(line.emissions_units),
+            display_tonnes(line.emissions_units),
         ])
     if not report.lines:
         rows.append([p("—"), p("尚无活动数据 / No activity data yet"), "", "", ""])
@@ -212,7 +212,7 @@ def report_pdf(report: EventReport) -> bytes:
         rows = [[p("类别 / Category"), p("措施 / Measure"), p("估算减排量 / Estimated tCO2e")]]
         for measure in report.reductions:
             rows.append([p(" / ".join(CATEGORY_NAMES[measure.category])), p(measure.description),
-                         "—" if measure.estimated_units is None else format_tonnes(measure.estimated_units)])
+                         "—" if measure.estimated_units is None else display_tonnes(measure.estimated_units)])
         story.append(_table(rows, [38 * mm, 100 * mm, 32 * mm], font, numeric_columns=(2,)))
         story.append(p("减排估算仅作披露；上表排放量为实施措施后的实际排放，不再扣减。"
                        " Estimates are disclosed only: the footprint above is measured after the measures.",
@@ -221,7 +221,7 @@ def report_pdf(report: EventReport) -> bytes:
         story.append(p("未填报 / None entered."))
 
     story.append(p("6. 需抵消的排放量 / Emissions to offset", "h2"))
-    story.append(p(f"{format_tonnes(total)} tCO2e", "total"))
+    story.append(p(f"{display_tonnes(total)} tCO2e", "total"))
     story.append(p("以经核证的林业碳汇注销抵消上述排放即可实现本次活动碳中和。"
                    " Retiring this quantity of verified forestry carbon-sink credits neutralises the event."))
 
