@@ -22,7 +22,6 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 import segno
 import sqlalchemy.orm as so
@@ -38,14 +37,14 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from marketplace.certificates.models import Certificate
 from marketplace.certificates.service import FORMAT, check_signed_facts
+from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
+from marketplace.core.quantities import format_serial_range
 
 ATTACHMENT_NAME = "certificate.json"
 GREEN = colors.HexColor("#1d6b4a")
 LIGHT = colors.HexColor("#eef5f1")
 MUTED = colors.HexColor("#5b6b63")
-#: Time zone the certificate prints its dates in (the platform's, like the pages).
-DISPLAY_ZONE = "Asia/Shanghai"
 
 
 # --- drawing ---------------------------------------------------------------------------------------
@@ -96,15 +95,17 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
 
 
 def _local(iso: str) -> str:
-    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(DISPLAY_ZONE))
-    return moment.strftime("%Y-%m-%d %H:%M (UTC+08:00)")
+    """A signed moment in the platform zone, with the zone said: the PDF is read away from the site."""
+    moment = datetime.fromisoformat(iso)
+    return f"{local_time(moment)} ({zone_label(moment)})"
 
 
 def _batch_lines(batch: dict) -> str:
     """The batch's serial block, then its ranges printed inclusively (first – last serial, unit count)."""
     head = escape(batch["serial_block"]) + (f" · {escape(batch['vintage'])}" if batch.get("vintage") else "")
-    return "<br/>".join([f"<b>{head}</b>", *(f"{start:,} – {end - 1:,} ({end - start:,})"
-                                           for start, end in batch["ranges"])])
+    return "<br/>".join([f"<b>{head}</b>", *(
+        f"{escape(format_serial_range(batch['serial_block'], start, end - 1))} ({end - start:,})"
+        for start, end in batch["ranges"])])
 
 
 def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:

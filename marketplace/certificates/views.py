@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -27,6 +26,7 @@ from marketplace.core.access import get_scoped
 from marketplace.core.db import max_length
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import form_error
+from marketplace.core.i18n import local_time
 from marketplace.core.quantities import display_tonnes
 from marketplace.extensions import db
 
@@ -48,14 +48,14 @@ class RevokeForm(FlaskForm):
 
 
 def _when(iso: str | None) -> str:
-    return format_datetime(datetime.fromisoformat(iso), "yyyy-MM-dd HH:mm") if iso else ""
+    return local_time(iso)
 
 
 def _projects(facts: dict) -> list[dict]:
     """Projects with their ranges printed inclusively (first – last serial), as on the PDF."""
     return [{**project, "batches": [{
         **batch,
-        "spans": [(f"{start:,}", f"{end - 1:,}", f"{end - start:,}") for start, end in batch["ranges"]],
+        "spans": [(start, end - 1, f"{end - start:,}") for start, end in batch["ranges"]],
     } for batch in project["batches"]]} for project in facts.get("projects", [])]
 
 
@@ -88,7 +88,7 @@ def _verify_page(number: str, revoke_form: RevokeForm | None = None, status: int
         "certificates/verify.html", form=form, result=result, facts=facts, projects=_projects(facts),
         quantity=display_tonnes(quantity_units_of(facts)) if facts.get("quantity_tonnes") else "",
         retired_at=_when(facts.get("retired_at")), issued_at=_when(facts.get("issued_at")),
-        revoked_at=format_datetime(certificate.revoked_at, "yyyy-MM-dd HH:mm") if certificate.revoked_at else "",
+        revoked_at=local_time(certificate.revoked_at),
         verify_url=verify_url_for(certificate.number), can_download=_can_download(certificate),
         revoke_form=(revoke_form or RevokeForm()) if is_bureau and not certificate.revoked else None,
     ), status

@@ -8,10 +8,10 @@ from flask import Flask, abort
 from flask_babel import get_locale
 from flask_login import current_user, login_required
 
-from marketplace.core.i18n import local_time
+from marketplace.core.i18n import local_date, local_time
 from marketplace.core.navigation import navigation_for
 from marketplace.core.once import submission_key
-from marketplace.core.quantities import display_tonnes, format_cny
+from marketplace.core.quantities import display_tonnes, format_cny, format_serial_range
 
 
 def role_required(*roles: str):
@@ -39,5 +39,7 @@ def init_web(app: Flask) -> None:
     app.add_template_global(submission_key, "submission_key")
     app.add_template_filter(display_tonnes, "tonnes")
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(local_date, "local_date")
+    app.add_template_filter(format_serial_range, "serial_range")
     app.add_template_filter(lambda amount: f"{format_cny(amount)}", "cny")
     app.context_processor(_layout)

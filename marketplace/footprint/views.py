@@ -13,7 +13,7 @@ from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import current_language
 from marketplace.core.once import once
-from marketplace.core.quantities import format_tonnes
+from marketplace.core.quantities import display_tonnes, format_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import report as footprint_report
@@ -46,7 +46,8 @@ HELPERS = {
 
 @bp.app_template_filter("tonnes4")
 def _tonnes4_filter(units: int) -> str:
-    return format_tonnes(int(units))
+    """The same format as ``tonnes`` (kept for the footprint templates)."""
+    return display_tonnes(int(units))
 
 
 @bp.app_template_filter("activity_quantity")

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from marketplace.core.db import UTCDateTime, utcnow
+from marketplace.core.quantities import format_serial_range
 from marketplace.extensions import db
 
 REGION_LEVELS = ("province", "city", "county", "township", "village")
@@ -199,7 +200,7 @@ class CreditBatch(db.Model):
         """Readable block "TH-P00001-2023-000000000001…000000050000" (both ends inclusive)."""
         start = self.serial_start if start is None else start
         end = self.serial_end if end is None else end
-        return f"{self.serial_prefix}-{start:012d}…{end - 1:012d}"
+        return format_serial_range(self.serial_prefix, start, end - 1)
 
     def __repr__(self) -> str:
         return f"<CreditBatch {self.id} project={self.project_id} units={self.quantity_units}>"

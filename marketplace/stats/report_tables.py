@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from marketplace.core.i18n import local_time
 from marketplace.core.quantities import fen, fen_to_cny, format_cny, format_tonnes, units_to_decimal
 from marketplace.stats.figures import Figures, fold_periods
 
@@ -236,9 +237,10 @@ STATUS_LABELS = {"pending_payment": _l("awaiting payment"), "paid": _l("paid"), 
 def orders_table(key: str, title, orders) -> Table:
     t = Table(key, title, [Column(_l("Order")), Column(_l("Buyer")), Column(_l("Beneficiary")),
                            Column(_l("Status")), Column(_l("Quantity (t)"), "tonnes"),
-                           Column(_l("Amount (CNY)"), "cny")])
+                           Column(_l("Amount (CNY)"), "cny"), Column(_l("Placed (Beijing time)"))])
     for order in orders:
+        # The platform's wall-clock time, like the pages: a spreadsheet has no zone of its own.
         t.add([f"#{order.id}", order.buyer.name, order.beneficiary,
                STATUS_LABELS.get(order.status, order.status), order.quantity_units,
-               fen(order.amount_cny)])
+               fen(order.amount_cny), local_time(order.created_at)])
     return t
