@@ -213,6 +213,9 @@ def base_config(database_url, tmp_path_factory):
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # Two-step sign-in is required of bureau staff by default; tests of it (tests/test_two_step.py) turn it
+        # on, the rest sign the bureau in with the password alone.
+        "TWO_STEP_REQUIRED_ROLES": frozenset(),
     }
     if ON_POSTGRES:
         # The PostgreSQL pass also keeps the rate limiter's counters on the real Redis.
