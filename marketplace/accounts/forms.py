@@ -8,8 +8,12 @@ from wtforms import EmailField, PasswordField, RadioField, SelectField, StringFi
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from marketplace.accounts.models import ApiToken, Organisation, User
-from marketplace.accounts.service import (DEFAULT_TOKEN_DAYS, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH,
-                                          TOKEN_DAYS_CHOICES)
+from marketplace.accounts.service import (
+    DEFAULT_TOKEN_DAYS,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    TOKEN_DAYS_CHOICES,
+)
 from marketplace.core.db import max_length
 
 

@@ -15,9 +15,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
-from marketplace.accounts.credit_code import is_valid_credit_code, normalise_credit_code
 from marketplace.accounts.audit import record_event
-from marketplace.accounts.models import ORGANISATION_KINDS, TOKEN_SCOPES, ApiToken, Organisation, PasswordReset, User
+from marketplace.accounts.credit_code import is_valid_credit_code, normalise_credit_code
+from marketplace.accounts.models import (
+    ORGANISATION_KINDS,
+    TOKEN_SCOPES,
+    ApiToken,
+    Organisation,
+    PasswordReset,
+    User,
+)
 from marketplace.core.db import utcnow
 from marketplace.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 

@@ -10,7 +10,13 @@ from flask_login import current_user, login_required, logout_user
 from marketplace.accounts import service as accounts
 from marketplace.accounts import two_step
 from marketplace.accounts.audit import recent_events
-from marketplace.accounts.forms import ChangePasswordForm, ConfirmPasswordForm, LanguageForm, TokenForm, TwoStepForm
+from marketplace.accounts.forms import (
+    ChangePasswordForm,
+    ConfirmPasswordForm,
+    LanguageForm,
+    TokenForm,
+    TwoStepForm,
+)
 from marketplace.accounts.models import ApiToken
 from marketplace.accounts.views_auth import SESSION_VERSION
 from marketplace.core.db import utcnow

@@ -14,8 +14,7 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import sqlalchemy.orm as so
-from flask import (Blueprint, Flask, current_app, flash, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -23,7 +22,13 @@ from flask_login import current_user, login_user, logout_user
 
 from marketplace.accounts import service as accounts
 from marketplace.accounts import two_step
-from marketplace.accounts.forms import ForgotPasswordForm, LanguageForm, LoginForm, ResetPasswordForm, TwoStepForm
+from marketplace.accounts.forms import (
+    ForgotPasswordForm,
+    LanguageForm,
+    LoginForm,
+    ResetPasswordForm,
+    TwoStepForm,
+)
 from marketplace.accounts.models import User
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import EmptyForm, form_error

@@ -12,11 +12,11 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.audit import recent_events
 from marketplace.accounts.forms import OrganisationForm, UserForm
 from marketplace.accounts.models import Organisation, User
+from marketplace.accounts.views_auth import mail_reset_link
 from marketplace.core.access import get_scoped
 from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.once import once
-from marketplace.accounts.views_auth import mail_reset_link
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 
