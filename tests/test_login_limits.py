@@ -141,3 +141,8 @@ def test_one_account_is_limited_whatever_the_address(make_app, factory):
     assert _attempt(client, target.email, PASSWORD, address="198.51.100.200").status_code == 429
     # Other accounts from those addresses are not affected, and successes never count.
     assert _attempt(client, bystander.email, PASSWORD, address="198.51.100.1").status_code == 302
+
+
+def test_a_mistyped_trusted_proxy_stops_the_start_naming_the_setting(make_app):
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        make_app(TRUSTED_PROXIES="10.0.0.0/8, proxy.internal")

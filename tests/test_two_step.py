@@ -135,3 +135,27 @@ def test_bureau_staff_cannot_turn_the_required_second_step_off(strict_app, facto
     CsrfClient(client).post_form("/account/", {"password": PASSWORD}, action="/account/two-step/disable")
     with strict_app.app_context():
         assert db.session.get(User, bureau.id).two_step_enabled_at is not None
+
+
+def test_the_bureau_turns_a_lost_second_step_off_and_the_user_enrols_again(strict_app, factory):
+    bureau = factory.user("bureau")
+    colleague = factory.user("bureau")
+    _secret, _codes = _enrol(strict_app.test_client(), colleague.email)
+    staff = strict_app.test_client()
+    _enrol(staff, bureau.email)
+    page = f"/bureau/users/{colleague.id}"
+    CsrfClient(staff).post_form(page, {}, action=f"{page}/reset-two-step")
+    with strict_app.app_context():
+        assert db.session.get(User, colleague.id).two_step_enabled_at is None
+        assert db.session.scalar(sa.select(sa.func.count(RecoveryCode.id))
+                                 .where(RecoveryCode.user_id == colleague.id)) == 0
+    _enrol(strict_app.test_client(), colleague.email)  # a new secret, new codes
+
+
+def test_the_cli_turns_a_second_step_off(strict_app, factory):
+    bureau = factory.user("bureau")
+    _enrol(strict_app.test_client(), bureau.email)
+    result = strict_app.test_cli_runner().invoke(args=["users", "reset-two-step", "--email", bureau.email])
+    assert result.exit_code == 0, result.output
+    with strict_app.app_context():
+        assert db.session.get(User, bureau.id).two_step_enabled_at is None

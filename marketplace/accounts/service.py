@@ -25,6 +25,7 @@ from marketplace.accounts.models import (
     PasswordReset,
     User,
 )
+from marketplace.accounts.two_step import disable_two_step
 from marketplace.core.db import utcnow
 from marketplace.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -252,6 +253,18 @@ def set_user_active(session: so.Session, actor, user_id: int, active: bool, *, a
     user.active = active
     session.flush()
     end_all_sessions(session, user.id, kind="enabled" if active else "disabled", actor_id=actor.id, address=address)
+    return user
+
+
+def reset_two_step(session: so.Session, actor, user_id: int, *, address: str | None = None) -> User:
+    """The bureau turns a user's second step off (lost phone and recovery codes) and ends their sessions; a user
+    whose role requires it enrols again at the next sign-in."""
+    require_bureau(actor)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(_l("Not found."))
+    disable_two_step(session, user.id, actor_id=actor.id, address=address)
+    end_all_sessions(session, user.id)
     return user
 
 

@@ -169,13 +169,15 @@ def verify_second_step(session: so.Session, user_id: int, code: str, *, secret_k
     return None
 
 
-def disable_two_step(session: so.Session, user_id: int, *, address: str | None = None) -> None:
+def disable_two_step(session: so.Session, user_id: int, *, actor_id: int | None = None,
+                     address: str | None = None) -> None:
+    """Two-step sign-in off, the secret and recovery codes gone (by the user, the bureau or the CLI)."""
     user = session.get(User, user_id)
     user.totp_secret_encrypted = None
     user.two_step_enabled_at = None
     user.totp_last_step = None
     session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    record_event(session, user_id, "two_step_disabled", address=address)
+    record_event(session, user_id, "two_step_disabled", actor_id=actor_id, address=address)
     session.flush()
 
 

@@ -118,3 +118,21 @@ def force_reset(user_id: int):
             flash(_("%(email)s must choose a new password; a reset link has been e-mailed.", email=person.email),
                   "success")
     return redirect(url_for("accounts_bureau.user", user_id=person.id))
+
+
+@bp.post("/users/<int:user_id>/reset-two-step")
+@role_required("bureau")
+def reset_two_step(user_id: int):
+    person = get_scoped(db.session, User, user_id, current_user)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_two_step(db.session, current_user, person.id, address=request.remote_addr)
+            db.session.commit()
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+        else:
+            flash(_("Two-step sign-in of %(email)s is off; they set it up again if their role requires it.",
+                    email=person.email), "success")
+    return redirect(url_for("accounts_bureau.user", user_id=person.id))
