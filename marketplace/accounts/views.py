@@ -18,7 +18,7 @@ from marketplace.accounts.forms import (
     TwoStepForm,
 )
 from marketplace.accounts.models import ApiToken
-from marketplace.accounts.views_auth import SESSION_VERSION
+from marketplace.accounts.views_auth import SESSION_VERSION, clear_session
 from marketplace.core.db import utcnow
 from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
@@ -102,10 +102,7 @@ def sign_out_everywhere():
                                   address=request.remote_addr)
         db.session.commit()
         logout_user()
-        lang = session.get("lang")
-        session.clear()
-        if lang:
-            session["lang"] = lang
+        clear_session()
         flash(_("You have been signed out on every device."), "info")
         return redirect(url_for("auth.login"))
     return redirect(url_for("account.profile"))

@@ -48,7 +48,7 @@ PENDING_SECONDS = 300
 SEEN_RESOLUTION_SECONDS = 30
 
 
-def _clear_session() -> None:
+def clear_session() -> None:
     """Empty the session, keeping only the chosen language."""
     lang = session.get("lang")
     session.clear()
@@ -77,7 +77,7 @@ def _load_user(user_id: str):
     except (TypeError, ValueError):
         user = None
     if user is None or not user.active or not _session_is_current(user):
-        _clear_session()
+        clear_session()
         return None
     return user
 
@@ -126,7 +126,7 @@ def _refused(response) -> bool:
 
 def start_session(user: User, version: int | None = None) -> None:
     """Sign the user in on this browser: a new session (no fixation) carrying their session version."""
-    _clear_session()
+    clear_session()
     login_user(user)
     now = time.time()
     session[SESSION_VERSION] = user.session_version if version is None else version
@@ -155,7 +155,7 @@ def login():
         elif two_step.has_two_step(user) or two_step.requires_two_step(
                 user, current_app.config["TWO_STEP_REQUIRED_ROLES"]):
             db.session.commit()
-            _clear_session()
+            clear_session()
             session[PENDING] = {"id": user.id, "sv": user.session_version, "at": time.time(),
                                 "next": _safe_next(request.args.get("next"))}
             return redirect(url_for("auth.second_step"))
@@ -244,7 +244,7 @@ def logout():
             accounts.end_all_sessions(db.session, current_user.id, kind="sign_out", address=request.remote_addr)
             db.session.commit()
         logout_user()
-        _clear_session()
+        clear_session()
         flash(_("You have signed out."), "info")
     return redirect(url_for("public.home"))
 
@@ -295,7 +295,7 @@ def reset_password(token: str):
             form_error(form, exc)
         else:
             logout_user()
-            _clear_session()
+            clear_session()
             flash(_("Your password has been changed. Sign in with it now."), "success")
             return redirect(url_for("auth.login"))
     return render_template("accounts/reset.html", form=form), (422 if request.method == "POST" else 200)
