@@ -181,3 +181,13 @@ def test_an_expired_token_is_refused(app, factory):
         db.session.execute(sa.update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
     assert app.test_client().get("/api/v1/me", headers=auth).status_code == 401
+
+
+def test_a_mail_server_that_refuses_does_not_turn_the_reset_into_an_error(make_app, factory):
+    from tests.conftest import free_port
+
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())  # nothing listens there
+    user = factory.user("buyer")
+    response = CsrfClient(app.test_client()).post_form("/password/forgot", {"email": user.email})
+    assert response.status_code == 302
+    assert "password_reset_requested" in _events(app, user.id)

@@ -9,6 +9,8 @@ presented from another address or browser ends the session."""
 
 from __future__ import annotations
 
+import logging
+import smtplib
 import time
 from email.message import EmailMessage
 from urllib.parse import urlsplit
@@ -36,6 +38,7 @@ from marketplace.core.mail import send
 from marketplace.core.navigation import home_for
 from marketplace.extensions import db, limiter, login_manager
 
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 
 #: Session keys: the user's session version, when they signed in, when the session was last used.
@@ -249,8 +252,9 @@ def logout():
     return redirect(url_for("public.home"))
 
 
-def mail_reset_link(user: User, token: str) -> None:
-    """E-mail the reset link (after the commit that stored it)."""
+def mail_reset_link(user: User, token: str) -> bool:
+    """E-mail the reset link (after the commit that stored it). False, logged, when the mail server refused:
+    the link stays valid and a new request sends another, so the page answers instead of failing."""
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     with force_locale(user.locale):
         message = EmailMessage()
@@ -260,7 +264,12 @@ def mail_reset_link(user: User, token: str) -> None:
         message.set_content(render_template(
             "accounts/email_reset.txt", user=user, minutes=current_app.config["PASSWORD_RESET_MINUTES"],
             url=base + url_for("auth.reset_password", token=token, _external=False)))
-    send(message)
+    try:
+        send(message)
+    except (OSError, smtplib.SMTPException):
+        log.exception("the password-reset e-mail to user %s could not be sent", user.id)
+        return False
+    return True
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])

@@ -113,10 +113,12 @@ def force_reset(user_id: int):
             db.session.rollback()
             flash(str(exc.message), "error")
         else:
-            if made is not None:
-                mail_reset_link(*made)
-            flash(_("%(email)s must choose a new password; a reset link has been e-mailed.", email=person.email),
-                  "success")
+            if made is not None and mail_reset_link(*made):
+                flash(_("%(email)s must choose a new password; a reset link has been e-mailed.",
+                        email=person.email), "success")
+            else:
+                flash(_("%(email)s must choose a new password, but the e-mail could not be sent; they can ask for "
+                        "a link on the sign-in page.", email=person.email), "error")
     return redirect(url_for("accounts_bureau.user", user_id=person.id))
 
 
