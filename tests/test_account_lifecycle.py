@@ -191,3 +191,12 @@ def test_a_mail_server_that_refuses_does_not_turn_the_reset_into_an_error(make_a
     response = CsrfClient(app.test_client()).post_form("/password/forgot", {"email": user.email})
     assert response.status_code == 302
     assert "password_reset_requested" in _events(app, user.id)
+
+
+def test_a_borrowed_session_is_limited_in_guessing_the_current_password(make_app, factory):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    user = factory.user("buyer")
+    client = _signed_in_client(app, user.email)
+    statuses = [CsrfClient(client).post_form("/account/password", {
+        "current_password": f"guess number {n}", "new_password": NEW, "confirm": NEW}).status_code for n in range(4)]
+    assert statuses == [422, 422, 422, 429]

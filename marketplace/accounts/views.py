@@ -18,11 +18,11 @@ from marketplace.accounts.forms import (
     TwoStepForm,
 )
 from marketplace.accounts.models import ApiToken
-from marketplace.accounts.views_auth import SESSION_VERSION, clear_session
+from marketplace.accounts.views_auth import SESSION_VERSION, clear_session, login_limit
 from marketplace.core.db import utcnow
 from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
-from marketplace.extensions import db
+from marketplace.extensions import db, limiter
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -75,6 +75,7 @@ def revoke_token(token_id: int):
 
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
+@limiter.limit(login_limit, methods=["POST"])  # a borrowed session must not guess the password or codes
 def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -110,6 +111,7 @@ def sign_out_everywhere():
 
 @bp.route("/two-step", methods=["GET", "POST"])
 @login_required
+@limiter.limit(login_limit, methods=["POST"])  # a borrowed session must not guess the password or codes
 def two_step_setup():
     """Turn on two-step sign-in: the secret as text and as a QR code, then a code to prove the app has it."""
     if two_step.has_two_step(current_user):
@@ -147,6 +149,7 @@ def _password_confirmed(form: ConfirmPasswordForm) -> bool:
 
 @bp.post("/two-step/disable")
 @login_required
+@limiter.limit(login_limit, methods=["POST"])  # a borrowed session must not guess the password or codes
 def two_step_disable():
     form = ConfirmPasswordForm()
     if two_step.requires_two_step(current_user, current_app.config["TWO_STEP_REQUIRED_ROLES"]):
@@ -160,6 +163,7 @@ def two_step_disable():
 
 @bp.post("/two-step/recovery-codes")
 @login_required
+@limiter.limit(login_limit, methods=["POST"])  # a borrowed session must not guess the password or codes
 def renew_recovery_codes():
     form = ConfirmPasswordForm()
     if not two_step.has_two_step(current_user) or not _password_confirmed(form):

@@ -104,7 +104,7 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _login_limit() -> str:
+def login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
@@ -143,7 +143,7 @@ def _welcome(user: User, next_url: str | None):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 @limiter.limit(_account_limit, methods=["POST"], key_func=_account_key, deduct_when=_refused,
                scope="login-account")
 def login():
@@ -182,7 +182,7 @@ def _pending_user() -> User | None:
 
 
 @bp.route("/login/second-step", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 @limiter.limit(_account_limit, methods=["POST"], key_func=_pending_account_key, deduct_when=_refused,
                scope="second-step-account")
 def second_step():
@@ -273,7 +273,7 @@ def mail_reset_link(user: User, token: str) -> bool:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
@@ -290,7 +290,7 @@ def forgot_password():
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(login_limit, methods=["POST"])
 def reset_password(token: str):
     if not accounts.reset_link_is_valid(db.session, token):
         raise NotFound(_("This reset link has expired or has already been used. Ask for a new one."))
