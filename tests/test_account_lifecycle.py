@@ -131,7 +131,9 @@ def test_the_bureau_forces_a_reset_the_old_password_stops_and_a_link_is_mailed(a
     staff = _signed_in_client(app, bureau.email)
     page = f"/bureau/users/{person.id}"
     CsrfClient(staff).post_form(page, {}, action=f"{page}/force-reset")
-    assert _sign_in(app, person.email).status_code == 422
+    refused = _sign_in(app, person.email)
+    assert refused.status_code == 422
+    assert "登录前必须修改密码" in refused.get_data(as_text=True)
     link = _reset_link(app, person.email)
     CsrfClient(app.test_client()).post_form(link, {"new_password": NEW, "confirm": NEW})
     assert _sign_in(app, person.email, NEW).status_code == 302

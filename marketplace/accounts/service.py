@@ -41,6 +41,12 @@ MAX_PASSWORD_LENGTH = 200
 TOKEN_PREFIX = "th_"  # noqa: S105 — a prefix, not a secret
 
 
+class PasswordResetRequired(Forbidden):
+    """The bureau asked this user to choose a new password; the old one no longer signs in."""
+
+    code = "password_reset_required"
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -108,7 +114,8 @@ def authenticate(session: so.Session, email: str, password: str, *, address: str
     """The active user with these credentials, or None. Re-hashes when parameters have changed.
 
     A wrong password for a known account is written to its audit log; a user the bureau asked to reset
-    their password is refused until they have (the reset link is the way in). The caller decides whether
+    their password is refused until they have (PasswordResetRequired, raised after the audit line is added: the
+    caller commits it). The caller decides whether
     the user is signed in now or after the second step (:func:`complete_sign_in`)."""
     try:
         email = normalise_email(email)
@@ -121,10 +128,14 @@ def authenticate(session: so.Session, email: str, password: str, *, address: str
         if user is not None:
             record_event(session, user.id, "sign_in_failed", address=address, detail="disabled")
         return None
-    if not check_password(user.password_hash, password or "") or user.must_reset_password:
-        record_event(session, user.id, "sign_in_failed", address=address,
-                     detail="must_reset_password" if user.must_reset_password else "password")
+    if not check_password(user.password_hash, password or ""):
+        record_event(session, user.id, "sign_in_failed", address=address, detail="password")
         return None
+    if user.must_reset_password:
+        # Said only to someone who knows the password: it reveals nothing they did not know.
+        record_event(session, user.id, "sign_in_failed", address=address, detail="must_reset_password")
+        raise PasswordResetRequired(_l("Your password must be changed before you sign in. Use the link we e-mailed "
+                                       "you, or ask for a new one."), "password")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     session.flush()

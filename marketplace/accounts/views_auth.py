@@ -151,7 +151,13 @@ def login():
         return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(db.session, form.email.data, form.password.data, address=request.remote_addr)
+        try:
+            user = accounts.authenticate(db.session, form.email.data, form.password.data,
+                                         address=request.remote_addr)
+        except accounts.PasswordResetRequired as exc:
+            db.session.commit()  # the refusal's audit line
+            form_error(form, exc)
+            return render_template("accounts/login.html", form=form), 422
         if user is None:
             db.session.commit()  # the failure's audit line
             form.password.errors.append(_("E-mail or password is wrong."))
