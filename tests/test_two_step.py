@@ -37,6 +37,7 @@ def _enrol(client, email):
     page = client.get("/login/second-step").get_data(as_text=True)
     secret = re.search(r'id="two-step-secret">([A-Z2-7]+)<', page).group(1)
     assert 'src="data:image/svg+xml' in page  # the QR code, an image (no script)
+    assert client.get("/login/second-step").headers["Cache-Control"] == "no-store"  # the secret is not cached
     done = CsrfClient(client).post_form("/login/second-step", {"code": _code_for(secret)})
     assert done.status_code == 200
     codes = re.findall(r"<li><code>([0-9a-f]{5}-[0-9a-f]{5})</code></li>", done.get_data(as_text=True))
@@ -159,3 +160,15 @@ def test_the_cli_turns_a_second_step_off(strict_app, factory):
     assert result.exit_code == 0, result.output
     with strict_app.app_context():
         assert db.session.get(User, bureau.id).two_step_enabled_at is None
+
+
+def test_setting_up_the_app_may_take_longer_than_typing_a_code(strict_app, factory):
+    bureau = factory.user("bureau")
+    client = strict_app.test_client()
+    _password_step(client, bureau.email)
+    with client.session_transaction() as session:
+        session["_tanhui_pending"] = {**session["_tanhui_pending"], "at": time.time() - 600}
+    assert client.get("/login/second-step").status_code == 200  # ten minutes to install an app
+    with client.session_transaction() as session:
+        session["_tanhui_pending"] = {**session["_tanhui_pending"], "at": time.time() - 901}
+    assert client.get("/login/second-step").status_code == 302

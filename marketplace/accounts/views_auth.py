@@ -45,8 +45,10 @@ bp = Blueprint("auth", __name__)
 SESSION_VERSION, SIGNED_IN_AT, LAST_SEEN = "_tanhui_sv", "_tanhui_signed_in_at", "_tanhui_seen"
 #: Between the password and the second step: who, at which version, since when, and where to go next.
 PENDING = "_tanhui_pending"
-#: The second step must follow the password within this many seconds.
+#: The second step must follow the password within this many seconds (longer when the user must first set up
+#: an authenticator app).
 PENDING_SECONDS = 300
+ENROLMENT_SECONDS = 900
 #: LAST_SEEN is rewritten at most this often (each rewrite is a new cookie).
 SEEN_RESOLUTION_SECONDS = 30
 
@@ -179,10 +181,13 @@ def login():
 
 def _pending_user() -> User | None:
     pending = session.get(PENDING) or {}
-    if not pending.get("id") or time.time() - pending.get("at", 0) > PENDING_SECONDS:
+    if not pending.get("id"):
         return None
+    age = time.time() - pending.get("at", 0)
     user = db.session.get(User, int(pending["id"]), options=[so.joinedload(User.organisation)])
     if user is None or not user.active or user.session_version != pending.get("sv"):
+        return None
+    if age > (PENDING_SECONDS if two_step.has_two_step(user) else ENROLMENT_SECONDS):
         return None
     return user
 
