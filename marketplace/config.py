@@ -91,7 +91,17 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not development),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # Absolute: a sign-in lasts at most this long, however busy. Idle: a session unused this long ends.
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=int(env("SESSION_HOURS", "12"))),
+        "SESSION_IDLE_MINUTES": int(env("SESSION_IDLE_MINUTES", "30")),
+        # Roles whose users must sign in with a second step (TOTP); they enrol on their first sign-in.
+        "TWO_STEP_REQUIRED_ROLES": frozenset(
+            role.strip() for role in env("TWO_STEP_REQUIRED_ROLES", "bureau").split(",") if role.strip()),
+        # How long an e-mailed password-reset link works (it works once).
+        "PASSWORD_RESET_MINUTES": int(env("PASSWORD_RESET_MINUTES", "60")),
+        # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For / -Proto we believe;
+        # empty: the peer address is the client, forwarded headers are dropped.
+        "TRUSTED_PROXIES": env("TRUSTED_PROXIES", ""),
         "WTF_CSRF_ENABLED": True,
         # A CSRF token lives as long as the session, so a form left open over lunch still posts.
         "WTF_CSRF_TIME_LIMIT": None,
@@ -103,9 +113,15 @@ def load_config(instance_path: Path) -> dict:
         "LANGUAGES": ["zh_CN", "en"],
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", env("REDIS_URL", "") or "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down must not stop sign-in: the limits go on in this process's memory (a warning is logged)
+        # until the storage answers again. Short timeouts, so a dead Redis costs a request milliseconds.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         # A sliding window: no burst of twice the limit across a minute boundary (and no flaky edge in tests).
         "RATELIMIT_STRATEGY": env("RATELIMIT_STRATEGY", "moving-window"),
         "LOGIN_RATE_LIMIT": env("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Failed sign-ins per account (whatever the address), beside the per-address limit above.
+        "LOGIN_ACCOUNT_RATE_LIMIT": env("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour"),
         # Outbox rows older than this with no publish are re-driven by the sweeper.
         "OUTBOX_SWEEP_AFTER_SECONDS": int(env("OUTBOX_SWEEP_AFTER_SECONDS", "30")),
         "OUTBOX_PUBLISH_ON_COMMIT": _bool("OUTBOX_PUBLISH_ON_COMMIT", True),

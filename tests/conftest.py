@@ -210,9 +210,16 @@ def base_config(database_url, tmp_path_factory):
         "CELERY_QUEUE": f"tanhui-test-{RUN_ID}",
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_KEY_PREFIX": f"tanhui-test-{RUN_ID}",
+        # The storage's own prefix too: limiter.reset() after each test deletes "<prefix>:*", which with the
+        # library's default ("LIMITS") wiped the counters of every other test run sharing the Redis.
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"LIMITS-{RUN_ID}", "socket_connect_timeout": 0.5,
+                                      "socket_timeout": 0.5},
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # Two-step sign-in is required of bureau staff by default; tests of it (tests/test_two_step.py) turn it
+        # on, the rest sign the bureau in with the password alone.
+        "TWO_STEP_REQUIRED_ROLES": frozenset(),
     }
     if ON_POSTGRES:
         # The PostgreSQL pass also keeps the rate limiter's counters on the real Redis.

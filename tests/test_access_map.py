@@ -18,6 +18,8 @@ PUBLIC = {
     "static",
     "public.home", "public.health",
     "auth.login", "auth.logout", "auth.set_language",
+    # the second sign-in step (it needs the first) and the e-mailed password reset
+    "auth.second_step", "auth.forgot_password", "auth.reset_password",
     # the public registry and the verification of certificates
     "registry.index", "registry.project", "certificates.retirements",
     "certificates.verify_form", "certificates.verify",
@@ -33,6 +35,8 @@ PUBLIC = {
 #: Any signed-in user (any role); what they see is scoped to their organisation (others' rows are a 404).
 ANY_ROLE = {
     "account.profile", "account.create_token", "account.revoke_token",
+    "account.change_password", "account.sign_out_everywhere", "account.two_step_setup",
+    "account.two_step_disable", "account.renew_recovery_codes",
     "certificates.download_pdf",
     "api_account.me", "api_certificates.certificate", "api_footprint.get_event",
 }
