@@ -189,3 +189,30 @@ def test_cancelling_a_card_order_cancels_its_payment_intent(stripe_app, stripe_e
         db.session.commit()
         intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
         assert intent["status"] == "canceled"
+
+
+def test_a_forged_succeeded_event_for_an_invented_or_unrecorded_payment_intent_pays_nothing(
+        stripe_app, stripe_emulator, factory):
+    """The audit's forged payment: a signed ``payment_intent.succeeded`` naming the order in its metadata with
+    the right amount pays it only if the PaymentIntent is the one the order's attempt recorded, as Stripe has it."""
+    order_id, _listing = _card_order(stripe_app, factory)
+    with stripe_app.app_context():
+        amount = fen(db.session.get(Order, order_id).amount_cny)
+    invented = {"id": "pi_forged0000000000000000", "object": "payment_intent", "status": "succeeded",
+                "amount": amount, "amount_received": amount, "currency": "cny", "metadata": {"order_id": str(order_id)}}
+    client = stripe_app.test_client()
+    assert _deliver(client, stripe_emulator, _event(invented, "evt_forged")).status_code == 200
+    # A real, paid PaymentIntent at Stripe for the right amount and order id, but not one of this order's attempts.
+    with stripe_app.app_context():
+        stray = payments.get_client().create_payment_intent(amount_fen=amount, metadata={"order_id": str(order_id)},
+                                                            idempotency_key="stray-intent-1")
+        paid_stray = payments.get_client().confirm_payment_intent(stray["id"], "pm_card_visa")
+    assert paid_stray["status"] == "succeeded"
+    assert _deliver(client, stripe_emulator, _event(paid_stray, "evt_stray")).status_code == 200
+    with stripe_app.app_context():
+        # The order's own attempt, recorded but never paid, named in a forged "succeeded": read back, not paid.
+        attempt = payments.ensure_payment_intent(db.session, order_id=order_id, amount_fen=amount,
+                                                 metadata={"order_id": order_id})
+        own = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+    assert _deliver(client, stripe_emulator, _event({**own, "status": "succeeded"}, "evt_own_unpaid")).status_code == 200
+    assert _status_and_retire_rows(stripe_app, order_id) == ("pending_payment", 0, 0)
