@@ -192,6 +192,9 @@ def production_problems(config: dict) -> list[str]:
         problems.append("PUBLIC_BASE_URL is empty, not https or a local address (it is printed on certificates)")
     if str(config.get("BANK_ACCOUNT") or "") in ("", DEMO_BANK_ACCOUNT):
         problems.append("BANK_ACCOUNT is empty or the demo account (buyers would transfer to it)")
+    for name in ("BANK_PAYEE", "BANK_NAME"):
+        if not str(config.get(name) or "").strip():
+            problems.append(f"{name} is empty (the bank-transfer page shows it)")
     if not config.get("SESSION_COOKIE_SECURE") or not config.get("REMEMBER_COOKIE_SECURE"):
         problems.append("SESSION_COOKIE_SECURE is off (cookies and HSTS stay on outside development)")
     return problems

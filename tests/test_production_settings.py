@@ -26,6 +26,8 @@ SOUND = {
     "STRIPE_JS_URL": "https://js.stripe.com/v3/",
     "PUBLIC_BASE_URL": "https://tanhui.lishui.gov.cn",
     "BANK_ACCOUNT": "1907 0101 0400 1234 5",
+    "BANK_PAYEE": "丽水市生态环境局碳汇交易结算专户",
+    "BANK_NAME": "中国农业银行丽水分行",
     "SESSION_COOKIE_SECURE": True,
     "REMEMBER_COOKIE_SECURE": True,
 }
@@ -43,6 +45,7 @@ REFUSED = [
     ("PUBLIC_BASE_URL", "http://127.0.0.1:5000"), ("PUBLIC_BASE_URL", "http://tanhui.lishui.gov.cn"),
     ("PUBLIC_BASE_URL", ""),
     ("BANK_ACCOUNT", "19-0000-0000-0000-0000"),
+    ("BANK_PAYEE", ""), ("BANK_NAME", " "),
     ("SESSION_COOKIE_SECURE", False),
 ]
 
@@ -95,3 +98,28 @@ def test_the_wsgi_entry_point_exits_naming_the_setting(tmp_path):
     assert result.returncode != 0
     assert "InsecureConfiguration" in result.stderr
     assert "STRIPE_WEBHOOK_SECRET is empty, the development default" in result.stderr
+
+
+def test_seed_demo_is_refused_in_production(base_config):
+    app = create_app({**base_config, **SOUND})
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code != 0
+    assert "published password" in result.output and "TANHUI_ENV=demo" in result.output
+
+
+@pytest.mark.parametrize("environment", ["production", "demo"])
+def test_cookies_are_secure_and_hsts_is_on_unless_development(monkeypatch, tmp_path, environment):
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    monkeypatch.setenv("TANHUI_ENV", environment)
+    overrides = {key: value for key, value in SOUND.items() if key not in ("SESSION_COOKIE_SECURE",
+                                                                              "REMEMBER_COOKIE_SECURE", "TANHUI_ENV")}
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://", "SERVER_NAME": "localhost",
+                      **overrides})
+    assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["REMEMBER_COOKIE_SECURE"] is True
+    response = app.test_client().get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    monkeypatch.setenv("TANHUI_ENV", "development")
+    development = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                              "SERVER_NAME": "localhost"})
+    assert development.config["SESSION_COOKIE_SECURE"] is False
+    assert "Strict-Transport-Security" not in development.test_client().get("/healthz").headers
