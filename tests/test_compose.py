@@ -67,7 +67,7 @@ def test_the_production_stack_keeps_cookies_secure_and_production_rules():
         assert "SESSION_COOKIE_SECURE" not in env, name  # the default: on outside development
         assert env["STRIPE_API_BASE"] == "${STRIPE_API_BASE:-https://api.stripe.com}"
         for secret in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
-            assert env[secret] == "${%s:-}" % secret  # empty unless given: the application refuses, naming it
+            assert env[secret] == f"${{{secret}:-}}"  # empty unless given: the application refuses, naming it
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")
 
 

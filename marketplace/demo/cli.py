@@ -7,7 +7,6 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from marketplace.config import RELAXED_ENVIRONMENTS
-
 from marketplace.demo import service as demo
 from marketplace.extensions import db
 
