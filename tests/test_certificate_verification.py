@@ -106,7 +106,7 @@ def test_a_second_attachment_or_a_script_is_refused(app, tmp_path, genuine):
     assert not ok and "/OpenAction" in reason
 
 
-def _signed_at(app, facts: dict, issued_at: datetime, signing_key_file) -> bytes:
+def _signed_at(app, facts: dict, issued_at: datetime, signing_key_file) -> bytes:  # noqa: F811
     """The same facts signed again with the installation's own (now retired) key, claiming another time."""
     private = signing._parse_private_key(signing_key_file.read_bytes(), "test")
     dated = {**facts, "issued_at": issued_at.isoformat()}
@@ -116,7 +116,7 @@ def _signed_at(app, facts: dict, issued_at: datetime, signing_key_file) -> bytes
                                      f"{app.config['PUBLIC_BASE_URL']}/verify/{facts['number']}")
 
 
-def test_a_certificate_claiming_a_time_outside_its_keys_window_fails(app, tmp_path, genuine, signing_key_file):
+def test_a_certificate_claiming_a_time_outside_its_keys_window_fails(app, tmp_path, genuine, signing_key_file):  # noqa: F811
     with app.app_context():
         retired = retire_key(db.session, genuine.key_id)
         db.session.commit()
