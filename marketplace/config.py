@@ -29,7 +29,7 @@ def normalise_database_url(url: str) -> str:
 
 def instance_secret(instance_path: Path, name: str, nbytes: int = 32) -> str:
     """A secret kept in the instance folder, created (mode 0600) on first use."""
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance_path / name
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -43,7 +43,7 @@ def load_config(instance_path: Path) -> dict:
     env = os.environ.get
     environment = env("TANHUI_ENV", "production")
     development = environment == "development"
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, uploads, certificates
 
     stripe_base = env("STRIPE_API_BASE", "http://127.0.0.1:8420").rstrip("/")
     return {

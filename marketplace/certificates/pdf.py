@@ -44,6 +44,7 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from marketplace.certificates.models import Certificate
 from marketplace.certificates.service import FORMAT, check_signed_facts
+from marketplace.core.files import private_folder, write_private_file
 from marketplace.core.pdf_fonts import cjk_font
 
 ATTACHMENT_NAME = "certificate.json"
@@ -236,19 +237,17 @@ def verify_url_for(number: str) -> str:
 # --- files -----------------------------------------------------------------------------------------
 
 def _certificates_dir() -> Path:
-    return Path(current_app.instance_path) / "certificates"
+    """instance/certificates, private to the application's user (0700; the PDFs 0600)."""
+    return private_folder(Path(current_app.instance_path) / "certificates")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside the target, fsync, rename: readers see the old file or the
     whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(temporary, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_private_file(temporary, data, fsync=True)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

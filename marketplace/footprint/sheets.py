@@ -29,6 +29,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from marketplace.accounts.models import User
+from marketplace.core.cells import neutralise_formula
 from marketplace.core.errors import ValidationFailed
 from marketplace.footprint.emission_factors import current_factors
 from marketplace.footprint.models import CATEGORIES, ActivityLine
@@ -108,8 +109,11 @@ def activity_template(session: so.Session, language: str) -> bytes:
     for cell in listing[1]:
         cell.font = Font(bold=True)
     for factor in factors:
-        listing.append([factor.code, factor.category, factor.name(language), unit_label(factor.unit),
-                        str(factor.kgco2e_per_unit.normalize()), factor.source, factor.year])
+        # Names and sources are typed by the bureau: text a spreadsheet would run is neutralised, as in exports.
+        listing.append([neutralise_formula(str(text)) for text in (factor.code, factor.category, factor.name(language),
+                                                                  unit_label(factor.unit))]
+                       + [str(factor.kgco2e_per_unit.normalize()), neutralise_formula(str(factor.source or "")),
+                          factor.year])
     listing.column_dimensions["A"].width = 32
     listing.column_dimensions["C"].width = 36
 
