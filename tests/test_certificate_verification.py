@@ -63,6 +63,15 @@ def test_the_audits_edited_page_with_the_genuine_record_attached_fails(app, tmp_
     assert not ok and "page 1 differs" in reason
 
 
+def test_a_page_whose_address_and_qr_code_point_elsewhere_fails(app, tmp_path, genuine):
+    with app.app_context():
+        page = render_pages(genuine.facts, genuine.signature, f"https://tanhui-verify.example/verify/{genuine.number}")
+    forged = attach_signed_record(page, {"algorithm": "Ed25519", "facts": genuine.facts,
+                                         "signature": genuine.signature})
+    ok, reason = _verify(app, tmp_path, forged, genuine.keys)
+    assert not ok and "verification address" in reason
+
+
 def test_an_incremental_update_is_refused(app, tmp_path, genuine):
     writer = PdfWriter(io.BytesIO(genuine.bytes), incremental=True)
     writer.add_metadata({"/Subject": "edited"})
@@ -172,4 +181,4 @@ def test_the_command_prints_the_signed_facts_and_uses_the_published_windows(app,
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(client.get("/api/v1/public/keys").get_data(as_text=True))
     result = runner.invoke(args=["certificates", "verify", str(genuine.pdf), "--keys", str(keys_file)])
-    assert result.exit_code == 1 and "validity" in result.output
+    assert result.exit_code == 1 and "有效期" in result.output  # the command speaks the default language

@@ -292,7 +292,9 @@ def test_tampered_pdfs_fail_offline_verification_with_a_reason(app, factory, tmp
     check(b"hello")
     # A forged page (bigger quantity) carrying a genuine signed record.
     forged_facts = {**record, "quantity_tonnes": "9175.4020"}
-    forged = attach_signed_record(render_pages(forged_facts, signature, f"http://x/verify/{cert.number}"),
+    with app.app_context():
+        genuine_url = certificate_pdf.verify_url_for(cert.number)
+    forged = attach_signed_record(render_pages(forged_facts, signature, genuine_url),
                                   {"algorithm": "Ed25519", "facts": record, "signature": signature})
     assert "page 1 differs" in check(forged) or "第 1 页" in check(forged)
     # A PDF signed by a key Tanhui never published.

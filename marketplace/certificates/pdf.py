@@ -348,8 +348,8 @@ def read_signed_record(pdf: bytes) -> tuple[dict | None, list[str], str]:
 
 
 def _printed_verify_url(pages: list[str], number: str) -> str | None:
-    """The verification address printed on the page (it is drawn from the installation's PUBLIC_BASE_URL,
-    which is not signed); it must end in /verify/<number>."""
+    """The verification address printed on the page, ending in /verify/<number>. It is drawn from the
+    issuing installation's PUBLIC_BASE_URL and not signed, so ``verify_pdf`` accepts this registry's only."""
     match = re.search(r"(https?://\S+/verify/" + re.escape(number) + r")(?![\w-])", "\n".join(pages))
     return match.group(1) if match else None
 
@@ -391,7 +391,8 @@ def verify_pdf(path: str | os.PathLike, public_keys: dict) -> tuple[bool, str]:
     if not ok:
         return False, reason
     verify_url = _printed_verify_url(pages, str(facts["number"]))
-    if verify_url is None:
+    # The address (and the QR code drawn from it) is not signed: it must be this registry's own.
+    if verify_url is None or verify_url != verify_url_for(str(facts["number"])):
         return False, _("The printed certificate does not match its signed record (the verification address "
                         "differs).")
     try:
