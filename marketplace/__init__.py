@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Flask
 
 from marketplace import accounts, certificates, core, demo, footprint, orders, registry, stats
-from marketplace.config import DEFAULT_INSTANCE, PROJECT_ROOT, load_config
+from marketplace.config import DEFAULT_INSTANCE, PROJECT_ROOT, load_config, refuse_insecure_production
 from marketplace.core.i18n import select_locale, select_timezone
 from marketplace.core.outbox import install_outbox_relay
 from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(instance_path))
     if config:
         app.config.update(config)
+    refuse_insecure_production(app.config)  # production never runs on a default, empty or test setting
 
     register_extensions(app)
     for feature in FEATURES:

@@ -26,6 +26,8 @@ import pytest
 
 # Cheap password hashing for tests only (argon2id still, smaller cost); set before the app imports it.
 os.environ.setdefault("TANHUI_PASSWORD_HASH_PROFILE", "test")
+# Not production: the tests run on the emulator's URLs and test keys, which production refuses.
+os.environ.setdefault("TANHUI_ENV", "test")
 
 import sqlalchemy as sa  # noqa: E402
 

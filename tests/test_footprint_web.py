@@ -220,6 +220,22 @@ def test_a_hundred_thousand_rows_are_refused_quickly(buyer_client, app):
     workbook.save(buffer)
     response = _upload(buyer_client, event_id, buffer.getvalue())
     html = response.get_data(as_text=True)
+    # Refused before a row is read: the sheet unpacks past the workbook's size bounds (tests/test_sheet_bombs.py).
+    assert response.status_code == 422 and "解压后的数据量" in html
+    assert _lines(app, event_id) == 0
+
+
+def test_ten_thousand_rows_are_refused_at_the_row_cap(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("activities")
+    sheet.append(["category", "factor_code", "quantity", "description"])
+    for _ in range(10_000):
+        sheet.append(["venue", "venue.grid_cn_2023", 1, ""])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = _upload(buyer_client, event_id, buffer.getvalue())
+    html = response.get_data(as_text=True)
     assert response.status_code == 422 and "行数过多" in html and str(MAX_ROWS) in html
     assert _lines(app, event_id) == 0
 

@@ -408,7 +408,7 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
     ids += [complete_order(app, buyers["summit"], "1.5", listing_id=far_listing.id),
             complete_order(app, buyers["jinhua"], "2.0001", listing_id=far_listing.id),
             complete_order(app, buyers["hangzhou"], "3"),
-            complete_order(app, buyers["province"], "0.0101")]
+            complete_order(app, buyers["province"], "0.0301")]
     with app.app_context():
         tz = aggregates.zone()
         for order_id, moment in zip(ids, SPREAD, strict=True):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.certificates import public_retirements as registry
+from marketplace.core.api import Blueprint
+from marketplace.core.dates import FIRST_DAY, LAST_DAY
 from marketplace.extensions import db
 
 blp = Blueprint("api_public", __name__, url_prefix="/api/v1/public", description="The public registry")
@@ -16,8 +17,10 @@ class RetirementQuery(ma.Schema):
     buyer = ma.fields.String(load_default="")
     project = ma.fields.String(load_default="")
     village = ma.fields.String(load_default="")
-    date_from = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "retired on or after"})
-    date_to = ma.fields.Date(data_key="to", load_default=None, metadata={"description": "retired on or before"})
+    date_from = ma.fields.Date(data_key="from", load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                               metadata={"description": "retired on or after"})
+    date_to = ma.fields.Date(data_key="to", load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                             metadata={"description": "retired on or before"})
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
     per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=registry.MAX_PER_PAGE))
 

@@ -23,6 +23,7 @@ from marketplace.certificates.service import (
     verify_certificate_record,
 )
 from marketplace.core.access import get_scoped
+from marketplace.core.dates import within_calendar
 from marketplace.core.db import max_length
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import form_error
@@ -145,9 +146,10 @@ def retirements():
     """The public retirement registry: who retired what, from which village, with which certificate."""
     def _date(name):
         try:
-            return date.fromisoformat(request.args.get(name, ""))
+            day = date.fromisoformat(request.args.get(name, ""))
         except ValueError:
             return None
+        return day if within_calendar(day) else None  # like an unreadable date: no filter
 
     filters = retirements_registry.Filters(
         beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],

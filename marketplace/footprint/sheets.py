@@ -3,12 +3,19 @@
 Uploads are .xlsx (read with openpyxl in read-only mode, so a huge file is streamed, never loaded)
 or .csv. Every row is checked before anything is saved; problems are reported per row and column,
 and one bad row means nothing is imported.
+
+An upload is untrusted work for a web worker, so every import is bounded before and while it is read:
+the upload's size, the archive's parts (how many, how large unpacked, how much smaller packed), the
+rows (blank ones counted, so a sheet padded to a million rows stops at the cap), the columns, and the
+time spent. A file past any bound is refused with a message in the reader's language; nothing is saved.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import time as clock
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -22,6 +29,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from marketplace.accounts.models import User
+from marketplace.core.cells import neutralise_formula
 from marketplace.core.errors import ValidationFailed
 from marketplace.footprint.emission_factors import current_factors
 from marketplace.footprint.models import CATEGORIES, ActivityLine
@@ -37,8 +45,25 @@ from marketplace.footprint.service import (
 #: The columns of the template, in order. ``description`` may be left out of an upload.
 COLUMNS = ("category", "factor_code", "quantity", "description")
 REQUIRED_COLUMNS = COLUMNS[:3]
-#: A real event has dozens of lines; a cap keeps a runaway file from tying up a worker.
+#: A real event has dozens of lines; a cap keeps a runaway file from tying up a worker. Rows after the
+#: header, blank ones included (openpyxl pads the rows a sheet skips; they are work all the same).
 MAX_ROWS = 2000
+#: Columns read; the template has four. A sheet declaring more is refused before it is read.
+MAX_COLUMNS = 16
+#: The template is about 10 kB; a real sheet of 2,000 rows some 100 kB.
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+#: Unpacked, all the workbook's parts together, and any one part (a sheet, the shared strings, the styles).
+MAX_UNPACKED_BYTES = 16 * 1024 * 1024
+MAX_PART_BYTES = 8 * 1024 * 1024
+#: The shared strings are loaded whole by openpyxl: their own, smaller cap.
+MAX_SHARED_STRINGS_BYTES = 2 * 1024 * 1024
+#: Spreadsheet XML packs 5–20 times; a part that unpacks more than this much larger is a bomb.
+MAX_COMPRESSION_RATIO = 100
+#: The ratio is checked on parts larger than this (tiny parts of repeated bytes pack very well, harmlessly).
+RATIO_CHECKED_FROM_BYTES = 256 * 1024
+MAX_PARTS = 64
+#: Seconds one upload may spend being read: a request never holds a worker for longer than a few seconds.
+MAX_READ_SECONDS = 3.0
 #: Reported problems are capped too; the first ones are enough to fix the file.
 MAX_REPORTED_ERRORS = 50
 SHEET_NAME = "activities"
@@ -84,8 +109,11 @@ def activity_template(session: so.Session, language: str) -> bytes:
     for cell in listing[1]:
         cell.font = Font(bold=True)
     for factor in factors:
-        listing.append([factor.code, factor.category, factor.name(language), unit_label(factor.unit),
-                        str(factor.kgco2e_per_unit.normalize()), factor.source, factor.year])
+        # Names and sources are typed by the bureau: text a spreadsheet would run is neutralised, as in exports.
+        listing.append([neutralise_formula(str(text)) for text in (factor.code, factor.category, factor.name(language),
+                                                                  unit_label(factor.unit))]
+                       + [str(factor.kgco2e_per_unit.normalize()), neutralise_formula(str(factor.source or "")),
+                          factor.year])
     listing.column_dimensions["A"].width = 32
     listing.column_dimensions["C"].width = 36
 
@@ -174,31 +202,116 @@ def _is_blank(values) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
+def _too_many_rows() -> SpreadsheetRejected:
+    return _file_error(_("Too many rows: at most %(n)d rows after the header, blank ones included. Delete the "
+                         "empty rows below your data, or split the file.", n=MAX_ROWS))
+
+
+def _too_many_columns() -> SpreadsheetRejected:
+    return _file_error(_("Too many columns: at most %(n)d. Use the template's columns only.", n=MAX_COLUMNS))
+
+
+def _too_slow() -> SpreadsheetRejected:
+    return _file_error(_("The spreadsheet took too long to read. Copy your rows into the template and upload "
+                         "that."))
+
+
+class _Deadline:
+    """Raises the "took too long" refusal once MAX_READ_SECONDS have passed since it was made."""
+
+    def __init__(self):
+        self.ends_at = clock.monotonic() + MAX_READ_SECONDS
+
+    def check(self) -> None:
+        if clock.monotonic() > self.ends_at:
+            raise _too_slow()
+
+
+def _check_archive(data: bytes) -> None:
+    """Refuse an .xlsx whose archive is a bomb before openpyxl opens it: the sizes its directory declares
+    (Python's zipfile never unpacks more than an entry declares, and checks its CRC) bound all later work."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise _file_error(_("This is not a readable .xlsx workbook. Download the template and use that.")) from None
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_PARTS:
+            raise _file_error(_("The workbook has too many parts to be the template."))
+        total = 0
+        for entry in entries:
+            total += entry.file_size
+            limit = MAX_SHARED_STRINGS_BYTES if entry.filename.lower().endswith("sharedstrings.xml") else MAX_PART_BYTES
+            ratio_bomb = (entry.file_size > RATIO_CHECKED_FROM_BYTES
+                          and entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1))
+            if entry.file_size > limit or total > MAX_UNPACKED_BYTES or ratio_bomb:
+                raise _file_error(_("The workbook unpacks to far more data than an activity sheet holds (%(name)s). "
+                                    "Copy your rows into the template and upload that.", name=entry.filename[:60]))
+
+
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"(?:[A-Z]+[0-9]+:)?([A-Z]{1,3})([0-9]{1,7})\"")
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _check_declared_size(data: bytes, worksheet_path: str | None) -> None:
+    """A sheet's ``<dimension ref="A1:XFD1048576"/>`` is what openpyxl pads every row to: refuse a sheet that
+    declares more rows or columns than an upload may have, before reading a row."""
+    if not worksheet_path:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as archive, archive.open(worksheet_path.lstrip("/")) as fh:
+        head = fh.read(4096)
+    match = _DIMENSION.search(head)
+    if match is None:
+        return
+    if int(match.group(2)) > MAX_ROWS + 1:
+        raise _too_many_rows()
+    if _column_number(match.group(1)) > MAX_COLUMNS:
+        raise _too_many_columns()
+
+
 def _xlsx_rows(data: bytes):
-    """Header and rows of the first sheet (or the one named "activities"), streaming."""
+    """Header and rows of the first sheet (or the one named "activities"), streaming, within the bounds."""
+    deadline = _Deadline()
+    _check_archive(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception:  # noqa: BLE001 — openpyxl raises many kinds for a file that is not a workbook
         raise _file_error(_("This is not a readable .xlsx workbook. Download the template and use that.")) from None
     try:
         sheet = workbook[SHEET_NAME] if SHEET_NAME in workbook.sheetnames else workbook.worksheets[0]
-        iterator = sheet.iter_rows()
+        _check_declared_size(data, getattr(sheet, "_worksheet_path", None))
+        deadline.check()
+        # Explicit bounds, never the sheet's own dimension: one row past the cap is read to notice it.
+        iterator = sheet.iter_rows(min_row=1, max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS + 1)
         header_cells = next(iterator, None)
         if header_cells is None:
             raise _file_error(_("The spreadsheet is empty."))
         header = [c.value for c in header_cells]
-        rows, count = [], 0
+        if len(header) > MAX_COLUMNS and header[MAX_COLUMNS] is not None:
+            raise _too_many_columns()
+        header = header[:MAX_COLUMNS]
+        rows = []
         for row_number, cells in enumerate(iterator, start=2):
+            deadline.check()
+            if row_number > MAX_ROWS + 1:
+                raise _too_many_rows()
+            if len(cells) > MAX_COLUMNS and getattr(cells[MAX_COLUMNS], "value", None) is not None:
+                raise _too_many_columns()
+            cells = cells[:MAX_COLUMNS]
             values = [c.value for c in cells]
             if _is_blank(values):
                 continue
-            count += 1
-            if count > MAX_ROWS:
-                raise _file_error(_("Too many rows: at most %(n)d activities per upload.", n=MAX_ROWS))
             formulas = [COLUMNS[i] if i < len(COLUMNS) else f"#{i + 1}" for i, c in enumerate(cells)
                         if getattr(c, "data_type", None) == "f"
                         or (isinstance(c.value, str) and c.value.startswith("="))]
             rows.append((row_number, values, formulas))
+        deadline.check()
         if _has_merged_cells(data, getattr(sheet, "_worksheet_path", None)):
             raise _file_error(_("The sheet has merged cells. Unmerge them so every row has its own values."))
         return header, rows
@@ -230,18 +343,24 @@ def _csv_rows(data: bytes):
             continue
     else:
         raise _file_error(_("The CSV file is neither UTF-8 nor GB18030 text."))
+    deadline = _Deadline()
     reader = csv.reader(io.StringIO(text))
     try:
         header = next(reader, None)
         if header is None:
             raise _file_error(_("The spreadsheet is empty."))
+        if len(header) > MAX_COLUMNS:
+            raise _too_many_columns()
         rows, count = [], 0
         for values in reader:
-            if _is_blank(values):
-                continue
+            deadline.check()
             count += 1
             if count > MAX_ROWS:
-                raise _file_error(_("Too many rows: at most %(n)d activities per upload.", n=MAX_ROWS))
+                raise _too_many_rows()
+            if len(values) > MAX_COLUMNS:
+                raise _too_many_columns()
+            if _is_blank(values):
+                continue
             formulas = [COLUMNS[i] if i < len(COLUMNS) else f"#{i + 1}" for i, v in enumerate(values)
                         if v.strip().startswith("=")]
             rows.append((reader.line_num, values, formulas))
@@ -255,6 +374,9 @@ def read_activity_sheet(filename: str, data: bytes) -> tuple[list[tuple[int, Act
 
     Raises SpreadsheetRejected for problems with the whole file (type, columns, size, merged cells)."""
     name = (filename or "").lower()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise _file_error(_("The file is larger than %(size)s; an activity sheet is far smaller. Upload the "
+                            "template with your rows.", size=f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MB"))
     if name.endswith(".xlsx"):
         header, rows = _xlsx_rows(data)
     elif name.endswith(".csv"):

@@ -237,6 +237,10 @@ def _place_one_line_order() -> sa.Update:
 
 _PLACE_ONE_LINE_ORDER = _place_one_line_order()
 
+#: The smallest order: a card payment (or a transfer) of less is not worth its fees, and an amount that
+#: rounds to ¥0.00 (0.0001 t at ¥33.33) could not be paid at all.
+MIN_ORDER_AMOUNT_CNY = Decimal("1.00")
+
 
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
@@ -260,6 +264,10 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
     amounts = [amount_for(take, offer.price) for offer, take in lines]
+    if sum(amounts, Decimal("0.00")) < MIN_ORDER_AMOUNT_CNY:
+        raise ValidationFailed(_l("An order must come to at least ¥%(minimum)s; this one comes to ¥%(amount)s. "
+                                  "Order more tonnes.", minimum=f"{MIN_ORDER_AMOUNT_CNY:.2f}",
+                                  amount=f"{sum(amounts, Decimal('0.00')):.2f}"), "quantity")
     now = utcnow()
     values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
               "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,

@@ -200,6 +200,9 @@ def stripe_budget():
 def pay_card(order_id: int):
     """JSON: the browser's one-time card token → confirm the order's PaymentIntent."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    if order.payment_method == "card" and order.status in ("paid", "retiring", "completed"):
+        # A parallel or repeated submission arriving after the payment went through: it succeeded.
+        return jsonify(status="succeeded", client_secret=None)
     if order.payment_method != "card" or order.status != "pending_payment":
         return jsonify(error={"code": "not_payable", "message": _("This order cannot be paid now.")}), 409
     token = (request.get_json(silent=True) or {}).get("token")

@@ -6,8 +6,10 @@ Plain functions over a session, ids and an explicit actor. They flush; the calle
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
+import unicodedata
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -16,11 +18,13 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pypdf import PdfReader
 
 from marketplace.accounts.models import User
 from marketplace.core.access import scoped_select
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.files import private_folder, write_private_file
 from marketplace.core.quantities import DecimalInput, parse_decimal
 from marketplace.registry import ledger
 from marketplace.registry.models import (
@@ -167,9 +171,34 @@ def status_label(status: str) -> str:
 # --- documents ----------------------------------------------------------------------------------
 
 def upload_folder() -> Path:
+    """The documents' folder, private to the application's user (0700; files in it are 0600)."""
     folder = Path(current_app.config["UPLOAD_FOLDER"])
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     return folder
+
+
+def safe_display_name(filename: str | None) -> str:
+    """The name a document is shown and downloaded under: the last path part, without control or format
+    characters (CR/LF would break the Content-Disposition header, so the file could not be downloaded;
+    bidirectional overrides disguise the extension), at most 200 characters."""
+    name = os.path.basename((filename or "").replace("\\", "/"))
+    name = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in name)
+    return " ".join(name.split())[:200].strip() or "document.pdf"
+
+
+def is_pdf(data: bytes) -> bool:
+    """Is this a PDF a reader can open: the header first, then its structure as parsed (cross-reference,
+    catalogue, at least one page)? A text or HTML file with a ``%PDF-`` prefix and ``%%EOF`` is not."""
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
+        return False
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            return False
+        root = reader.trailer["/Root"].get_object()
+        return root.get("/Type") == "/Catalog" and len(reader.pages) >= 1
+    except Exception:  # noqa: BLE001 — pypdf raises many kinds for a file that is not a PDF
+        return False
 
 
 def add_document(session: so.Session, project: Project, *, actor: User, kind: str, filename: str,
@@ -185,13 +214,13 @@ def add_document(session: so.Session, project: Project, *, actor: User, kind: st
         raise ValidationFailed(_l("The file is empty."), "file")
     if len(data) > MAX_DOCUMENT_BYTES:
         raise ValidationFailed(_l("The file is larger than 10 MB."), "file")
-    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
-        raise ValidationFailed(_l("Only PDF documents are accepted."), "file")
-    display_name = os.path.basename((filename or "").replace("\\", "/")).strip()[:200] or "document.pdf"
+    if not is_pdf(data):
+        raise ValidationFailed(_l("Only PDF documents are accepted (without a password)."), "file")
+    display_name = safe_display_name(filename)
     stored = f"{secrets.token_hex(16)}.pdf"
     path = upload_folder() / stored
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    write_private_file(tmp, data)
     os.replace(tmp, path)
     document = ProjectDocument(project_id=project.id, kind=kind, original_name=display_name, stored_name=stored,
                                size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.id)

@@ -17,13 +17,13 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from marketplace.core.i18n import local_time
+
+from marketplace.core.cells import FORMULA_TRIGGERS, neutralise_formula  # noqa: F401 — the guard, in core for every writer
 from marketplace.core.quantities import fen, fen_to_cny, format_cny, format_tonnes, units_to_decimal
 from marketplace.stats.figures import Figures, fold_periods
 
 #: Column kinds: text, tonnes (integer units), cny (integer fen), count.
 KINDS = ("text", "tonnes", "cny", "count")
-#: A cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -45,11 +45,6 @@ class Table:
     def add(self, values: list, level: str = "") -> None:
         self.rows.append(values)
         self.row_levels.append(level)
-
-
-def neutralise_formula(text: str) -> str:
-    """Prefix an apostrophe to text a spreadsheet would evaluate (OWASP's CSV injection advice)."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def cell_text(value, kind: str) -> str:
