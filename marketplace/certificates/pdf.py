@@ -43,9 +43,8 @@ from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, T
 
 from marketplace.certificates.models import Certificate
 from marketplace.certificates.service import FORMAT, check_signed_facts
-from marketplace.core.i18n import local_time, zone_label
-
 from marketplace.core.files import private_folder, write_private_file
+from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
 from marketplace.core.quantities import format_serial_range
 

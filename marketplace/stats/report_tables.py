@@ -16,9 +16,8 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from marketplace.core.i18n import local_time
-
 from marketplace.core.cells import FORMULA_TRIGGERS, neutralise_formula  # noqa: F401 — the guard, in core for every writer
+from marketplace.core.i18n import local_time
 from marketplace.core.quantities import fen, fen_to_cny, format_cny, format_tonnes, units_to_decimal
 from marketplace.stats.figures import Figures, fold_periods
 
