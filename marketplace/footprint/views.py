@@ -68,16 +68,18 @@ def _event_forms(**bound):
     """Every form of the event page, with choices filled; ``bound`` replaces the one that was posted."""
     language = current_language()
     factors = current_factors(db.session)
+    # The forms that were not posted start from their defaults, not from the posted data: bound to another
+    # form's POST, an unticked "round trip" box would read as "one way" and halve the next travel line.
     forms = {
-        "line": bound.get("line") or ActivityForm(prefix="line"),
-        "upload": bound.get("upload") or UploadForm(prefix="upload"),
-        "reduction": bound.get("reduction") or ReductionForm(prefix="reduction"),
+        "line": bound.get("line") or ActivityForm(prefix="line", formdata=None),
+        "upload": bound.get("upload") or UploadForm(prefix="upload", formdata=None),
+        "reduction": bound.get("reduction") or ReductionForm(prefix="reduction", formdata=None),
     }
     forms["line"].category.choices = category_choices()
     forms["line"].factor_code.choices = factor_choices(factors, language)
     forms["reduction"].category.choices = category_choices()
     for kind, (form_class, _service, categories, units) in HELPERS.items():
-        form = bound.get(kind) or form_class(prefix=kind)
+        form = bound.get(kind) or form_class(prefix=kind, formdata=None)
         form.factor_code.choices = factor_choices([f for f in factors if f.category in categories], language,
                                                   units=units)
         forms[kind] = form

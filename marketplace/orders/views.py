@@ -22,7 +22,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
-from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderTransition
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 from marketplace.registry import service as registry
 
@@ -162,8 +162,7 @@ def _certificate_number(order: Order) -> str | None:
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
-    history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
-                                 .order_by(OrderTransition.id)).all()
+    history = order_payments.order_history(db.session, order.id)
     return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
                            action_form=EmptyForm())
 
