@@ -14,6 +14,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.forms import LanguageForm, LoginForm
 from marketplace.accounts.models import User
 from marketplace.core.forms import EmptyForm
+from marketplace.core.http_errors import KEPT_FORM_KEY
 from marketplace.core.navigation import home_for
 from marketplace.extensions import db, limiter, login_manager
 
@@ -63,11 +64,15 @@ def login():
             form.password.errors.append(_("E-mail or password is wrong."))
         else:
             db.session.commit()
+            kept_form = session.get(KEPT_FORM_KEY)
             session.clear()
             login_user(user)
             session.permanent = True
             flash(_("Welcome, %(name)s.", name=user.display_name or user.email), "success")
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+            target = _safe_next(request.args.get("next"))
+            if target and target == kept_form:  # back to a form refused when the session had ended
+                flash(_("What you typed before is filled in again: check it and send the form once more."), "kept")
+            return redirect(target or home_for(user))
     # A refused sign-in is 422, so scripts and tests can tell it from the empty form.
     return render_template("accounts/login.html", form=form), (422 if request.method == "POST" else 200)
 

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
@@ -112,6 +125,9 @@ def handle_http_exception(exc: HTTPException):
     status = exc.code or 500
     if isinstance(exc, CSRFError):
         log.info("csrf: %s", exc.description)
+        back = _back_to_the_form() if not wants_json() and request.method == "POST" else None
+        if back is not None:
+            return back
         return error_response(400, _("The form has expired or was sent from elsewhere. Reload the page and try again."),
                               "csrf_failed")
     if status == 422:
@@ -119,6 +135,42 @@ def handle_http_exception(exc: HTTPException):
         if message:
             return error_response(422, message, "validation_error", field)
     return error_response(status, exc.description if isinstance(exc, Explained) else default_message(status))
+
+
+#: The session key naming the form page whose typed values the browser keeps for after the sign-in.
+KEPT_FORM_KEY = "kept_form_for"
+
+
+def _form_page() -> str | None:
+    """The page the refused form was on: the Referer if it is this site's, as a relative path."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return None
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+
+
+def _back_to_the_form() -> Response | None:
+    """A form refused for its CSRF token: the session ended (expired, or signed out in another tab) or
+    the page was too old. Instead of a bare 400, send the person back to the form — through the sign-in
+    if they are signed out — with a clear message; the page's script (site.js) kept what was typed in
+    the tab and fills it in again when the form page says so (a "kept" flash)."""
+    form_page = _form_page()
+    if form_page is None:  # not sent from one of our pages (a script, a stripped Referer): the 400 page
+        return None
+    login_page = url_for("auth.login")
+    if getattr(current_user, "is_authenticated", False):
+        flash(_("The form had expired, so it was not sent. What you typed is filled in again: check it and "
+                "send it once more."), "kept")
+        return redirect(form_page)
+    if form_page.split("?")[0] == login_page:
+        flash(_("The sign-in form had expired. Please sign in again."), "warning")
+        return redirect(form_page)
+    session[KEPT_FORM_KEY] = form_page
+    flash(_("Your session has ended (or you signed out in another tab), so the form was not sent. Sign in "
+            "again to go back to it; what you typed is kept in this browser tab."), "warning")
+    return redirect(url_for("auth.login", next=form_page))
 
 
 def handle_domain_error(exc: DomainError):
