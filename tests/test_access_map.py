@@ -20,7 +20,7 @@ PUBLIC = {
     "auth.login", "auth.logout", "auth.set_language",
     # the public registry and the verification of certificates
     "registry.index", "registry.project", "certificates.retirements",
-    "certificates.verify_form", "certificates.verify",
+    "certificates.verify_form", "certificates.verify", "certificates.public_pdf",
     # Stripe calls it; the signature of the event is its authentication
     "webhooks.stripe",
     # the public API: the OpenAPI document, the registry, the retirements and the certificates' keys
