@@ -310,3 +310,22 @@ def test_bureau_publishes_a_new_version_and_retires_a_factor(factors, factory, l
 
 def test_buyers_cannot_use_the_bureau_factor_page(buyer_client):
     assert buyer_client.get("/bureau/emission-factors").status_code == 403
+
+
+def test_removing_a_line_asks_first_and_removes_only_when_confirmed(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    form = CsrfClient(buyer_client)
+    page = f"/buyers/events/{event_id}"
+    form.post_form(page, {"line-category": "transport", "line-factor_code": "transport.hsr",
+                          "line-quantity": "1000", "line-description": "高铁"}, action=f"{page}/lines")
+    with app.app_context():
+        line_id = db.session.scalar(sa.select(ActivityLine.id).where(ActivityLine.event_id == event_id))
+    asked = form.post_form(page, {}, action=f"{page}/lines/{line_id}/delete")
+    assert asked.status_code == 200
+    question = asked.get_data(as_text=True)
+    assert "删除此行" in question and "高铁" in question and 'name="confirm" value="1"' in question
+    assert _lines(app, event_id) == 1  # only asked
+    done = form.post_form(page, {"confirm": "1"}, action=f"{page}/lines/{line_id}/delete")
+    assert done.status_code == 302 and _lines(app, event_id) == 0
+    again = form.post_form(page, {"confirm": "1"}, action=f"{page}/lines/{line_id}/delete")
+    assert again.status_code == 404  # gone; a second click changes nothing

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.registry.models import LedgerBalance, Project, ProjectDocument
+from marketplace.registry.models import CreditBatch, LedgerBalance, Project, ProjectDocument
 from tests.factories import MINIMAL_PDF
 
 
@@ -57,6 +57,14 @@ def test_cooperative_to_public_registry_through_the_pages(app, factory, client, 
     response = client.post(f"{page}/batches", data={
         "csrf_token": _form(client, page), "quantity": "2000", "vintage_start": "2023-01-01",
         "vintage_end": "2023-12-31", "verification_body": "中环联合认证中心", "report_reference": "CEC-2023-01"})
+    assert response.status_code == 422  # not confirmed: issuing cannot be undone
+    assert "请勾选以确认" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditBatch)) == 0
+    response = client.post(f"{page}/batches", data={
+        "csrf_token": _form(client, page), "quantity": "2000", "vintage_start": "2023-01-01",
+        "vintage_end": "2023-12-31", "verification_body": "中环联合认证中心", "report_reference": "CEC-2023-01",
+        "confirmed": "y"})
     assert response.status_code == 302
     client.post("/logout", data={"csrf_token": _form(client, page)})
 
@@ -240,3 +248,13 @@ def test_an_english_name_longer_than_its_column_is_refused_by_name(app, factory,
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "name_en"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0
+
+
+def test_the_ledger_check_runs_from_its_page(app, factory, client, login):
+    login(factory.user("bureau").email)
+    page = client.get("/bureau/ledger").get_data(as_text=True)
+    assert "立即检查" in page and "marketplace ledger check" not in page and 'id="ledger-result"' not in page
+    result = client.post("/bureau/ledger", data={"csrf_token": _form(client, "/bureau/ledger")})
+    assert result.status_code == 200
+    text = result.get_data(as_text=True)
+    assert 'id="ledger-result"' in text and "通过" in text and "再次检查" in text

@@ -284,12 +284,18 @@ def add_activities(session: so.Session, actor: User, event_id, activities: list[
     return lines
 
 
-def delete_activity(session: so.Session, actor: User, event_id, line_id) -> None:
+def own_line(session: so.Session, actor: User, event_id, line_id) -> ActivityLine:
+    """An activity line of the actor's editable event, with its factor (another's, or another event's: 404)."""
     event = editable_event(session, actor, event_id)
-    line = get_scoped(session, ActivityLine, line_id, actor, bureau_sees_all=False)
+    line = get_scoped(session, ActivityLine, line_id, actor, bureau_sees_all=False,
+                      options=[so.joinedload(ActivityLine.factor)])
     if line.event_id != event.id:
         raise NotFound(_l("Not found."))
-    session.delete(line)
+    return line
+
+
+def delete_activity(session: so.Session, actor: User, event_id, line_id) -> None:
+    session.delete(own_line(session, actor, event_id, line_id))
     session.flush()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -155,7 +155,21 @@ def add_line(event_id: int):
 @bp.post("/events/<int:event_id>/lines/<int:line_id>/delete")
 @role_required("buyer")
 def delete_line(event_id: int, line_id: int):
-    if EmptyForm().validate_on_submit():
+    """First the question (what would go), then, with confirm=1, the removal."""
+    form = EmptyForm()
+    if form.validate_on_submit():
+        if request.form.get("confirm") != "1":
+            line = footprint.own_line(db.session, current_user, event_id, line_id)
+            return render_template(
+                "core/confirm.html", form=form, danger=True, title=_("Remove an activity line"),
+                question=_("Remove this line from the event's footprint? It cannot be brought back; you would "
+                           "enter it again."),
+                facts=[(_("Category"), footprint.category_label(line.category)),
+                       (_("Emission factor"), line.factor.name(current_language())),
+                       (_("Quantity"), f"{footprint.format_quantity(line.quantity)} {footprint.unit_label(line.factor.unit)}"),
+                       (_("Description"), line.description or "—")],
+                action=url_for("events.delete_line", event_id=event_id, line_id=line_id),
+                confirm_label=_("Remove the line"), cancel_url=url_for("events.event", event_id=event_id, _anchor="lines"))
         footprint.delete_activity(db.session, current_user, event_id, line_id)
         db.session.commit()
         flash(_("Activity line removed."), "success")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.core.db import max_length
@@ -50,6 +50,10 @@ class BatchForm(FlaskForm):
                                     validators=[DataRequired(), Length(max=max_length(CreditBatch.verification_body))])
     report_reference = StringField(_l("Verification report reference"),
                                    validators=[DataRequired(), Length(max=max_length(CreditBatch.report_reference))])
+    #: Issuance cannot be undone (the serial block is the batch's for ever): a deliberate tick, not a click.
+    confirmed = BooleanField(_l("I have checked the quantity and the monitoring period against the verification "
+                                "report. Issued credits cannot be withdrawn."),
+                             validators=[DataRequired(_l("Tick the box to confirm: issuing cannot be undone."))])
 
 
 class ListingForm(FlaskForm):
