@@ -185,6 +185,16 @@ def create_event(session: so.Session, actor: User, *, name, starts_on, ends_on, 
     return event
 
 
+def update_event(session: so.Session, actor: User, event_id, *, name, starts_on, ends_on, location,
+                 attendees=None, organiser="", boundary="") -> Event:
+    """Correct an event's facts until an order paid for its footprint (then they are on a certificate)."""
+    event = editable_event(session, actor, event_id)
+    for column, value in _event_fields(name, starts_on, ends_on, location, attendees, organiser, boundary).items():
+        setattr(event, column, value)
+    session.flush()
+    return event
+
+
 def own_event(session: so.Session, actor: User, event_id) -> Event:
     """The event if it belongs to the actor's buyer organisation; otherwise NotFound (Forbidden if not a buyer)."""
     _require_buyer(actor)

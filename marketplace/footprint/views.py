@@ -123,7 +123,31 @@ def new_event():
             db.session.rollback()
             form_error(form, exc)
     status = 422 if form.is_submitted() else 200
-    return render_template("footprint/event_new.html", form=form), status
+    return render_template("footprint/event_new.html", form=form, event=None), status
+
+
+@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+@role_required("buyer")
+def edit_event(event_id: int):
+    """The event's facts, editable until an order paid for its footprint. Saving twice sets the same values."""
+    event = footprint.own_event(db.session, current_user, event_id)
+    if footprint.locking_orders(db.session, event.id):
+        flash(_("This event has been neutralised; its footprint can no longer change."), "error")
+        return redirect(url_for("events.event", event_id=event.id))
+    form = EventForm(obj=event)
+    if form.validate_on_submit():
+        try:
+            footprint.update_event(
+                db.session, current_user, event.id, name=form.name.data, starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data, location=form.location.data, attendees=form.attendees.data,
+                organiser=form.organiser.data, boundary=form.boundary.data)
+            db.session.commit()
+            flash(_("Event saved."), "success")
+            return redirect(url_for("events.event", event_id=event.id))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return render_template("footprint/event_new.html", form=form, event=event), 422 if form.is_submitted() else 200
 
 
 @bp.get("/events/<int:event_id>")
