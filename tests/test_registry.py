@@ -184,7 +184,7 @@ def test_another_cooperative_sees_404_everywhere(app, factory, client, login):
 @pytest.mark.parametrize(("filename", "data", "message"), [
     ("photo.pdf", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "只接受 PDF"),
     ("empty.pdf", b"", "文件为空"),
-    ("big.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024) + b"\n%%EOF\n", "超过 10 MB"),
+    ("big.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024) + b"\n%%EOF\n", "文件太大：最多 10 MB。"),
 ])
 def test_uploads_are_checked_from_their_content(app, factory, client, login, filename, data, message):
     project = factory.project(verified=False)
@@ -220,7 +220,32 @@ def test_upload_names_cannot_choose_the_path(app, factory, client, login, tmp_pa
     too_big = client.post(f"{page}/documents", data={
         "csrf_token": _form(client, page), "kind": "other",
         "file": (io.BytesIO(b"0" * (21 * 1024 * 1024)), "huge.pdf")}, content_type="multipart/form-data")
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413  # no page of ours sent it (no Referer): the error page, same limit
+    assert "最大 10 MB" in too_big.get_data(as_text=True)
+
+
+def test_an_upload_over_the_limit_is_answered_on_its_form_with_the_one_limit(app, factory, client, login):
+    project = factory.project(verified=False)
+    login(project.seller.email)
+    page = f"/sellers/projects/{project.id}"
+    form_page = client.get(page).get_data(as_text=True)
+    assert "最多 10 MB。" in form_page and "20 MB" not in form_page
+    # Over the whole request's limit (11 MiB): back on the form with the message, not a bare 413 page.
+    too_big = client.post(f"{page}/documents", data={
+        "csrf_token": _form(client, page), "kind": "other",
+        "file": (io.BytesIO(b"%PDF-" + b"0" * (12 * 1024 * 1024)), "huge.pdf")}, content_type="multipart/form-data",
+        headers={"Referer": f"http://localhost{page}"})
+    assert too_big.status_code == 302 and too_big.headers["Location"] == page
+    shown = client.get(page).get_data(as_text=True)
+    assert "文件太大：最多 10 MB。未上传任何内容，请选择较小的文件。" in shown and "flash-kept" in shown
+    # Just over the file limit but inside the request's: refused by name on the form, the same words.
+    over = client.post(f"{page}/documents", data={
+        "csrf_token": _form(client, page), "kind": "other",
+        "file": (io.BytesIO(b"%PDF-" + b"0" * (10 * 1024 * 1024) + b"%%EOF"), "big.pdf")},
+        content_type="multipart/form-data")
+    assert over.status_code == 422 and "文件太大：最多 10 MB。" in over.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ProjectDocument)) == 0
 
 
 def test_ledger_check_command_passes_on_the_demo_and_fails_when_tampered(app, runner):

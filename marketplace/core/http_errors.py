@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     Response,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -23,6 +22,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from marketplace.core.errors import DomainError
+from marketplace.core.uploads import upload_limit_mb
 from marketplace.extensions import db
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ def default_message(status: int) -> str:
         404: _("Not found. The page or object does not exist, or it is not yours to see."),
         405: _("This method is not allowed here."),
         409: _("This conflicts with the current state. Reload and try again."),
-        413: _("The upload is too large (at most %(mb)d MB).",
-               mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
+        413: _("The upload is too large (at most %(mb)d MB).", mb=upload_limit_mb()),
         415: _("Send the request body as JSON (Content-Type: application/json)."),
         422: _("Some of the data is not valid."),
         429: _("Too many attempts. Please wait a minute and try again."),
@@ -130,6 +129,12 @@ def handle_http_exception(exc: HTTPException):
             return back
         return error_response(400, _("The form has expired or was sent from elsewhere. Reload the page and try again."),
                               "csrf_failed")
+    if status == 413 and not wants_json() and request.method == "POST":
+        form_page = _form_page()
+        if form_page is not None:  # answered on the form it came from; site.js fills the other fields in again
+            flash(_("The file is too large: at most %(mb)d MB. Nothing was uploaded; choose a smaller file.",
+                    mb=upload_limit_mb()), "kept")
+            return redirect(form_page)
     if status == 422:
         message, field = _smorest_validation(exc)
         if message:

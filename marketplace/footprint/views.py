@@ -9,11 +9,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.access import scoped_select
-from marketplace.core.errors import DomainError
+from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import current_language
 from marketplace.core.once import once
 from marketplace.core.quantities import format_tonnes
+from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import report as footprint_report
@@ -242,8 +243,10 @@ def upload_lines(event_id: int):
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename,
-                                                           upload.read())
+            data = upload.read(upload_limit_bytes() + 1)
+            if len(data) > upload_limit_bytes():
+                raise ValidationFailed(_("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "file")
+            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename, data)
             db.session.commit()
             flash(_("%(n)d activity lines imported.", n=len(lines)), "success")
             return redirect(url_for("events.event", event_id=event.id, _anchor="lines"))

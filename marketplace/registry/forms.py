@@ -33,7 +33,8 @@ class DocumentForm(FlaskForm):
     kind = SelectField(_l("Kind of document"), choices=[
         ("verification_statement", _l("Verification statement")), ("monitoring_report", _l("Monitoring report")),
         ("other", _l("Other"))])
-    file = FileField(_l("PDF file (at most 10 MB)"), validators=[FileRequired(_l("Choose a PDF file."))])
+    #: the limit is said by the page (UPLOAD_MAX_MB), so label, error and refusal agree
+    file = FileField(_l("PDF file"), validators=[FileRequired(_l("Choose a PDF file."))])
 
 
 class ReviewForm(FlaskForm):

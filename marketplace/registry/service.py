@@ -22,6 +22,7 @@ from marketplace.core.access import scoped_select
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from marketplace.core.quantities import DecimalInput, parse_decimal
+from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
 from marketplace.registry import ledger
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
@@ -45,7 +46,6 @@ TRANSITIONS = {
     ("submitted", "verified"): "bureau",
     ("submitted", "rejected"): "bureau",
 }
-MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 
 # --- regions ------------------------------------------------------------------------------------
@@ -267,8 +267,8 @@ def add_document(session: so.Session, project: Project, *, actor: User, kind: st
         raise ValidationFailed(_l("Choose the kind of document."), "kind")
     if not data:
         raise ValidationFailed(_l("The file is empty."), "file")
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ValidationFailed(_l("The file is larger than 10 MB."), "file")
+    if len(data) > upload_limit_bytes():
+        raise ValidationFailed(_l("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "file")
     if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
         raise ValidationFailed(_l("Only PDF documents are accepted."), "file")
     display_name = os.path.basename((filename or "").replace("\\", "/")).strip()[:200] or "document.pdf"

@@ -12,6 +12,7 @@ from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.once import once
 from marketplace.core.quantities import display_tonnes, parse_cny, parse_tonnes
+from marketplace.core.uploads import upload_limit_bytes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.registry import service as registry
@@ -168,7 +169,7 @@ def upload_document(project_id: int):
         try:
             upload = form.file.data
             registry.add_document(db.session, row, actor=current_user, kind=form.kind.data,
-                                  filename=upload.filename or "", data=upload.read(registry.MAX_DOCUMENT_BYTES + 1))
+                                  filename=upload.filename or "", data=upload.read(upload_limit_bytes() + 1))
             db.session.commit()
             flash(_("Document uploaded."), "success")
             return redirect(url_for("registry_sellers.project", project_id=row.id))
