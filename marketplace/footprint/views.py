@@ -246,7 +246,8 @@ def upload_lines(event_id: int):
             data = upload.read(upload_limit_bytes() + 1)
             if len(data) > upload_limit_bytes():
                 raise ValidationFailed(_("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "file")
-            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename, data)
+            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename, data,
+                                                           current_language())
             db.session.commit()
             flash(_("%(n)d activity lines imported.", n=len(lines)), "success")
             return redirect(url_for("events.event", event_id=event.id, _anchor="lines"))

@@ -55,15 +55,28 @@
     return fields;
   }
 
+  // One entry per form (by its action), so signing in on the way back does not replace the form kept.
+  function load() {
+    var kept = null;
+    try { kept = JSON.parse(storage.getItem(KEY) || "null"); } catch (e) { kept = null; }
+    var entries = (kept && typeof kept === "object" && !Array.isArray(kept)) ? kept : {};
+    Object.keys(entries).forEach(function (key) {
+      if (!entries[key] || Date.now() - entries[key].at > MAX_AGE_MS) { delete entries[key]; }
+    });
+    return entries;
+  }
+
+  function store(entries) {
+    try { storage.setItem(KEY, JSON.stringify(entries)); } catch (e) { /* storage full or refused: nothing kept */ }
+  }
+
   function save(reason, only) {
-    var forms = {};
+    var entries = load();
     (only ? [only] : keptForms()).forEach(function (form) {
       var fields = fieldsOf(form);
-      if (fields.length) { forms[formKey(form)] = fields; }
+      if (fields.length) { entries[formKey(form)] = { reason: reason, at: Date.now(), fields: fields }; }
     });
-    try {
-      storage.setItem(KEY, JSON.stringify({ reason: reason, at: Date.now(), forms: forms }));
-    } catch (e) { /* storage full or refused: nothing kept */ }
+    store(entries);
   }
 
   function restore(form, fields) {
@@ -79,24 +92,29 @@
         } else {
           el.value = field.value;
         }
+        el.dispatchEvent(new Event("change", { bubbles: true }));
       });
     });
-    form.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
-  var stored = null;
-  try { stored = JSON.parse(storage.getItem(KEY) || "null"); } catch (e) { stored = null; }
-  if (stored && stored.forms && Date.now() - stored.at < MAX_AGE_MS) {
-    var wanted = stored.reason === "language" || document.querySelector(".flash-kept");
-    if (wanted) {
-      var restored = false;
-      keptForms().forEach(function (form) {
-        var fields = stored.forms[formKey(form)];
-        if (fields) { restore(form, fields); restored = true; }
-      });
-      if (restored || stored.reason === "language") { storage.removeItem(KEY); }
-    }
+  // A language switch brings back every form of the page; a "kept" message (the form was refused on the
+  // way, e.g. the session had ended) brings back the one form sent last, not others sent earlier.
+  var entries = load();
+  var latest = null;
+  if (document.querySelector(".flash-kept")) {
+    keptForms().forEach(function (form) {
+      var entry = entries[formKey(form)];
+      if (entry && entry.reason === "submit" && (!latest || entry.at > entries[formKey(latest)].at)) { latest = form; }
+    });
   }
+  keptForms().forEach(function (form) {
+    var entry = entries[formKey(form)];
+    if (entry && (entry.reason === "language" || form === latest)) {
+      restore(form, entry.fields);
+      delete entries[formKey(form)];
+    }
+  });
+  store(entries);
 
   Array.prototype.forEach.call(document.querySelectorAll("a[data-keeps-forms]"), function (link) {
     link.addEventListener("click", function () { save("language"); });
