@@ -91,3 +91,11 @@ def test_a_refused_token_without_a_page_of_ours_is_still_a_400(client, factory, 
     as_json = client.post("/buyers/events/new", data={"name": "x"}, headers={
         "Referer": "http://localhost/buyers/events/new", "Accept": "application/json"})
     assert as_json.status_code == 400 and as_json.get_json()["error"]["code"] == "csrf_failed"
+
+
+def test_a_refused_form_on_a_page_answered_to_a_post_is_still_a_400(client, factory, login):
+    """The Referer is a POST-only address (a refused helper's page): there is no page to go back to."""
+    login(factory.user("buyer").email)
+    response = client.post("/buyers/events/new", data={"csrf_token": "stale"},
+                           headers={"Referer": "http://localhost/buyers/events/1/helpers/travel"})
+    assert response.status_code == 400

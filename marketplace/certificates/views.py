@@ -167,7 +167,7 @@ def public_pdf(number: str):
     certificate = find_certificate(db.session, number.strip().upper())
     if certificate is None or certificate.revoked:
         raise NotFound(_("No valid certificate has this number."))
-    return _send_pdf(certificate, cache="public, max-age=300")
+    return _send_pdf(certificate, cache="public, no-cache")  # revalidated: a revocation shows at once
 
 
 def _page_arg() -> int:

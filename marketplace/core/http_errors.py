@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import (
     Flask,
     Response,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -152,6 +153,10 @@ def _form_page() -> str | None:
     if referrer.netloc and referrer.netloc != request.host:
         return None
     if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return None
+    try:  # a page answered to a POST (a refused form) has no GET of its own: then there is no page to go back to
+        current_app.url_map.bind(request.host).match(referrer.path, method="GET")
+    except HTTPException:
         return None
     return referrer.path + (f"?{referrer.query}" if referrer.query else "")
 
