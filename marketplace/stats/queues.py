@@ -105,7 +105,8 @@ def _low_listings(session: so.Session, organisation_id: int) -> Queue:
 def buyer_queues(session: so.Session, organisation_id: int) -> dict[str, Queue]:
     ordered = sa.exists().where(Order.event_id == Event.id, Order.status.in_(
         ("pending_payment", "paid", "retiring", "completed")))
-    footprint = (sa.select(sa.func.coalesce(sa.func.sum(ActivityLine.emissions_units), 0))
+    # SUM of a bigint is numeric on PostgreSQL: cast back to integer units.
+    footprint = (sa.select(sa.cast(sa.func.coalesce(sa.func.sum(ActivityLine.emissions_units), 0), sa.BigInteger))
                  .where(ActivityLine.event_id == Event.id).correlate(Event).scalar_subquery())
     since = utcnow() - timedelta(days=NEW_CERTIFICATE_DAYS)
     return {
