@@ -372,3 +372,14 @@ def test_a_chinese_template_comes_with_drop_downs_and_instructions_and_chinese_n
     table = html[html.index("<td>2</td>"):html.index("</table>", html.index("<td>2</td>"))]
     assert "transport" not in table and "catering" not in table and "factor_code" not in table
     assert _lines(app, event_id) == 2
+
+
+def test_the_line_form_names_a_mismatched_factor_by_its_name_not_its_code(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    page = f"/buyers/events/{event_id}"
+    response = CsrfClient(buyer_client).post_form(page, {
+        "line-category": "transport", "line-factor_code": "venue.grid_east_2023", "line-quantity": "10",
+        "line-description": ""}, action=f"{page}/lines")
+    assert response.status_code == 422
+    error = re.search(r'<p class="error" id="line-factor_code-error">([^<]*)</p>', response.get_data(as_text=True))
+    assert error and "属于会场，而不是交通" in error.group(1) and "venue." not in error.group(1), error

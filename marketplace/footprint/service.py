@@ -25,6 +25,7 @@ from marketplace.accounts.models import User
 from marketplace.core.access import get_scoped
 from marketplace.core.db import max_length
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.i18n import current_language
 from marketplace.core.quantities import (
     UNITS_PER_TONNE,
     DecimalInput,
@@ -256,8 +257,10 @@ def validate_activity(session: so.Session, activity: ActivityInput, prefix: str 
                                    f"{prefix}factor_code")
         raise ValidationFailed(_l("Unknown emission factor code: %(code)s.", code=code[:64]), f"{prefix}factor_code")
     if factor.category != category:
-        raise ValidationFailed(_l("The factor %(code)s belongs to %(factor_category)s, not %(category)s.",
-                                  code=code, factor_category=category_label(factor.category),
+        # Named as the person chose it (its name in their language), not by its code.
+        raise ValidationFailed(_l("The emission factor “%(value)s” belongs to %(factor_category)s, not %(category)s.",
+                                  value=factor.name(current_language()),
+                                  factor_category=category_label(factor.category),
                                   category=category_label(category)), f"{prefix}factor_code")
     quantity = parse_activity_quantity(activity.quantity, f"{prefix}quantity")
     units = line_units(quantity, factor.kgco2e_per_unit)
