@@ -158,3 +158,20 @@ def test_the_bureaus_menu_fits_one_line_at_1366_px_and_its_groups_open(base, con
     page.wait_for_selector("#ledger-result")
     assert "通过" in page.inner_text("#ledger-result")
     assert context.console_errors == []
+
+
+def test_a_file_over_the_limit_is_answered_on_its_form_in_the_browser(base, context, factory, tmp_path):
+    project = factory.project(verified=False)
+    page = _page(context)
+    log_in(page, base, project.seller)
+    page.goto(f"{base}/sellers/projects/{project.id}")
+    assert "最多 10 MB。" in page.inner_text("main")
+    big = tmp_path / "big.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * (12 * 1024 * 1024))
+    page.select_option("#kind", "monitoring_report")
+    page.set_input_files("#file", str(big))
+    page.click("main button:has-text('上传')")
+    page.wait_for_url(f"{base}/sellers/projects/{project.id}")
+    assert "文件太大：最多 10 MB。未上传任何内容，请选择较小的文件。" in page.inner_text(".flashes")
+    assert page.input_value("#kind") == "monitoring_report"  # the rest of the form is kept
+    assert context.console_errors == []
