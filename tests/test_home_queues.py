@@ -150,3 +150,14 @@ def test_a_buyers_home_lists_events_without_an_order_payments_due_and_new_certif
     with app.app_context():
         assert f"/buyers/orders/{order_id}" in due and f"请在 {local_time(deadline)} 前付款" in due
     assert certificate.number in _section(page, "new-certificates")
+
+
+def test_a_long_queue_shows_ten_and_says_how_many_more(app, factory, client, login):
+    listing = factory.listing(tonnes="100")
+    buyer = factory.user("buyer")
+    for _ in range(12):
+        _order(app, buyer, listing, "1", "bank_transfer")
+    login(factory.user("bureau").email)
+    section = _section(client.get("/bureau/").get_data(as_text=True), "transfers-to-confirm")
+    assert section.count("/bureau/orders/") == 10  # ten rows, then the link to the whole list
+    assert '<span class="count">12</span>' in section and "另有 2 项" in section

@@ -1,7 +1,7 @@
 """Each role's to-do list, for its home page: what waits for the bureau, a cooperative or a buyer.
 
-Every queue is one bounded query (``limit`` rows, newest or most urgent first) plus, where a page shows
-"and N more", one count: the home pages cost the same whatever the number of rows.
+Every queue is one bounded query (``limit`` rows, newest or most urgent first) that also counts them all
+(a window count): the home pages cost the same statements whatever the number of rows.
 """
 
 from __future__ import annotations
@@ -39,11 +39,10 @@ class Queue:
 
 
 def _queue(session: so.Session, stmt: sa.Select, *, limit: int = SHOWN) -> Queue:
-    rows = session.execute(stmt.limit(limit)).all()
-    if len(rows) < limit:
-        return Queue(rows, len(rows))
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    return Queue(rows, int(total or 0))
+    """The first ``limit`` rows and, in the same statement (a window count), how many there are."""
+    rows = session.execute(stmt.add_columns(sa.func.count().over().label("queue_total")).limit(limit)).all()
+    total = int(rows[0][-1]) if rows else 0
+    return Queue([tuple(row)[:-1] for row in rows], total)
 
 
 # --- the bureau ----------------------------------------------------------------------------------
