@@ -106,8 +106,12 @@ def load_config(instance_path: Path) -> dict:
         "WTF_CSRF_ENABLED": True,
         # A CSRF token lives as long as the session, so a form left open over lunch still posts.
         "WTF_CSRF_TIME_LIMIT": None,
-        # Uploaded verification documents are the largest bodies we accept.
-        "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
+        # One limit for every uploaded file (project documents, activity spreadsheets), said the same way on
+        # the form, in its error and on a refused request.
+        "UPLOAD_MAX_MB": int(env("UPLOAD_MAX_MB", "10")),
+        # The whole request: the file plus the form's other fields and the multipart envelope (1 MiB more),
+        # so a file just over the limit is answered on its form by name, not refused as a request.
+        "MAX_CONTENT_LENGTH": int(env("MAX_CONTENT_LENGTH", str((int(env("UPLOAD_MAX_MB", "10")) + 1) * 1024 * 1024))),
         "UPLOAD_FOLDER": env("UPLOAD_FOLDER", str(instance_path / "uploads")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env("TANHUI_TIMEZONE", "Asia/Shanghai"),

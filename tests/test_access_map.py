@@ -22,7 +22,7 @@ PUBLIC = {
     "auth.second_step", "auth.forgot_password", "auth.reset_password",
     # the public registry and the verification of certificates
     "registry.index", "registry.project", "certificates.retirements",
-    "certificates.verify_form", "certificates.verify",
+    "certificates.verify_form", "certificates.verify", "certificates.public_pdf",
     # Stripe calls it; the signature of the event is its authentication
     "webhooks.stripe",
     # the public API: the OpenAPI document, the registry, the retirements and the certificates' keys

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from marketplace.accounts.models import User
 from marketplace.certificates import pdf as certificate_pdf
 from marketplace.certificates import signing
 from marketplace.certificates.models import Certificate, CertificateCounter, SigningKey
@@ -33,6 +34,7 @@ from marketplace.certificates.service import (
     certificate_facts,
     issue_certificate,
     next_certificate_number,
+    revoke_certificate,
     verify_certificate_record,
 )
 from marketplace.certificates.signing import (
@@ -454,7 +456,10 @@ def test_the_verify_page_says_valid_in_both_languages(app, client, factory):
     assert "有效证书" in text and BENEFICIARY in text and "175.402" in text
     english = client.get(f"/verify/{cert.number.lower()}?lang=en").get_data(as_text=True)
     assert "Valid certificate" in english and "CN-ZJ-LS-LQ-2025-0001-000000001000…000001755019" in english
-    assert "Download the PDF" not in english and "Revoke this certificate" not in english
+    assert "Revoke this certificate" not in english
+    # Anyone may download the PDF of a valid certificate, from the public address (not the owner's).
+    assert f'href="/verify/{cert.number}.pdf">Download the PDF' in english
+    assert f"/certificates/{cert.number}.pdf" not in english
 
 
 def test_the_verify_form_finds_a_number_and_explains_bad_input(app, client, factory):
@@ -547,3 +552,45 @@ def test_pdf_paths_stay_inside_the_instance_folder(app, factory):
         row = db.session.get(Certificate, cert.id)
         assert row.pdf_path == f"certificates/{cert.number}.pdf"
         assert Path(app.instance_path) in cert.pdf.resolve().parents
+
+
+def test_anyone_downloads_a_valid_certificates_pdf_from_its_verification_page(app, factory):
+    cert = issue(app, factory.user("buyer").organisation)
+    anonymous = app.test_client()
+    page = anonymous.get(f"/verify/{cert.number}").get_data(as_text=True)
+    assert f'href="/verify/{cert.number}.pdf"' in page
+    response = anonymous.get(f"/verify/{cert.number}.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert response.data.startswith(b"%PDF")
+    with app.app_context():
+        assert verify_pdf_bytes_ok(response.data)
+    assert anonymous.get("/verify/TH-2026-999999.pdf").status_code == 404
+    with app.app_context():
+        revoke_certificate(db.session, number=cert.number, actor=db.session.get(User, factory.user("bureau").id),
+                           reason="错误")
+        db.session.commit()
+    assert anonymous.get(f"/verify/{cert.number}.pdf").status_code == 404  # revoked: not handed out
+    assert f'/verify/{cert.number}.pdf' not in anonymous.get(f"/verify/{cert.number}").get_data(as_text=True)
+
+
+def test_an_api_client_downloads_the_pdf_at_the_pdf_url_with_its_token(app, client, factory):
+    owner = factory.user("buyer")
+    cert = issue(app, owner.organisation, order_id=5)
+    headers = {"Authorization": f"Bearer {factory.token(owner)}"}
+    pdf_url = client.get(f"/api/v1/certificates/{cert.number}", headers=headers).get_json()["pdf_url"]
+    response = app.test_client().get(pdf_url, headers=headers)
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
+    other = {"Authorization": f"Bearer {factory.token(factory.user('buyer'))}"}
+    assert app.test_client().get(pdf_url, headers=other).status_code == 404
+    bad = app.test_client().get(pdf_url, headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    assert app.test_client().get(pdf_url).status_code == 302  # no token, no session: the sign-in
+
+
+def verify_pdf_bytes_ok(data: bytes) -> bool:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.pdf"
+        path.write_bytes(data)
+        return verify_pdf(path, public_keys(db.session))[0]

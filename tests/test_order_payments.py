@@ -20,6 +20,7 @@ from marketplace.orders import service as orders
 from marketplace.orders.models import Order, OrderTransition
 from marketplace.orders.payment_models import PaymentAttempt
 from marketplace.orders.stripe.webhook import signature_header
+from tests.factories import PASSWORD
 from tests.test_payments_stripe import card_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.stripe]
@@ -260,3 +261,30 @@ def test_three_parallel_card_submissions_make_one_charge_and_nobody_is_told_it_f
         intent = payments.get_client().retrieve_payment_intent(attempts[0].payment_intent_id)
     assert intent["status"] == "succeeded"
     assert _status_and_retire_rows(stripe_app, order_id) == ("paid", 1, 1)
+
+
+def test_a_declined_card_is_in_the_order_history_for_the_buyer_and_the_bureau(stripe_app, stripe_emulator, factory):
+    """A refused card changes no status (the order still awaits payment) but is recorded: the buyer's
+    order page and the bureau's show when, which attempt, and the reason the buyer was given."""
+    from tests.conftest import CsrfClient
+
+    listing = factory.listing(tonnes="100")
+    buyer = factory.user("buyer")
+    with stripe_app.app_context():
+        order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes("2"),
+                                   payment_method="card", beneficiary="测试受益方", retirement_reason="测试",
+                                   listing_id=listing.id)
+        db.session.commit()
+        order_id = order.id
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        with pytest.raises(payments.PaymentFailed):
+            payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4000000000000002"))
+        db.session.remove()
+    refused = "第 1 次银行卡付款被拒：银行卡被拒绝，请换一张卡或联系发卡银行。"
+    for user, url in ((buyer, f"/buyers/orders/{order_id}"), (factory.user("bureau"), f"/bureau/orders/{order_id}")):
+        client = CsrfClient(stripe_app.test_client())
+        assert client.post_form("/login", {"email": user.email, "password": PASSWORD}).status_code == 302
+        page = client.client.get(url).get_data(as_text=True)
+        history = page[page.index('id="order-history"'):]
+        assert "银行卡被拒" in history and refused in history, history[:800]

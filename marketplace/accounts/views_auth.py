@@ -34,6 +34,7 @@ from marketplace.accounts.forms import (
 from marketplace.accounts.models import User
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import EmptyForm, form_error
+from marketplace.core.http_errors import KEPT_FORM_KEY
 from marketplace.core.mail import send
 from marketplace.core.navigation import home_for
 from marketplace.extensions import db, limiter, login_manager
@@ -139,9 +140,12 @@ def start_session(user: User, version: int | None = None) -> None:
     session[LAST_SEEN] = now
 
 
-def _welcome(user: User, next_url: str | None):
+def _welcome(user: User, next_url: str | None, kept_form: str | None = None):
     flash(_("Welcome, %(name)s.", name=user.display_name or user.email), "success")
-    return redirect(_safe_next(next_url) or home_for(user))
+    target = _safe_next(next_url)
+    if target and target == kept_form:  # back to a form refused when the session had ended
+        flash(_("What you typed before is filled in again: check it and send the form once more."), "kept")
+    return redirect(target or home_for(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -153,6 +157,7 @@ def login():
         return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
+        kept_form = session.get(KEPT_FORM_KEY)  # a form refused when the session had ended (http_errors)
         try:
             user = accounts.authenticate(db.session, form.email.data, form.password.data,
                                          address=request.remote_addr)
@@ -168,13 +173,13 @@ def login():
             db.session.commit()
             clear_session()
             session[PENDING] = {"id": user.id, "sv": user.session_version, "at": time.time(),
-                                "next": _safe_next(request.args.get("next"))}
+                                "next": _safe_next(request.args.get("next")), "kept": kept_form}
             return redirect(url_for("auth.second_step"))
         else:
             accounts.complete_sign_in(db.session, user, address=request.remote_addr)
             db.session.commit()
             start_session(user)
-            return _welcome(user, request.args.get("next"))
+            return _welcome(user, request.args.get("next"), kept_form)
     # A refused sign-in is 422, so scripts and tests can tell it from the empty form.
     return render_template("accounts/login.html", form=form), (422 if request.method == "POST" else 200)
 
@@ -205,7 +210,7 @@ def second_step():
         return redirect(url_for("auth.login"))
     secret_key = current_app.config["SECRET_KEY"]
     form = TwoStepForm()
-    next_url = session[PENDING].get("next")
+    next_url, kept_form = session[PENDING].get("next"), session[PENDING].get("kept")
     if not two_step.has_two_step(user):
         return _enrol_at_sign_in(user, form, next_url)
     if form.validate_on_submit():
@@ -221,7 +226,7 @@ def second_step():
             if how == "recovery":
                 left = two_step.unused_recovery_codes(db.session, user.id)
                 flash(_("You signed in with a recovery code; %(n)d are left.", n=left), "info")
-            return _welcome(user, next_url)
+            return _welcome(user, next_url, kept_form)
     return render_template("accounts/second_step.html", form=form), (422 if request.method == "POST" else 200)
 
 

@@ -47,7 +47,8 @@ class PublicCertificateSchema(ma.Schema):
 
 class OwnerCertificateSchema(PublicCertificateSchema):
     order_id = ma.fields.Integer()
-    pdf_url = ma.fields.String()
+    pdf_url = ma.fields.String(metadata={
+        "description": "the certificate's PDF: GET it with the same Authorization: Bearer header (or a web sign-in)"})
 
 
 def _public(number: str) -> dict:

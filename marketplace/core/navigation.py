@@ -22,13 +22,55 @@ BY_ROLE = {
                ("accounts_bureau.organisations", _l("Organisations"))],
 }
 
+#: Menus that hold several entries under one name (a <details> drop-down in the header, no script), so a
+#: role's menu fits on one line at 1366 px. Entries not named here stay at the top level; later features
+#: add their endpoints to a group (or a group of their own).
+GROUPS = {
+    "bureau": [(_l("Registry"), ("registry_bureau.projects", "registry_bureau.buffer_pool",
+                                 "registry_bureau.ledger_check")),
+               (_l("Market"), ("orders_bureau.orders_list", "footprint_bureau.emission_factors_page",
+                               "accounts_bureau.organisations"))],
+}
+#: Signed-in people work in their own menu; the public pages sit under one name beside it.
+PUBLIC_GROUP = _l("Public")
 
-def navigation_for(user) -> list[tuple[str, str]]:
-    items = list(PUBLIC)
-    # Outside a request (e-mails rendered by a worker) current_user is a proxy to nothing.
-    if getattr(user, "is_authenticated", False):
-        items += BY_ROLE.get(user.role, [])
+
+class NavGroup:
+    """A drop-down of the main menu: its name and its (endpoint, label) entries."""
+
+    def __init__(self, label, entries: list[tuple[str, str]]):
+        self.label = label
+        self.entries = entries
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(endpoint for endpoint, _label in self.entries)
+
+
+def _grouped(entries: list[tuple[str, str]], groups) -> list:
+    by_endpoint = dict(entries)
+    placed: dict[str, NavGroup] = {}
+    for label, endpoints in groups:
+        group = NavGroup(label, [(e, by_endpoint[e]) for e in endpoints if e in by_endpoint])
+        if group.entries:
+            placed[group.entries[0][0]] = group
+    grouped_endpoints = {e for _label, endpoints in groups for e in endpoints}
+    items = []
+    for endpoint, label in entries:
+        if endpoint in placed:
+            items.append(placed[endpoint])
+        elif endpoint not in grouped_endpoints:
+            items.append((endpoint, label))
     return items
+
+
+def navigation_for(user) -> list:
+    """The main menu: (endpoint, label) entries and NavGroup drop-downs."""
+    # Outside a request (e-mails rendered by a worker) current_user is a proxy to nothing.
+    if not getattr(user, "is_authenticated", False):
+        return list(PUBLIC)
+    own = _grouped(BY_ROLE.get(user.role, []), GROUPS.get(user.role, []))
+    return [PUBLIC[0], *own, NavGroup(PUBLIC_GROUP, list(PUBLIC[1:]))]
 
 
 #: Where each role starts: its home page.

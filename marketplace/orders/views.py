@@ -22,7 +22,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
-from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderTransition
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable, get_client
 from marketplace.registry import service as registry
 
@@ -107,9 +107,15 @@ def new():
     form = OrderForm()
     _form_choices(form, events)
     if request.method == "GET":
+        # The form starts from its query string: an event's "neutralise" link, "order again", a language switch.
         form.event_id.data = request.args.get("event_id", "")
         form.listing_id.data = request.args.get("listing_id", "")
-        form.beneficiary.data = form.beneficiary.data or current_user.organisation.name
+        form.prefer_county_id.data = request.args.get("prefer_county_id", "")
+        form.quantity.data = request.args.get("quantity", "")[:30]
+        if request.args.get("payment_method") in ("card", "bank_transfer"):
+            form.payment_method.data = request.args["payment_method"]
+        form.beneficiary.data = request.args.get("beneficiary", "")[:200] or current_user.organisation.name
+        form.retirement_reason.data = request.args.get("retirement_reason", "")[:1000] or None
         event = next((e for e, _u in events if str(e.id) == form.event_id.data), None)
         if event is not None and not form.retirement_reason.data:
             form.retirement_reason.data = _("Carbon neutrality of %(event)s", event=event.name)
@@ -162,10 +168,25 @@ def _certificate_number(order: Order) -> str | None:
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
-    history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
-                                 .order_by(OrderTransition.id)).all()
+    history = order_payments.order_history(db.session, order.id)
     return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
-                           action_form=EmptyForm())
+                           action_form=EmptyForm(), order_again_url=_order_again_url(order))
+
+
+def _order_again_url(order: Order) -> str | None:
+    """For an order that lapsed or was cancelled before payment: the order form with the same request."""
+    if order.status not in ("expired", "cancelled"):
+        return None
+    single = {line.listing_id for line in order.lines}
+    args = {"payment_method": order.payment_method, "beneficiary": order.beneficiary,
+            "retirement_reason": order.retirement_reason}
+    if order.event_id:  # the event's footprint as it is now
+        args["event_id"] = order.event_id
+    else:
+        args["quantity"] = display_tonnes(order.quantity_units)
+    if len(single) == 1:
+        args["listing_id"] = next(iter(single))
+    return url_for("orders.new", **args)
 
 
 @bp.get("/<int:order_id>/status")

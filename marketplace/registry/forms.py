@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.core.db import max_length
@@ -33,7 +33,8 @@ class DocumentForm(FlaskForm):
     kind = SelectField(_l("Kind of document"), choices=[
         ("verification_statement", _l("Verification statement")), ("monitoring_report", _l("Monitoring report")),
         ("other", _l("Other"))])
-    file = FileField(_l("PDF file (at most 10 MB)"), validators=[FileRequired(_l("Choose a PDF file."))])
+    #: the limit is said by the page (UPLOAD_MAX_MB), so label, error and refusal agree
+    file = FileField(_l("PDF file"), validators=[FileRequired(_l("Choose a PDF file."))])
 
 
 class ReviewForm(FlaskForm):
@@ -50,6 +51,10 @@ class BatchForm(FlaskForm):
                                     validators=[DataRequired(), Length(max=max_length(CreditBatch.verification_body))])
     report_reference = StringField(_l("Verification report reference"),
                                    validators=[DataRequired(), Length(max=max_length(CreditBatch.report_reference))])
+    #: Issuance cannot be undone (the serial block is the batch's for ever): a deliberate tick, not a click.
+    confirmed = BooleanField(_l("I have checked the quantity and the monitoring period against the verification "
+                                "report. Issued credits cannot be withdrawn."),
+                             validators=[DataRequired(_l("Tick the box to confirm: issuing cannot be undone."))])
 
 
 class ListingForm(FlaskForm):
