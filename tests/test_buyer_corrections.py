@@ -85,7 +85,7 @@ def test_an_expired_order_offers_to_order_again_with_the_same_request(app, facto
     link = html.unescape(re.search(r'<a class="button" href="([^"]+)">再次下单</a>', page).group(1))
     assert link.startswith("/buyers/orders/new?")
     form_page = client.get(link).get_data(as_text=True)
-    assert 'value="12.5"' in form_page and 'value="丽水市某某局"' in form_page and "2026 年会碳中和" in form_page
+    assert 'value="12.5000"' in form_page and 'value="丽水市某某局"' in form_page and "2026 年会碳中和" in form_page
     assert re.search(rf'<option selected value="{listing.id}">|<option value="{listing.id}" selected>', form_page)
     assert re.search(r'value="card"[^>]*checked|checked[^>]*value="card"', form_page)
     with app.app_context():  # opening the form reserved nothing

@@ -14,7 +14,7 @@ from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import local_time
 from marketplace.core.idempotency import act_once
-from marketplace.core.quantities import display_tonnes, format_cny
+from marketplace.core.quantities import display_tonnes, format_cny, format_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
@@ -183,7 +183,7 @@ def _order_again_url(order: Order) -> str | None:
     if order.event_id:  # the event's footprint as it is now
         args["event_id"] = order.event_id
     else:
-        args["quantity"] = display_tonnes(order.quantity_units)
+        args["quantity"] = format_tonnes(order.quantity_units)  # as typed into the form: no grouping
     if len(single) == 1:
         args["listing_id"] = next(iter(single))
     return url_for("orders.new", **args)
