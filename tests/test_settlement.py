@@ -263,3 +263,15 @@ def test_money_check_command_reports_a_broken_journal(app, runner, world):
     result = runner.invoke(args=["money", "check"])
     assert result.exit_code == 1
     assert "FAILED" in result.output
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"PLATFORM_FEE_PERCENT": "120"}, "PLATFORM_FEE_PERCENT"),
+    ({"PLATFORM_FEE_FLOOR_FEN": 500, "PLATFORM_FEE_CEILING_FEN": "100"}, "PLATFORM_FEE_CEILING_FEN"),
+    ({"PLATFORM_FEE_PERCENT": "abc"}, "PLATFORM_FEE_"),
+])
+def test_the_application_refuses_default_fee_settings_that_do_not_add_up(base_config, settings, named):
+    from marketplace import create_app
+
+    with pytest.raises(ValueError, match=named):
+        create_app({**base_config, **settings})

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
-from marketplace.settlement import money_check
+from marketplace.settlement import journal, money_check
 
 
 @click.group("money", help="The money journal.")
@@ -31,6 +31,15 @@ def money_check_command():
     for problem in problems:
         click.echo(f"  - {problem}", err=True)
     sys.exit(1)
+
+
+@money_group.command("backfill")
+@with_appcontext
+def money_backfill_command():
+    """Settle orders paid before the money journal existed (after upgrading); safe to repeat."""
+    settled = journal.settle_unsettled(db.session)
+    db.session.commit()
+    click.echo(f"orders settled now: {settled}")
 
 
 def register_cli(app: Flask) -> None:

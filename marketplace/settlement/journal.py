@@ -211,6 +211,20 @@ def refund_order(session: so.Session, order: Order) -> bool:
     return True
 
 
+def settle_unsettled(session: so.Session) -> int:
+    """Settle every paid (or later) order that has no capture yet: orders paid before the journal existed,
+    and refunded ones reversed at once. Returns how many were settled."""
+    settled = 0
+    captured = sa.select(MoneyEntry.order_id).where(MoneyEntry.kind == "capture")
+    for order in session.scalars(sa.select(Order).where(
+            Order.status.in_(("paid", "retiring", "completed", "refunded")), Order.id.not_in(captured))
+            .order_by(Order.id)):
+        settled += settle_order(session, order)
+        if order.status == "refunded":
+            refund_order(session, order)
+    return settled
+
+
 def on_order_paid(_sender=None, *, session: so.Session, order: Order) -> None:
     """The orders feature's ``order_paid`` signal: the split is written in the same transaction."""
     settle_order(session, order)
