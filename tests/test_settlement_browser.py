@@ -27,7 +27,7 @@ from tests.test_pay_page_browser import (  # noqa: F401  (fixtures)
 pytestmark = [pytest.mark.stripe, pytest.mark.browser]
 
 
-def test_a_card_payment_reaches_the_village_public_benefit_page(serve, page, factory):
+def test_a_card_payment_reaches_the_village_public_benefit_page(serve, page, factory):  # noqa: F811
     app, base = serve()
     bureau = factory.user("bureau")
     listing = factory.listing(factory.batch(bureau=bureau), tonnes="500", price="30.00")
