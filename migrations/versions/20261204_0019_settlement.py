@@ -1,5 +1,6 @@
 """Settlement: the money journal, fee rules, payee accounts, payout batches and payouts, distribution rules,
-member households, distributions and their lines.
+member households, distributions and their lines; and the registry's pledges (units frozen for green
+loans: the ledger's ``pledged`` account of a batch, opened with its first pledge, needs no DDL).
 
 The journal (money_entries) is append-only: on PostgreSQL the trigger function of 0002 (tanhui_append_only,
 which names the table since 0012) refuses UPDATE and DELETE on it, as on ledger_entries. SQLite has no
@@ -177,6 +178,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_money_entries_seller_organisation_id'), ['seller_organisation_id'], unique=False)
 
 
+    op.create_table('pledges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('units', sa.BigInteger(), nullable=False),
+    sa.Column('bank_name', sa.String(length=200), nullable=False),
+    sa.Column('contract_reference', sa.String(length=100), nullable=False),
+    sa.Column('loan_amount_cny', sa.Numeric(precision=14, scale=2), nullable=False),
+    sa.Column('term_start', sa.Date(), nullable=False),
+    sa.Column('term_end', sa.Date(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('released_by_id', sa.Integer(), nullable=True),
+    sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('active', 'released')", name=op.f('ck_pledges_status')),
+    sa.CheckConstraint('loan_amount_cny > 0', name=op.f('ck_pledges_amount_positive')),
+    sa.CheckConstraint('term_end >= term_start', name=op.f('ck_pledges_term_order')),
+    sa.CheckConstraint('units > 0', name=op.f('ck_pledges_units_positive')),
+    sa.ForeignKeyConstraint(['batch_id'], ['credit_batches.id'], name=op.f('fk_pledges_batch_id_credit_batches')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_pledges_created_by_id_users')),
+    sa.ForeignKeyConstraint(['released_by_id'], ['users.id'], name=op.f('fk_pledges_released_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_pledges')),
+    sa.UniqueConstraint('bank_name', 'contract_reference', name='uq_pledges_bank_contract')
+    )
+    with op.batch_alter_table('pledges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_pledges_batch_id'), ['batch_id'], unique=False)
+
     if op.get_bind().dialect.name == "postgresql":
         # The journal is append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays possible for tests).
         op.execute("CREATE TRIGGER money_entries_append_only BEFORE UPDATE OR DELETE ON money_entries "
@@ -215,6 +243,10 @@ def downgrade():
 
     op.drop_table('distribution_rules')
     op.drop_table('payee_accounts')
+    with op.batch_alter_table('pledges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_pledges_batch_id'))
+
+    op.drop_table('pledges')
     with op.batch_alter_table('households', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_households_organisation_id'))
 
