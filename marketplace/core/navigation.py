@@ -19,7 +19,7 @@ BY_ROLE = {
     "bureau": [("home.bureau", _l("Bureau")), ("dashboards.bureau", _l("Dashboard")),
                ("registry_bureau.projects", _l("Project review")),
                ("orders_bureau.orders_list", _l("Orders")),
-               ("settlement_bureau.money", _l("Payouts")),
+               ("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.fapiao", _l("Fapiao")),
                ("registry_bureau.buffer_pool", _l("Buffer pool")), ("registry_pledges.pledges_page", _l("Pledges")),
                ("footprint_bureau.emission_factors_page", _l("Emission factors")), ("registry_bureau.ledger_check", _l("Ledger check")),
                ("accounts_bureau.organisations", _l("Organisations"))],

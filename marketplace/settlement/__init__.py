@@ -16,6 +16,7 @@ from marketplace.settlement import (
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
     views,
     views_bureau,
+    views_buyers,
     views_sellers,
 )
 
@@ -43,7 +44,7 @@ def init_app(app: Flask) -> None:
     order_refunded.connect(journal.on_order_refunded)
     # Amounts in the journal are integer fen: ``{{ amount_fen|fen_to_cny|cny }}`` on the pages.
     app.add_template_filter(fen_to_cny, "fen_to_cny")
-    for module in (views, views_sellers, views_bureau):
+    for module in (views, views_sellers, views_bureau, views_buyers):
         app.register_blueprint(module.bp)
     register_api_blueprint(api_public.blp)
     cli.register_cli(app)

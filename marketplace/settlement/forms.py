@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 
@@ -34,3 +35,18 @@ class HouseholdsForm(FlaskForm):
 class PayoutDecisionForm(FlaskForm):
     reference = StringField(_l("Bank reference"), validators=[Optional(), Length(max=100)])
     reason = StringField(_l("Why it failed"), validators=[Optional(), Length(max=300)])
+
+
+class FapiaoRequestForm(FlaskForm):
+    title = StringField(_l("Invoice title"), validators=[DataRequired(), Length(max=200)])
+    tax_id = StringField(_l("Taxpayer number (unified social credit code)"), validators=[DataRequired(), Length(max=30)])
+    kind = RadioField(_l("Kind"), choices=[("ordinary", _l("Ordinary VAT invoice (普票)")),
+                                          ("special", _l("Special VAT invoice (专票)"))], default="ordinary",
+                      validators=[DataRequired()])
+    address = StringField(_l("Address and telephone"), validators=[DataRequired(), Length(max=300)])
+
+
+class FapiaoRecordForm(FlaskForm):
+    number = StringField(_l("Fapiao number"), validators=[DataRequired(), Length(max=40)])
+    issued_on = DateField(_l("Date of issue"), validators=[DataRequired()])
+    pdf = FileField(_l("The fapiao (PDF)"), validators=[FileRequired()])

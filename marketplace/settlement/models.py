@@ -19,7 +19,7 @@ Every entry has a unique ``ref`` (what it records, e.g. ``proceeds:line:7``), so
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -252,6 +252,43 @@ class DistributionLine(db.Model):
 
     distribution: so.Mapped[Distribution] = so.relationship(back_populates="lines")
     household: so.Mapped[Household] = so.relationship()
+
+
+FAPIAO_KINDS = ("ordinary", "special")
+FAPIAO_STATUSES = ("requested", "issued")
+
+
+class FapiaoRequest(db.Model):
+    """A buyer's request for a fapiao (发票) for a paid order, and the fapiao once issued (recorded by the
+    bureau, with its number, date and PDF; no tax-system integration)."""
+
+    __tablename__ = "fapiao_requests"
+    __table_args__ = (sa.CheckConstraint(_in("kind", FAPIAO_KINDS), name="kind"),
+                      sa.CheckConstraint(_in("status", FAPIAO_STATUSES), name="status"),
+                      sa.CheckConstraint("status <> 'issued' OR fapiao_number IS NOT NULL", name="issued_has_number"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    #: one fapiao per order
+    order_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("orders.id"), unique=True)
+    buyer_organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    #: 发票抬头, 纳税人识别号 (the unified social credit code), 普票 ``ordinary`` / 专票 ``special``
+    title: so.Mapped[str] = so.mapped_column(sa.String(200))
+    tax_id: so.Mapped[str] = so.mapped_column(sa.String(18))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    address: so.Mapped[str] = so.mapped_column(sa.String(300))
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="requested")
+    fapiao_number: so.Mapped[str | None] = so.mapped_column(sa.String(40), unique=True)
+    issued_on: so.Mapped[date | None] = so.mapped_column(sa.Date)
+    #: the issued fapiao's PDF, stored under the instance folder by a generated name
+    pdf_name: so.Mapped[str | None] = so.mapped_column(sa.String(80))
+    requested_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    recorded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    issued_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    @classmethod
+    def owned_by(cls, organisation_id: int):
+        return cls.buyer_organisation_id == organisation_id
 
 
 #: The journal is append-only on PostgreSQL (the trigger function is the registry's, created before this).

@@ -16,9 +16,9 @@ from marketplace.core.once import once
 from marketplace.core.quantities import fen, parse_cny
 from marketplace.core.web import role_required
 from marketplace.extensions import db
-from marketplace.settlement import journal, money_check, payouts, settlement_sheets
-from marketplace.settlement.forms import FeeRuleForm, PayoutDecisionForm
-from marketplace.settlement.models import Payout, PayoutBatch
+from marketplace.settlement import journal, money_check, payouts, receipts, settlement_sheets
+from marketplace.settlement.forms import FapiaoRecordForm, FeeRuleForm, PayoutDecisionForm
+from marketplace.settlement.models import FapiaoRequest, Payout, PayoutBatch
 
 bp = Blueprint("settlement_bureau", __name__, url_prefix="/bureau/money")
 
@@ -142,3 +142,35 @@ def _decide(payout_id: int, decision: str):
             db.session.rollback()
             form_error(form, exc)
     return _batch_page(payout.batch_id, forms={payout.id: form}, status=422)
+
+
+def _fapiao_page(forms=None, status=200):
+    rows = db.session.scalars(sa.select(FapiaoRequest).order_by(FapiaoRequest.status.desc(), FapiaoRequest.id.desc())
+                              .limit(300)).all()
+    forms = forms or {}
+    return render_template("settlement/bureau_fapiao.html", rows=rows,
+                           forms={r.id: forms.get(r.id) or FapiaoRecordForm(prefix=f"f{r.id}") for r in rows}), status
+
+
+@bp.get("/fapiao")
+@role_required("bureau")
+def fapiao():
+    return _fapiao_page()
+
+
+@bp.post("/fapiao/<int:request_id>")
+@role_required("bureau")
+def record_fapiao(request_id: int):
+    row = get_scoped(db.session, FapiaoRequest, request_id, current_user)
+    form = FapiaoRecordForm(prefix=f"f{row.id}")
+    if form.validate_on_submit():
+        try:
+            receipts.record_fapiao(db.session, row, actor=current_user, number=form.number.data,
+                                   issued_on=form.issued_on.data, pdf=form.pdf.data.read(20 * 1024 * 1024))
+            db.session.commit()
+            flash(_("Fapiao recorded."), "success")
+            return redirect(url_for("settlement_bureau.fapiao"))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return _fapiao_page({row.id: form}, status=422)

@@ -1,5 +1,5 @@
 """Settlement: the money journal, fee rules, payee accounts, payout batches and payouts, distribution rules,
-member households, distributions and their lines; and the registry's pledges (units frozen for green
+member households, distributions and their lines, fapiao requests; and the registry's pledges (units frozen for green
 loans: the ledger's ``pledged`` account of a batch, opened with its first pledge, needs no DDL).
 
 The journal (money_entries) is append-only: on PostgreSQL the trigger function of 0002 (tanhui_append_only,
@@ -205,6 +205,36 @@ def upgrade():
     with op.batch_alter_table('pledges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_pledges_batch_id'), ['batch_id'], unique=False)
 
+    op.create_table('fapiao_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('order_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_organisation_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('tax_id', sa.String(length=18), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('address', sa.String(length=300), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('fapiao_number', sa.String(length=40), nullable=True),
+    sa.Column('issued_on', sa.Date(), nullable=True),
+    sa.Column('pdf_name', sa.String(length=80), nullable=True),
+    sa.Column('requested_by_id', sa.Integer(), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('ordinary', 'special')", name=op.f('ck_fapiao_requests_kind')),
+    sa.CheckConstraint("status <> 'issued' OR fapiao_number IS NOT NULL", name=op.f('ck_fapiao_requests_issued_has_number')),
+    sa.CheckConstraint("status IN ('requested', 'issued')", name=op.f('ck_fapiao_requests_status')),
+    sa.ForeignKeyConstraint(['buyer_organisation_id'], ['organisations.id'], name=op.f('fk_fapiao_requests_buyer_organisation_id_organisations')),
+    sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_fapiao_requests_order_id_orders')),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['users.id'], name=op.f('fk_fapiao_requests_recorded_by_id_users')),
+    sa.ForeignKeyConstraint(['requested_by_id'], ['users.id'], name=op.f('fk_fapiao_requests_requested_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fapiao_requests')),
+    sa.UniqueConstraint('fapiao_number', name=op.f('uq_fapiao_requests_fapiao_number')),
+    sa.UniqueConstraint('order_id', name=op.f('uq_fapiao_requests_order_id'))
+    )
+    with op.batch_alter_table('fapiao_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fapiao_requests_buyer_organisation_id'), ['buyer_organisation_id'], unique=False)
+
     if op.get_bind().dialect.name == "postgresql":
         # The journal is append-only: no UPDATE, no DELETE (TRUNCATE by the owner stays possible for tests).
         op.execute("CREATE TRIGGER money_entries_append_only BEFORE UPDATE OR DELETE ON money_entries "
@@ -222,6 +252,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_money_entries_created_at'))
 
     op.drop_table('money_entries')
+    with op.batch_alter_table('fapiao_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fapiao_requests_buyer_organisation_id'))
+
+    op.drop_table('fapiao_requests')
     with op.batch_alter_table('distribution_lines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_distribution_lines_household_id'))
         batch_op.drop_index(batch_op.f('ix_distribution_lines_distribution_id'))
