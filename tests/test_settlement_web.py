@@ -83,6 +83,14 @@ def test_money_flows_from_payment_to_the_village_notice_board(app, client, paid_
                           action=f"/bureau/money/payouts/{payout_id}/paid").status_code == 302
 
     coop = _as(app, seller)
+    with app.app_context():
+        from marketplace.settlement import statements
+
+        (year, month), *_ = statements.months_with_entries(db.session, org)
+    statement = coop.client.get(f"/sellers/money/statements/{year:04d}-{month:02d}").get_data(as_text=True)
+    assert 'data-field="opening">¥0.00' in statement and 'data-field="closing">¥0.00' in statement
+    assert "5262.06" in statement and "105.24" in statement  # the sale and its fee, then the payout
+    assert coop.client.get("/sellers/money/statements/2026-13").status_code == 404
     money = coop.client.get(page).get_data(as_text=True)
     assert 'data-payout-status="paid"' in money and "NB-20261204-001" in money
     distributed = coop.post_form(page, {}, action=f"/sellers/money/payouts/{payout_id}/distribute")
@@ -144,3 +152,14 @@ def test_another_cooperative_cannot_see_a_distribution(app, client, factory, pai
     other_coop = _as(app, other)
     assert other_coop.client.get("/sellers/money/distributions/1").status_code == 404
     assert other_coop.client.get("/sellers/money/").status_code == 200
+
+
+def test_the_village_benefit_call_is_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    operation = document["paths"]["/api/v1/public/villages"]["get"]
+    schema_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    items = document["components"]["schemas"][schema_ref]["properties"]["items"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert set(document["components"]["schemas"][items]["properties"]) == {
+        "code", "name", "township", "county", "sold_tonnes", "received_cny", "paid_out_cny", "distributed_cny",
+        "households"}
+    assert client.get("/api/v1/public/villages", query_string={"county": "abc"}).status_code == 422

@@ -19,6 +19,7 @@ import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
+from marketplace.accounts.models import Organisation
 from marketplace.core.access import Actor
 from marketplace.core.errors import Forbidden, ValidationFailed
 from marketplace.core.quantities import CNY, DecimalInput, fen, parse_decimal
@@ -197,6 +198,12 @@ def refund_order(session: so.Session, order: Order) -> bool:
     if not entries or session.scalar(sa.select(MoneyEntry.id).where(
             MoneyEntry.ref == f"refund:order:{order.id}")):
         return False
+    # The sellers' rows are locked (in id order, as payouts lock them) so a reversal and a payout on one
+    # balance never interleave: the journal's order is then the order in which balances really moved.
+    sellers = sorted({e.seller_organisation_id for e in entries if e.seller_organisation_id is not None})
+    if sellers:
+        session.execute(sa.select(Organisation.id).where(Organisation.id.in_(sellers)).order_by(Organisation.id)
+                        .with_for_update())
     captured = 0
     for entry in entries:
         if entry.kind == "capture":
