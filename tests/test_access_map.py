@@ -29,7 +29,7 @@ PUBLIC = {
     "api_footprint.list_emission_factors",
     "api_public.retirements", "api_certificates.public_keys", "api_certificates.public_certificate",
     # the public benefit ledger of villages (settlement)
-    "settlement_public.villages", "api_public_villages.villages",
+    "settlement_public.villages", "settlement_public.village", "api_public_villages.villages",
 }
 
 #: Any signed-in user (any role); what they see is scoped to their organisation (others' rows are a 404).

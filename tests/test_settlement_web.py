@@ -111,6 +111,8 @@ def test_money_flows_from_payment_to_the_village_notice_board(app, client, paid_
     # The public ledger: masked nowhere needed (no names), equal to the journal.
     public = client.get("/villages").get_data(as_text=True)
     assert "5156.82" in public and f"{household_total / 100:.2f}" in public
+    village_page = client.get(re.search(r'href="(/villages/\d+)"', public).group(1)).get_data(as_text=True)
+    assert "王**" in village_page and "王建国" not in village_page and "李秀英" not in village_page
     answer = client.get("/api/v1/public/villages").get_json()
     (village,) = [v for v in answer["items"] if v["sold_tonnes"] != "0.0000"]
     assert set(village) == {"code", "name", "township", "county", "sold_tonnes", "received_cny", "paid_out_cny",

@@ -119,3 +119,28 @@ def household_distributions_fen(session: so.Session) -> int:
     """All that distributions gave households, from the journal (for checks and tests)."""
     return int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(MoneyEntry.amount_fen), 0)).where(
         MoneyEntry.kind == "distribution", MoneyEntry.credit_account.startswith("household:"))))
+
+
+@dataclass
+class HouseholdBenefit:
+    masked_name: str
+    shares: int
+    received_fen: int
+
+
+def village_households(session: so.Session, village_id: int) -> tuple[VillageBenefit | None, list[HouseholdBenefit]]:
+    """One village's figures and what each of its member households received, names masked (王**)."""
+    row = next((r for r in village_benefits(session) if r.village.id == village_id), None)
+    if row is None:
+        return None, []
+    first_project = session.execute(
+        sa.select(Project.seller_organisation_id, sa.func.min(Project.id)).group_by(Project.seller_organisation_id)).all()
+    project_village = dict(session.execute(sa.select(Project.id, Project.village_id)).all())
+    organisations = [org for org, project in first_project if project_village[project] == village_id]
+    received = dict(session.execute(
+        sa.select(DistributionLine.household_id, sa.func.sum(DistributionLine.amount_fen))
+        .join(Household, Household.id == DistributionLine.household_id)
+        .where(Household.organisation_id.in_(organisations)).group_by(DistributionLine.household_id)).all())
+    households = session.scalars(sa.select(Household).where(Household.organisation_id.in_(organisations),
+                                                            Household.id.in_(received)).order_by(Household.id)).all()
+    return row, [HouseholdBenefit(h.masked_name, h.shares, int(received[h.id])) for h in households]
