@@ -131,6 +131,11 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_SWEEP_AFTER_SECONDS": int(env("OUTBOX_SWEEP_AFTER_SECONDS", "30")),
         "OUTBOX_PUBLISH_ON_COMMIT": _bool("OUTBOX_PUBLISH_ON_COMMIT", True),
         "BUFFER_POOL_PERCENT": int(env("BUFFER_POOL_PERCENT", "10")),
+        # The platform's service fee until the bureau sets one on its Payouts page: percent of each order
+        # (0-100, 2 places), at least the floor and at most the ceiling (fen; an empty ceiling: none).
+        "PLATFORM_FEE_PERCENT": env("PLATFORM_FEE_PERCENT", "0"),
+        "PLATFORM_FEE_FLOOR_FEN": int(env("PLATFORM_FEE_FLOOR_FEN", "0")),
+        "PLATFORM_FEE_CEILING_FEN": env("PLATFORM_FEE_CEILING_FEN", ""),
         "RESERVATION_MINUTES": int(env("RESERVATION_MINUTES", "15")),
         "BANK_TRANSFER_RESERVATION_DAYS": int(env("BANK_TRANSFER_RESERVATION_DAYS", "5")),
         # Where buyers send bank transfers (quoting the order's reference).

@@ -30,6 +30,8 @@ PUBLIC = {
     "api_registry.projects", "api_registry.project", "api_registry.batch", "api_registry.listings",
     "api_footprint.list_emission_factors",
     "api_public.retirements", "api_certificates.public_keys", "api_certificates.public_certificate",
+    # the public benefit ledger of villages (settlement)
+    "settlement_public.villages", "settlement_public.village", "api_public_villages.villages",
 }
 
 #: Any signed-in user (any role); what they see is scoped to their organisation (others' rows are a 404).

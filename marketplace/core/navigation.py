@@ -7,17 +7,20 @@ from flask_babel import lazy_gettext as _l
 
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
           ("certificates.retirements", _l("Retirements")),
-          ("certificates.verify_form", _l("Verify a certificate"))]
+          ("certificates.verify_form", _l("Verify a certificate")),
+          ("settlement_public.villages", _l("Village benefits"))]
 BY_ROLE = {
     "seller": [("home.seller", _l("My cooperative")), ("registry_sellers.listings", _l("Listings")),
-               ("orders_sellers.orders", _l("Sales")), ("dashboards.seller", _l("Dashboard"))],
+               ("orders_sellers.orders", _l("Sales")),
+               ("settlement_sellers.money", _l("Money")), ("dashboards.seller", _l("Dashboard"))],
     "buyer": [("home.buyer", _l("My organisation")), ("events.events", _l("Events")),
               ("orders.new", _l("Order credits")),
               ("orders.index", _l("Orders")), ("dashboards.buyer", _l("Dashboard"))],
     "bureau": [("home.bureau", _l("Bureau")), ("dashboards.bureau", _l("Dashboard")),
                ("registry_bureau.projects", _l("Project review")),
                ("orders_bureau.orders_list", _l("Orders")),
-               ("registry_bureau.buffer_pool", _l("Buffer pool")),
+               ("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.fapiao", _l("Fapiao")),
+               ("registry_bureau.buffer_pool", _l("Buffer pool")), ("registry_pledges.pledges_page", _l("Pledges")),
                ("footprint_bureau.emission_factors_page", _l("Emission factors")), ("registry_bureau.ledger_check", _l("Ledger check")),
                ("accounts_bureau.organisations", _l("Organisations"))],
 }

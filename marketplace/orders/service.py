@@ -29,7 +29,7 @@ from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
 from marketplace.orders import history as notes
 from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
-from marketplace.orders.signals import certificate_number_wanted, order_completed
+from marketplace.orders.signals import certificate_number_wanted, order_completed, order_paid, order_refunded
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
 from marketplace.registry.service import village_ids_under
@@ -432,6 +432,11 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
     if to_status == "completed":
         # The dashboards' aggregates move in the same transaction; only the winner of the UPDATE gets here.
         order_completed.send(session=session, order=order)
+    elif to_status == "paid":
+        # The money journal splits the payment in the same transaction (settlement).
+        order_paid.send(session=session, order=order)
+    elif to_status == "refunded":
+        order_refunded.send(session=session, order=order)
     return True
 
 

@@ -11,12 +11,13 @@ from marketplace.registry import (
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
     views,
     views_bureau,
+    views_pledges,
     views_sellers,
 )
 
 
 def init_app(app: Flask) -> None:
-    for module in (views, views_bureau, views_sellers):
+    for module in (views, views_bureau, views_sellers, views_pledges):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
     cli.register_cli(app)

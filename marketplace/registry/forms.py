@@ -70,3 +70,13 @@ class LossForm(FlaskForm):
                                                      ("logging", _l("Logging")), ("other", _l("Other"))])
     quantity = StringField(_l("Buffer units to cancel (t)"), validators=[DataRequired(), Length(max=30)])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=max_length(BufferLoss.reason))])
+
+
+class PledgeForm(FlaskForm):
+    batch_id = SelectField(_l("Batch"), coerce=int, validators=[DataRequired()])
+    tonnes = StringField(_l("Units to freeze (t)"), validators=[DataRequired(), Length(max=30)])
+    bank_name = StringField(_l("Lending bank"), validators=[DataRequired(), Length(max=200)])
+    contract_reference = StringField(_l("Loan contract reference"), validators=[DataRequired(), Length(max=100)])
+    loan_amount = StringField(_l("Loan amount (CNY)"), validators=[DataRequired(), Length(max=20)])
+    term_start = DateField(_l("Term starts"), validators=[DataRequired()])
+    term_end = DateField(_l("Term ends"), validators=[DataRequired()])

@@ -285,6 +285,42 @@ class BufferLoss(db.Model):
     batch: so.Mapped[CreditBatch] = so.relationship()
 
 
+PLEDGE_STATUSES = ("active", "released")
+
+
+class Pledge(db.Model):
+    """Units of a batch frozen for a green loan: the ledger's ``pledged`` account of the batch holds them
+    (moved from ``available``), so they cannot be listed or sold until the pledge is released."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (sa.CheckConstraint("units > 0", name="units_positive"),
+                      sa.CheckConstraint("loan_amount_cny > 0", name="amount_positive"),
+                      sa.CheckConstraint("term_end >= term_start", name="term_order"),
+                      sa.CheckConstraint(_in("status", PLEDGE_STATUSES), name="status"),
+                      sa.UniqueConstraint("bank_name", "contract_reference", name="uq_pledges_bank_contract"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("credit_batches.id"), index=True)
+    units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    #: the lending bank and its loan contract (one pledge per contract)
+    bank_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    contract_reference: so.Mapped[str] = so.mapped_column(sa.String(100))
+    loan_amount_cny: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 2))
+    term_start: so.Mapped[date] = so.mapped_column(sa.Date)
+    term_end: so.Mapped[date] = so.mapped_column(sa.Date)
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="active")
+    created_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    released_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    released_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    batch: so.Mapped[CreditBatch] = so.relationship()
+
+    @property
+    def ref(self) -> str:
+        return f"pledge:{self.id}"
+
+
 class Listing(db.Model):
     """A seller's offer of part of a batch. Its available quantity is the ledger's ``listed:<id>``."""
 
