@@ -31,9 +31,8 @@ BY_ROLE = {
 GROUPS = {
     "bureau": [(_l("Registry"), ("registry_bureau.projects", "registry_bureau.buffer_pool",
                                  "registry_pledges.pledges_page", "registry_bureau.ledger_check")),
-               (_l("Market"), ("orders_bureau.orders_list", "footprint_bureau.emission_factors_page",
-                               "accounts_bureau.organisations")),
-               (_l("Settlement"), ("settlement_bureau.money", "settlement_bureau.fapiao"))],
+               (_l("Market"), ("orders_bureau.orders_list", "settlement_bureau.money", "settlement_bureau.fapiao",
+                               "footprint_bureau.emission_factors_page", "accounts_bureau.organisations"))],
 }
 #: Signed-in people work in their own menu; the public pages sit under one name beside it.
 PUBLIC_GROUP = _l("Public")
