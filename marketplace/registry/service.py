@@ -22,7 +22,7 @@ from marketplace.core.access import scoped_select
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from marketplace.core.quantities import DecimalInput, parse_decimal
-from marketplace.registry import ledger
+from marketplace.registry import ledger, parcels
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
     DOCUMENT_KINDS,
@@ -145,6 +145,8 @@ def transition_project(session: so.Session, project: Project, to_status: str, *,
         if not count:
             raise ValidationFailed(_l("Upload the verification statement or monitoring report (PDF) first."),
                                    "document")
+    # The parcels must still be the project's alone (re-checked under a lock, in this transaction).
+    parcels.claim_parcels(session, project, to_status)
     # Conditional update: of two reviewers deciding at once, only one wins.
     result = session.execute(sa.update(Project).where(Project.id == project.id, Project.status == project.status)
                              .values(status=to_status, review_note=note if who == "bureau" else Project.review_note,
