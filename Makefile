@@ -14,7 +14,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 export TANHUI_ENV ?= development
 
 .PHONY: architecture install lock lock-upgrade lock-check assets translations messages run test test-sqlite \
-	test-services lint bench bench-orders clean
+	test-services lint bench bench-orders bench-parcels clean
 
 # The virtualenv gets the dev lock (pip, setuptools and wheel included, so the project itself is
 # built with the locked setuptools), then the project, editable, adding nothing.
@@ -114,8 +114,12 @@ bench-certificates: translations
 bench-dashboard: translations
 	$(BIN)/python bench/dashboard.py
 
+# One upload's parcel overlap check at 1,000 and 100,000 stored parcels (PostgreSQL on 127.0.0.1).
+bench-parcels: translations
+	$(BIN)/python bench/parcels.py
+
 # Every benchmark, one after the other (several minutes; PostgreSQL and Redis on 127.0.0.1).
-bench: bench-orders bench-certificates bench-dashboard
+bench: bench-orders bench-certificates bench-dashboard bench-parcels
 
 lint: install
 	$(BIN)/ruff check .

@@ -534,3 +534,33 @@ def test_bureau_exports_every_parcel_as_geojson_and_shapefile(app, client, facto
 def test_exports_are_for_the_bureau_only(app, client, factory, login):
     login(factory.user("seller").email)
     assert client.get("/bureau/parcels.geojson").status_code in (403, 404)
+
+
+def test_the_demo_projects_get_generated_parcels_inside_their_counties_guanpuyang_in_longquan(app):
+    import shapely
+
+    from marketplace.demo import parcels as demo_parcels
+    from marketplace.demo import registry as demo_registry
+    from marketplace.demo.people import DemoContext, seed_people
+    from marketplace.registry import parcels
+    from marketplace.registry.models import PROJECT_SHOWN, Project
+
+    with app.app_context():
+        ctx = DemoContext(session=db.session, organisations={}, users={}, say=lambda _m: None)
+        for step in (seed_people, demo_registry.seed_regions, demo_registry.seed_projects, demo_parcels.seed_parcels,
+                     demo_parcels.seed_parcels):  # twice: idempotent
+            step(ctx)
+            db.session.commit()
+        counties = parcels.county_shapes()
+        projects = db.session.scalars(sa.select(Project).options(*PROJECT_SHOWN)).all()
+        assert len(projects) == len(demo_registry.PROJECTS)
+        for project in projects:
+            rows = parcels.parcels_of(db.session, project.id)
+            assert len(rows) == demo_parcels.DEMO_PARCELS_PER_PROJECT, project.name
+            county = parcels.county_of(project).name
+            for row in rows:
+                assert counties[county].contains(shapely.from_wkb(row.geometry_wkb)), (project.name, row.identifier)
+            total = sum(r.geodesic_area_ha for r in rows)
+            assert abs(total - project.area_hectares) < project.area_hectares * parcels.AREA_TOLERANCE
+        guanpuyang = next(p for p in projects if p.name == demo_registry.GUANPUYANG.name)
+        assert parcels.county_of(guanpuyang).name == "龙泉市"

@@ -57,3 +57,16 @@ class Parcel(db.Model):
     @classmethod
     def owned_by(cls, organisation_id: int):
         return cls.project_id.in_(sa.select(Project.id).where(Project.seller_organisation_id == organisation_id))
+
+
+def parcel_box(min_lon, min_lat, max_lon, max_lat):
+    """PostgreSQL's box of a bounding box: what the GiST index below holds and the overlap query asks."""
+    return sa.func.box(sa.func.point(min_lon, min_lat), sa.func.point(max_lon, max_lat))
+
+
+#: On PostgreSQL, an R-tree-like GiST index on the bounding boxes: a query for the boxes meeting one box
+#: reads only those (the B-tree on (min_lon, min_lat) reads a strip of the map, which fills up as parcels
+#: are added). SQLite keeps the B-tree alone.
+PARCEL_BOX_INDEX = sa.Index(
+    "ix_project_parcels_box", parcel_box(Parcel.min_lon, Parcel.min_lat, Parcel.max_lon, Parcel.max_lat),
+    postgresql_using="gist").ddl_if(dialect="postgresql")

@@ -34,7 +34,7 @@ from shapely.strtree import STRtree
 from marketplace.core.errors import InvalidTransition, NotFound, ValidationFailed
 from marketplace.registry import parcel_files
 from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, Project, Region
-from marketplace.registry.parcel_models import Parcel
+from marketplace.registry.parcel_models import Parcel, parcel_box
 
 #: Lishui's extent (the union of its nine counties' boundaries, rounded outwards), lon/lat degrees
 LISHUI_BOUNDS = (118.69, 27.41, 120.45, 28.96)
@@ -307,14 +307,20 @@ def candidates_near(session: so.Session, boxes: list[tuple[float, float, float, 
                     exclude_project_id: int, statuses=LIVE_STATUSES) -> list[Candidate]:
     """Stored parcels of other projects in ``statuses`` whose bounding box meets one of ``boxes``.
 
-    Each box is one range on the (min_lon, min_lat) index: a stored box starts at most
-    MAX_PARCEL_SPAN_DEG west of the box's west edge and before its east edge."""
+    On PostgreSQL each box is one search of the GiST index on the boxes; on SQLite one range on the
+    (min_lon, min_lat) B-tree (a stored box starts at most MAX_PARCEL_SPAN_DEG west of the box's west edge
+    and before its east edge)."""
     found: dict[int, Candidate] = {}
     span = MAX_PARCEL_SPAN_DEG
+    on_postgres = session.get_bind().dialect.name == "postgresql"
+    stored_box = parcel_box(Parcel.min_lon, Parcel.min_lat, Parcel.max_lon, Parcel.max_lat)
     for start in range(0, len(boxes), 100):
-        conditions = [sa.and_(Parcel.min_lon.between(x0 - span, x1), Parcel.min_lat.between(y0 - span, y1),
-                              Parcel.max_lon >= x0, Parcel.max_lat >= y0)
-                      for x0, y0, x1, y1 in boxes[start:start + 100]]
+        if on_postgres:  # the GiST index (parcel_models.PARCEL_BOX_INDEX)
+            conditions = [stored_box.op("&&")(parcel_box(x0, y0, x1, y1)) for x0, y0, x1, y1 in boxes[start:start + 100]]
+        else:
+            conditions = [sa.and_(Parcel.min_lon.between(x0 - span, x1), Parcel.min_lat.between(y0 - span, y1),
+                                  Parcel.max_lon >= x0, Parcel.max_lat >= y0)
+                          for x0, y0, x1, y1 in boxes[start:start + 100]]
         rows = session.execute(
             sa.select(Parcel.id, Parcel.project_id, Parcel.identifier, Parcel.geometry_wkb, Project.name,
                       Region.name)

@@ -43,9 +43,15 @@ def upgrade():
     with op.batch_alter_table('project_parcels', schema=None) as batch_op:
         batch_op.create_index('ix_project_parcels_bbox', ['min_lon', 'min_lat'], unique=False)
         batch_op.create_index(batch_op.f('ix_project_parcels_project_id'), ['project_id'], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # An R-tree-like index on the bounding boxes (the overlap check's candidate search).
+        op.execute("CREATE INDEX ix_project_parcels_box ON project_parcels "
+                   "USING gist (box(point(min_lon, min_lat), point(max_lon, max_lat)))")
 
 
 def downgrade():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_project_parcels_box")
     with op.batch_alter_table('project_parcels', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_project_parcels_project_id'))
         batch_op.drop_index('ix_project_parcels_bbox')
