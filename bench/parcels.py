@@ -7,9 +7,10 @@ against 1,000 and against 100,000 parcels of live projects, p50/p95 and their ra
 Creates a scratch PostgreSQL database (postgres@127.0.0.1, trust; --sqlite: a scratch SQLite file) with
 the application's schema, a verified project per 100 stored parcels and one draft project in Longquan.
 Stored parcels are 300 m squares on a regular grid over Lishui (317 × 317 cells, one square per cell);
-the first size takes a random sample of the cells, the next adds the rest. The upload is 50 squares of
-200 m in the gaps between stored squares near the middle of Longquan, so it overlaps nothing and its
-neighbours are as many as the density gives. Measured in this process (no HTTP):
+the first size takes a random sample of the cells, the next adds the rest. The upload is 50 diamonds
+(≈ 6 ha) in the gaps between stored squares near the middle of Longquan: it overlaps nothing, but each
+diamond's bounding box meets the four squares around it where they are stored (at 100k, all of them), so
+the exact test has as many candidates to clear as the density gives. Measured in this process (no HTTP):
 
 - ``overlap``: the overlap checks alone (``overlaps_within`` + ``overlaps_with_others``: the candidate
   query on the bounding-box index, then Shapely's STRtree and exact intersections);
@@ -42,7 +43,6 @@ GRID = 317
 WEST, SOUTH, EAST, NORTH = 118.72, 27.45, 120.42, 28.92
 CELL_LON, CELL_LAT = (EAST - WEST) / GRID, (NORTH - SOUTH) / GRID
 SQUARE_LON, SQUARE_LAT = 0.0030, 0.0027     # ≈ 300 m
-UPLOAD_LON, UPLOAD_LAT = 0.0020, 0.0018     # ≈ 200 m, in the ≈ 230 m gap beside each square
 PARCELS_PER_PROJECT = 100
 
 
@@ -92,16 +92,19 @@ def add_parcels(conn, cells: list[tuple[int, int]], first_project: int) -> None:
 
 
 def upload_document(centre: tuple[float, float], count: int = 50) -> dict:
-    """``count`` 200 m squares in the gaps east of stored squares, around ``centre``."""
+    """``count`` diamonds, one where the gaps between four stored squares cross, around ``centre``. Each
+    diamond's bounding box takes in a corner of each of the four squares (when they are stored), so those
+    are candidates the exact test must clear, but the diamond itself touches none of them."""
     from marketplace.registry.parcels import geodesic_hectares
 
     ci, cj = int((centre[0] - WEST) / CELL_LON), int((centre[1] - SOUTH) / CELL_LAT)
+    half_lon, half_lat = 0.0018, 0.0015
     features, side = [], int(count ** 0.5) + 1
     for n in range(count):
         a, b = ci + n % side, cj + n // side
-        x0 = WEST + a * CELL_LON + SQUARE_LON + 0.0001
-        y0 = SOUTH + b * CELL_LAT + 0.0004
-        ring = [[x0, y0], [x0 + UPLOAD_LON, y0], [x0 + UPLOAD_LON, y0 + UPLOAD_LAT], [x0, y0 + UPLOAD_LAT], [x0, y0]]
+        x = WEST + a * CELL_LON + SQUARE_LON + (CELL_LON - SQUARE_LON) / 2
+        y = SOUTH + b * CELL_LAT + SQUARE_LAT + (CELL_LAT - SQUARE_LAT) / 2
+        ring = [[x - half_lon, y], [x, y - half_lat], [x + half_lon, y], [x, y + half_lat], [x - half_lon, y]]
         features.append({"type": "Feature", "properties": {
             "identifier": f"U-{n + 1}", "forest_type": "杉木林",
             "declared_area_ha": str(geodesic_hectares(shapely.Polygon(ring)))},

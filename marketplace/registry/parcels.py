@@ -310,25 +310,35 @@ def candidates_near(session: so.Session, boxes: list[tuple[float, float, float, 
     On PostgreSQL each box is one search of the GiST index on the boxes; on SQLite one range on the
     (min_lon, min_lat) B-tree (a stored box starts at most MAX_PARCEL_SPAN_DEG west of the box's west edge
     and before its east edge)."""
-    found: dict[int, Candidate] = {}
     span = MAX_PARCEL_SPAN_DEG
     on_postgres = session.get_bind().dialect.name == "postgresql"
-    stored_box = parcel_box(Parcel.min_lon, Parcel.min_lat, Parcel.max_lon, Parcel.max_lat)
+    columns = (Parcel.id, Parcel.project_id, Parcel.identifier, Parcel.geometry_wkb)
+    near: dict[int, tuple] = {}
     for start in range(0, len(boxes), 100):
-        if on_postgres:  # the GiST index (parcel_models.PARCEL_BOX_INDEX)
-            conditions = [stored_box.op("&&")(parcel_box(x0, y0, x1, y1)) for x0, y0, x1, y1 in boxes[start:start + 100]]
+        chunk = [tuple(float(v) for v in box) for box in boxes[start:start + 100]]
+        if on_postgres:
+            # The boxes as a VALUES list joined on the GiST index (parcel_models.PARCEL_BOX_INDEX): one index
+            # search per box. Written as an OR of conditions, or joined to the projects in the same statement,
+            # the planner may (on its estimates) scan the whole table instead once the table is large.
+            asked = sa.values(*(sa.column(name, sa.Double) for name in ("x0", "y0", "x1", "y1")),
+                              name="asked").data(chunk)
+            query = (sa.select(*columns).select_from(asked).join(Parcel, parcel_box(
+                Parcel.min_lon, Parcel.min_lat, Parcel.max_lon, Parcel.max_lat).op("&&")(
+                parcel_box(asked.c.x0, asked.c.y0, asked.c.x1, asked.c.y1))))
         else:
-            conditions = [sa.and_(Parcel.min_lon.between(x0 - span, x1), Parcel.min_lat.between(y0 - span, y1),
-                                  Parcel.max_lon >= x0, Parcel.max_lat >= y0)
-                          for x0, y0, x1, y1 in boxes[start:start + 100]]
-        rows = session.execute(
-            sa.select(Parcel.id, Parcel.project_id, Parcel.identifier, Parcel.geometry_wkb, Project.name,
-                      Region.name)
-            .join(Project, Project.id == Parcel.project_id).join(Region, Region.id == Project.village_id)
-            .where(Project.status.in_(statuses), Parcel.project_id != exclude_project_id, sa.or_(*conditions)))
-        for parcel_id, project_id, identifier, wkb, project_name, village in rows:
-            if parcel_id not in found:
-                found[parcel_id] = Candidate(project_id, project_name, village, identifier, shapely.from_wkb(wkb))
+            query = sa.select(*columns).where(sa.or_(*(
+                sa.and_(Parcel.min_lon.between(x0 - span, x1), Parcel.min_lat.between(y0 - span, y1),
+                        Parcel.max_lon >= x0, Parcel.max_lat >= y0) for x0, y0, x1, y1 in chunk)))
+        for parcel_id, project_id, identifier, wkb in session.execute(query.where(Parcel.project_id != exclude_project_id)):
+            near[parcel_id] = (project_id, identifier, wkb)
+    if not near:
+        return []
+    # Then which of their projects are live (a few rows), in a statement of its own.
+    projects = {project_id: (name, village) for project_id, name, village in session.execute(
+        sa.select(Project.id, Project.name, Region.name).join(Region, Region.id == Project.village_id)
+        .where(Project.id.in_({p for p, _i, _w in near.values()}), Project.status.in_(statuses)))}
+    found = {parcel_id: Candidate(project_id, *projects[project_id], identifier, shapely.from_wkb(wkb))
+             for parcel_id, (project_id, identifier, wkb) in near.items() if project_id in projects}
     return list(found.values())
 
 
