@@ -513,6 +513,8 @@ def test_bureau_exports_every_parcel_as_geojson_and_shapefile(app, client, facto
     assert upload(client, project.id, token, parcels_in(app)).status_code == 200
     bureau = factory.user("bureau")
     login(bureau.email)
+    html = client.get(f"/bureau/projects/{project.id}").get_data(as_text=True)
+    assert "parcel-map" in html and "7-12" in html
     collection = client.get("/bureau/parcels.geojson").get_json(force=True)
     assert len(collection["features"]) == 12
     assert collection["features"][0]["properties"]["county"] == "龙泉市"
