@@ -566,3 +566,10 @@ def test_the_demo_projects_get_generated_parcels_inside_their_counties_guanpuyan
             assert abs(total - project.area_hectares) < project.area_hectares * parcels.AREA_TOLERANCE
         guanpuyang = next(p for p in projects if p.name == demo_registry.GUANPUYANG.name)
         assert parcels.county_of(guanpuyang).name == "龙泉市"
+
+
+def test_the_parcel_calls_are_in_the_openapi_document(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    upload_call = paths["/api/v1/projects/{project_id}/parcels"]["post"]
+    assert set(upload_call["requestBody"]["content"]) >= {"application/geo+json", "application/zip"}
+    assert "get" in paths["/api/v1/public/projects/{project_id}/parcels"]
