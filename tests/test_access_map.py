@@ -28,6 +28,7 @@ PUBLIC = {
     # the public API: the OpenAPI document, the registry, the retirements and the certificates' keys
     "api-docs.openapi_json",
     "api_registry.projects", "api_registry.project", "api_registry.batch", "api_registry.listings",
+    "api_parcels.public_parcels",
     "api_footprint.list_emission_factors",
     "api_public.retirements", "api_certificates.public_keys", "api_certificates.public_certificate",
     # the public benefit ledger of villages (settlement)

@@ -52,10 +52,19 @@ api = TanhuiApi(spec_kwargs={
 })
 
 
+#: endpoint → the non-JSON media types it also takes (e.g. a zipped Shapefile), declared by its feature
+RAW_BODIES: dict[str, tuple[str, ...]] = {}
+
+
+def accept_raw_body(endpoint: str, *mimetypes: str) -> None:
+    RAW_BODIES[endpoint] = mimetypes
+
+
 def _require_json_bodies():
     """API writes take JSON only: a form or text body is a client mistake worth naming (415)."""
     if (request.path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH")
-            and (request.content_length or 0) > 0 and not request.is_json):
+            and (request.content_length or 0) > 0 and not request.is_json
+            and request.mimetype not in RAW_BODIES.get(request.endpoint or "", ())):
         raise UnsupportedMediaType()
 
 

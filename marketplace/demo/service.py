@@ -11,6 +11,7 @@ from collections.abc import Callable
 import sqlalchemy.orm as so
 
 from marketplace.demo import orders as demo_orders
+from marketplace.demo import parcels as demo_parcels
 from marketplace.demo import registry as demo_registry
 from marketplace.demo import settlement as demo_settlement
 from marketplace.demo.events import DEMO_EVENT_TOTALS, DEMO_EVENTS, seed_emission_factors, seed_events
@@ -21,8 +22,9 @@ __all__ = ["DEMO_EVENTS", "DEMO_EVENT_TOTALS", "DEMO_PASSWORD", "demo_logins", "
 
 def steps() -> list[Callable[[DemoContext], None]]:
     """Steps run in order; each must be idempotent. Each feature adds its own."""
-    return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, seed_emission_factors,
-            seed_events, demo_settlement.seed_fee_rule, demo_orders.seed_orders, demo_settlement.seed_settlement]
+    return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, demo_parcels.seed_parcels,
+            seed_emission_factors, seed_events, demo_settlement.seed_fee_rule, demo_orders.seed_orders,
+            demo_settlement.seed_settlement]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from flask import Flask
 
-from marketplace.core.api import register_api_blueprint
+from marketplace.core.api import accept_raw_body, register_api_blueprint
 from marketplace.registry import (
     api,
+    api_parcels,
     cli,
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    parcel_models,  # noqa: F401
     views,
     views_bureau,
+    views_parcels,
     views_pledges,
     views_sellers,
 )
 
 
 def init_app(app: Flask) -> None:
-    for module in (views, views_bureau, views_sellers, views_pledges):
+    for module in (views, views_bureau, views_sellers, views_pledges, views_parcels):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
+    register_api_blueprint(api_parcels.blp)
+    accept_raw_body("api_parcels.upload_parcels", "application/zip", "application/x-zip-compressed")
     cli.register_cli(app)

@@ -27,7 +27,7 @@ from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, Vali
 from marketplace.core.files import private_folder, write_private_file
 from marketplace.core.quantities import DecimalInput, parse_decimal
 from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
-from marketplace.registry import ledger
+from marketplace.registry import ledger, parcels
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
     DOCUMENT_KINDS,
@@ -233,6 +233,8 @@ def transition_project(session: so.Session, project: Project, to_status: str, *,
         if not count:
             raise ValidationFailed(_l("Upload the verification statement or monitoring report (PDF) first."),
                                    "document")
+    # The parcels must still be the project's alone (re-checked under a lock, in this transaction).
+    parcels.claim_parcels(session, project, to_status)
     # Conditional update: of two reviewers deciding at once, only one wins.
     result = session.execute(sa.update(Project).where(Project.id == project.id, Project.status == project.status)
                              .values(status=to_status, review_note=note if who == "bureau" else Project.review_note,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.access import get_scoped
+from marketplace.core.quantities import format_tonnes
 from marketplace.extensions import db
 from marketplace.registry import ledger
+from marketplace.registry import parcels as parcel_service
 from marketplace.registry import service as registry
 from marketplace.registry.models import PROJECT_SHOWN, CreditBatch, Listing, Project, ProjectDocument
 
@@ -42,8 +47,17 @@ def index():
         county_id=county_id, village_id=village_id, vintage=vintage, session=db.session)).all()
     vintages = sorted({y for (y,) in db.session.execute(
         sa.select(sa.extract("year", CreditBatch.vintage_end)).distinct())}, reverse=True)
+    counties = registry.counties(db.session)
+    county_figures, points = parcel_service.registry_map_figures(db.session, projects, batches, balances, counties)
+    county_map = json.dumps({
+        "label": _("Unsold (t)"), "points_label": _("Unsold (t)"), "unit": "t",
+        "counties": [{"name": f.county.name, "value": format_tonnes(f.available_units)} for f in county_figures],
+        "points": [{"name": p.name, "lonlat": list(centre), "value": format_tonnes(units),
+                    "url": url_for("registry.project", project_id=p.id)} for p, centre, units in points],
+    }, ensure_ascii=False)
     return render_template("registry/index.html", projects=projects, batches=batches, balances=balances,
-                           listings=listings, counties=registry.counties(db.session),
+                           county_figures=county_figures, registry_map_json=county_map,
+                           listings=listings, counties=counties,
                            villages=registry.villages(db.session), vintages=[int(v) for v in vintages],
                            selected={"county": county_id, "village": village_id, "vintage": vintage})
 
@@ -60,6 +74,7 @@ def project(project_id: int):
                                                            Listing.status != "withdrawn")).all()
     available = ledger.listings_available_units(db.session, [listing.id for listing in listings])
     return render_template("registry/project.html", project=row, batches=batches, balances=balances,
+                           parcel_collection=parcel_service.project_feature_collection(db.session, row),
                            listings=[(listing, available[listing.id],
                                       registry.listing_status(listing, available[listing.id])) for listing in listings])
 

@@ -17,6 +17,7 @@ from marketplace.core.quantities import display_tonnes, parse_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.registry import ledger
+from marketplace.registry import parcels as parcel_service
 from marketplace.registry import service as registry
 from marketplace.registry.forms import BatchForm, LossForm, ReviewForm
 from marketplace.registry.models import PROJECT_SHOWN, PROJECT_STATUSES, BufferLoss, CreditBatch, Project
@@ -42,6 +43,7 @@ def _project_page(project_id: int, *, review_form=None, batch_form=None, status=
     return render_template("registry/bureau_project.html", project=project, **registry.project_details(db.session, project),
                            review_form=review_form or ReviewForm(),
                            batch_form=batch_form or BatchForm(),
+                           parcel_collection=parcel_service.project_feature_collection(db.session, project),
                            buffer_percent=current_app.config["BUFFER_POOL_PERCENT"]), status
 
 

@@ -15,9 +15,11 @@ from marketplace.core.quantities import display_tonnes, parse_cny, parse_tonnes
 from marketplace.core.uploads import upload_limit_bytes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
+from marketplace.registry import parcels as parcel_service
 from marketplace.registry import service as registry
 from marketplace.registry.forms import DocumentForm, ListingForm, ProjectForm
 from marketplace.registry.models import PROJECT_SHOWN, CreditBatch, Listing, Project, ProjectDocument
+from marketplace.registry.parcel_forms import ParcelUploadForm
 from marketplace.registry.views import send_project_document
 
 bp = Blueprint("registry_sellers", __name__, url_prefix="/sellers")
@@ -137,14 +139,15 @@ def delete_document(document_id: int):
     return redirect(back)
 
 
-def _project_page(project_id: int, *, document_form=None, listing_form=None, status=200):
+def _project_page(project_id: int, *, document_form=None, listing_form=None, parcel_form=None, status=200):
     project = get_scoped(db.session, Project, project_id, current_user, options=PROJECT_SHOWN)
     details = registry.project_details(db.session, project)
     listing_form = listing_form or ListingForm()
     listing_form.batch_id.choices = _batch_choices(details["batches"], details["balances"])
     return render_template("registry/seller_project.html", project=project, **details,
                            document_form=document_form or DocumentForm(), listing_form=listing_form,
-                           action_form=EmptyForm()), status
+                           action_form=EmptyForm(), parcel_form=parcel_form or ParcelUploadForm(),
+                           parcel_collection=parcel_service.project_feature_collection(db.session, project)), status
 
 
 def _batch_choices(batches, balances):

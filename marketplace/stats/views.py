@@ -101,7 +101,12 @@ def bureau():
                                                "values": [format_cny(f.revenue_cny) for f in counties.values()]}],
                             "¥"),
     }
+    retired_by_county = [(c.name, counties[c.name].retired_units if c.name in counties else 0)
+                         for c in registry.counties(db.session)]
+    retired_map = json.dumps({"label": _("Retired (t)"), "unit": "t", "counties": [
+        {"name": name, "value": format_tonnes(units)} for name, units in retired_by_county]}, ensure_ascii=False)
     return render_template("stats/dashboard_bureau.html", summary=summary, inventory=inventory,
+                           retired_by_county=retired_by_county, retired_map=retired_map,
                            tables={t.key: t for t in tables}, charts=charts, filters=filters, error=error,
                            counties=registry.counties(db.session), args=_export_args(filters)), 422 if error else 200
 
