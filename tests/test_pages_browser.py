@@ -29,6 +29,7 @@ from marketplace.extensions import db
 from marketplace.footprint.models import Event
 from marketplace.orders.models import Order
 from marketplace.registry.models import Project
+from marketplace.settlement.models import Distribution, PayoutBatch
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser]
@@ -55,6 +56,21 @@ NOT_PAGES = {
     "dashboards.bureau_export": "CSV/XLSX download",
     "dashboards.buyer_export": "CSV/XLSX download",
     "dashboards.seller_export": "CSV/XLSX download",
+    "certificates.public_pdf": "PDF download",
+    "registry_parcels.export_geojson": "GeoJSON download",
+    "registry_parcels.export_shapefile": "Shapefile (zip) download",
+    "settlement_bureau.batch_xlsx": "XLSX download (the bank's payment sheet)",
+    "settlement_buyers.fapiao_pdf": "PDF download",
+    "settlement_buyers.payment_notice": "PDF download",
+    "settlement_buyers.receipt": "PDF download",
+    "settlement_sellers.distribution_pdf": "PDF download",
+    "settlement_sellers.distribution_xlsx": "XLSX download",
+    "auth.reset_password": "needs a one-time token from an e-mail (tests/test_account_lifecycle.py)",
+    # Open only for objects the demo does not have (a draft project, an event no order has paid for); the
+    # demo's verified projects and neutralised events send the visitor back. tests/test_seller_corrections.py
+    # and tests/test_buyer_corrections.py open them.
+    "registry_sellers.edit_project": "opens for a draft or rejected project only",
+    "events.edit_event": "opens for an event no paid order has fixed only",
 }
 
 
@@ -70,7 +86,16 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
     event = session.scalar(sa.select(Event).where(Event.organisation_id == summit.id))
     order = session.scalar(sa.select(Order).where(Order.buyer_organisation_id == summit.id))
     certificate = session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
+    bureau_user = session.scalar(sa.select(User).where(User.email == LOGINS["bureau"]))
+    payout_batch = session.scalar(sa.select(PayoutBatch).order_by(PayoutBatch.id))
+    distribution = session.scalar(sa.select(Distribution).where(Distribution.organisation_id == seller.id))
     return {
+        "accounts_bureau.user": {"bureau": [f"/bureau/users/{bureau_user.id}"]},
+        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout_batch.id}"]},
+        "settlement_buyers.documents": {"buyer": [f"/buyers/orders/{order.id}/documents"]},
+        "settlement_public.village": {"public": [f"/villages/{project.village_id}"]},
+        "settlement_sellers.distribution": {"seller": [f"/sellers/money/distributions/{distribution.id}"]},
+        "settlement_sellers.statement": {"seller": [f"/sellers/money/statements/{order.created_at:%Y-%m}"]},
         "registry.project": {"public": [f"/registry/projects/{project.id}"]},
         "certificates.verify": {"public": [f"/verify/{certificate.number}"]},
         "registry_bureau.project": {"bureau": [f"/bureau/projects/{project.id}"]},

@@ -298,7 +298,11 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
         intent = client.confirm_payment_intent(attempt.payment_intent_id,
                                                idempotency_key=f"{key}-confirm-{token_id}")
     except StripeUnavailable as exc:
-        session.commit()  # the claim stays until it lapses: the outcome at Stripe is unknown
+        # This submission is over (the payer is told to try again), so its claim ends with it. The next one
+        # starts by reading the PaymentIntent back: a charge that went through meanwhile is found, and one
+        # PaymentIntent is charged at most once, so letting it in makes no second charge.
+        attempt.card_submitted_at = None
+        session.commit()
         log.warning("attempt %s: Stripe unavailable while paying: %s", attempt.id, exc)
         raise PaymentUnavailable(unavailable_message()) from exc
     except StripeError as exc:
