@@ -100,6 +100,12 @@ def _local(iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M (UTC+08:00)")
 
 
+#: The purposes as the bilingual certificate prints them (both languages on the page, so not gettext).
+PURPOSES = {"event": "大型活动碳中和 Large-event carbon neutrality", "zero_carbon_org": "零碳机构 Zero-carbon organisation",
+            "ecological_compensation": "生态损害赔偿 Ecological damage compensation",
+            "voluntary": "自愿抵消 Voluntary offsetting", "other": "其他 Other"}
+
+
 def _batch_lines(batch: dict) -> str:
     """The batch's serial block, then its ranges printed inclusively (first – last serial, unit count)."""
     head = escape(batch["serial_block"]) + (f" · {escape(batch['vintage'])}" if batch.get("vintage") else "")
@@ -137,6 +143,7 @@ def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
         row("购买方", "Buyer", f"{e(buyer['name'])}<br/>统一社会信用代码 Credit code: {e(buyer['credit_code'])}"),
         row("活动", "Event", e(facts["event"]) if facts.get("event") else "—"),
         row("注销数量", "Quantity retired", f"{e(facts['quantity_tonnes'])} tCO2e"),
+        *([row("注销用途", "Purpose", PURPOSES.get(facts["purpose"], e(facts["purpose"])))] if facts.get("purpose") else []),
         row("注销原因", "Retirement reason", e(facts["retirement_reason"])),
         row("注销时间", "Retired at", _local(facts["retired_at"])),
         row("签发时间", "Issued at", _local(facts["issued_at"])),

@@ -21,6 +21,11 @@ class OrderForm(FlaskForm):
                                 default="bank_transfer", validators=[DataRequired()])
     beneficiary = StringField(_l("Beneficiary (printed on the certificate)"),
                               validators=[DataRequired(), Length(max=max_length(Order.beneficiary))])
+    purpose = SelectField(_l("Purpose of the retirement"), choices=[
+        ("", _l("Large-event carbon neutrality with an event, else voluntary offsetting")),
+        ("event", _l("Large-event carbon neutrality")), ("zero_carbon_org", _l("Zero-carbon organisation")),
+        ("ecological_compensation", _l("Ecological damage compensation")), ("voluntary", _l("Voluntary offsetting")),
+        ("other", _l("Other purpose"))], validators=[Optional()])
     retirement_reason = TextAreaField(_l("Retirement reason (printed on the certificate)"),
                                       validators=[DataRequired(), Length(max=max_length(Order.retirement_reason))])
     request_token = HiddenField()

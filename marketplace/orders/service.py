@@ -28,7 +28,7 @@ from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
 from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
 from marketplace.orders import history as notes
-from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
+from marketplace.orders.models import PAYMENT_METHODS, RETIREMENT_PURPOSES, Order, OrderLine, OrderTransition
 from marketplace.orders.signals import certificate_number_wanted, order_completed
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
@@ -198,7 +198,7 @@ _INSERT_ORDER = sa.insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_LINES = sa.insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 _INSERT_TRANSITION = sa.insert(_TRANSITIONS)
 _ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_units", "amount_cny", "beneficiary",
-               "retirement_reason", "payment_method", "status", "reserved_until", "idempotency_key",
+               "retirement_reason", "purpose", "payment_method", "status", "reserved_until", "idempotency_key",
                "request_fingerprint", "refund_status", "created_at", "updated_at")
 _LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
 _TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "note_code", "note_params", "created_at")
@@ -241,7 +241,7 @@ _PLACE_ONE_LINE_ORDER = _place_one_line_order()
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
           event_id: int | None = None, idempotency_key: str | None = None,
-          request_fingerprint: str | None = None) -> PlacedOrder:
+          request_fingerprint: str | None = None, purpose: str | None = None) -> PlacedOrder:
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
@@ -256,6 +256,7 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
         raise ValidationFailed(_l("Choose card or bank transfer."), "payment_method")
     beneficiary = _clean(beneficiary, Order.beneficiary)
     retirement_reason = _clean(retirement_reason, Order.retirement_reason)
+    purpose = purpose_for(purpose, event_id)
     session.flush()  # anything pending goes first, as an autoflush would before the quote
     lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
@@ -263,7 +264,7 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     now = utcnow()
     values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
               "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,
-              "retirement_reason": retirement_reason, "payment_method": payment_method,
+              "retirement_reason": retirement_reason, "purpose": purpose, "payment_method": payment_method,
               "status": "pending_payment", "reserved_until": reservation_deadline(payment_method, now),
               "idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint,
               "refund_status": "none", "created_at": now, "updated_at": now}
@@ -312,12 +313,30 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
 def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
                 retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
                 event_id: int | None = None, idempotency_key: str | None = None,
-                request_fingerprint: str | None = None) -> Order:
+                request_fingerprint: str | None = None, purpose: str | None = None) -> Order:
     """Create an order and reserve its units, in the caller's transaction."""
     return place(session, actor=actor, units=units, payment_method=payment_method, beneficiary=beneficiary,
                  retirement_reason=retirement_reason, listing_id=listing_id, prefer_county_id=prefer_county_id,
                  event_id=event_id, idempotency_key=idempotency_key,
-                 request_fingerprint=request_fingerprint).order
+                 request_fingerprint=request_fingerprint, purpose=purpose).order
+
+
+def purpose_for(purpose: str | None, event_id: int | None) -> str:
+    """The retirement's purpose: as given, else ``event`` for an order for an event and ``voluntary``
+    otherwise. An ``event`` purpose needs the event it neutralises."""
+    if purpose in (None, ""):
+        return "event" if event_id is not None else "voluntary"
+    if purpose not in RETIREMENT_PURPOSES:
+        raise ValidationFailed(_l("Choose what the retirement is for."), "purpose")
+    if purpose == "event" and event_id is None:
+        raise ValidationFailed(_l("A large-event neutralisation names its event; choose the event."), "event_id")
+    return purpose
+
+
+def purpose_label(purpose: str) -> str:
+    return str({"event": _l("Large-event carbon neutrality"), "zero_carbon_org": _l("Zero-carbon organisation"),
+                "ecological_compensation": _l("Ecological damage compensation"),
+                "voluntary": _l("Voluntary offsetting"), "other": _l("Other purpose")}.get(purpose, purpose))
 
 
 #: Tries of an allocated order that loses a race for the units it was quoted, or of a transaction that a
@@ -337,6 +356,8 @@ class OrderRequest:
     event_id: int | None = None
     listing_id: int | None = None
     prefer_county_id: int | None = None
+    #: RETIREMENT_PURPOSES, or None: ``event`` with an event, else ``voluntary``
+    purpose: str | None = None
 
 
 def units_for(session: so.Session, actor, *, event_id: int | None, quantity, quantity_field: str) -> int:
@@ -375,7 +396,7 @@ def place_request(session: so.Session, *, actor, request: OrderRequest, quantity
                          beneficiary=request.beneficiary, retirement_reason=request.retirement_reason,
                          listing_id=request.listing_id, prefer_county_id=request.prefer_county_id,
                          event_id=request.event_id, idempotency_key=idempotency_key,
-                         request_fingerprint=request_fingerprint)
+                         request_fingerprint=request_fingerprint, purpose=request.purpose)
         except OperationalError:
             session.rollback()
             if attempt == PLACE_ATTEMPTS:

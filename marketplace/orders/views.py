@@ -89,7 +89,8 @@ def _order_request(form: OrderForm) -> orders.OrderRequest:
         retirement_reason=form.retirement_reason.data, quantity=(form.quantity.data or "").strip(),
         event_id=int(form.event_id.data) if form.event_id.data else None,
         listing_id=int(form.listing_id.data) if form.listing_id.data else None,
-        prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None)
+        prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
+        purpose=form.purpose.data or None)
 
 
 def _next_page(order: Order) -> str:

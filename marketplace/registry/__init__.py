@@ -9,6 +9,7 @@ from marketplace.registry import (
     api,
     cli,
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    service,
     views,
     views_bureau,
     views_sellers,
@@ -19,4 +20,5 @@ def init_app(app: Flask) -> None:
     for module in (views, views_bureau, views_sellers):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
+    app.add_template_global(service.scheme_label, "scheme_label")
     cli.register_cli(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.core.db import max_length
@@ -50,6 +50,14 @@ class BatchForm(FlaskForm):
                                     validators=[DataRequired(), Length(max=max_length(CreditBatch.verification_body))])
     report_reference = StringField(_l("Verification report reference"),
                                    validators=[DataRequired(), Length(max=max_length(CreditBatch.report_reference))])
+    scheme = SelectField(_l("Scheme"), choices=[
+        ("zhejiang_forestry", _l("Zhejiang forestry carbon sink")), ("lishui_inclusive", _l("Lishui carbon inclusion")),
+        ("ccer", _l("CCER")), ("other", _l("Other"))], default="other", validate_choice=False)
+    methodology_code = StringField(_l("Methodology code"), default="CCER-14-001",
+                                   validators=[Optional(), Length(max=max_length(CreditBatch.methodology_code))])
+    methodology_version = StringField(_l("Methodology version"), default="V01",
+                                      validators=[Optional(), Length(max=max_length(CreditBatch.methodology_version))])
+    event_eligible = BooleanField(_l("Eligible for large-event neutralisation (MEE guideline)"))
 
 
 class ListingForm(FlaskForm):
