@@ -102,6 +102,8 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_SWEEP_AFTER_SECONDS": int(env("OUTBOX_SWEEP_AFTER_SECONDS", "30")),
         "OUTBOX_PUBLISH_ON_COMMIT": _bool("OUTBOX_PUBLISH_ON_COMMIT", True),
         "BUFFER_POOL_PERCENT": int(env("BUFFER_POOL_PERCENT", "10")),
+        # Neutralisation must be complete this many days after an event ends (provincial rules, ISO 14068-1).
+        "NEUTRALITY_DEADLINE_DAYS": int(env("NEUTRALITY_DEADLINE_DAYS", "365")),
         "RESERVATION_MINUTES": int(env("RESERVATION_MINUTES", "15")),
         "BANK_TRANSFER_RESERVATION_DAYS": int(env("BANK_TRANSFER_RESERVATION_DAYS", "5")),
         # Where buyers send bank transfers (quoting the order's reference).

@@ -37,7 +37,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace.certificates.models import Certificate
-from marketplace.certificates.service import FORMAT, check_signed_facts
+from marketplace.certificates.service import FORMAT, ONLINE_PATHS, SIGNED_FORMATS, check_signed_facts
 from marketplace.core.pdf_fonts import cjk_font
 
 ATTACHMENT_NAME = "certificate.json"
@@ -333,11 +333,13 @@ def verify_pdf(path: str | os.PathLike, public_keys: dict[str, str]) -> tuple[bo
         return False, reason
     printed = _squash(page_text)
     # Whole numbers only: a printed "9175.4020" must not pass for a signed "175.4020".
-    for key, before, after in (("number", "", r"(?![0-9])"), ("beneficiary", "", ""),
-                               ("quantity_tonnes", r"(?<![0-9.,])", r"(?![0-9])")):
-        if not re.search(before + re.escape(_squash(str(facts.get(key, "")))) + after, printed):
+    for key in SIGNED_FORMATS[facts["format"]]:
+        value = _squash(str(facts.get(key, "")))
+        before = r"(?<![0-9.,])" if value[:1].isdigit() else ""
+        after = r"(?![0-9])" if value[-1:].isdigit() else ""
+        if not re.search(before + re.escape(value) + after, printed):
             return False, _("The printed certificate does not match its signed record (%(field)s differs).",
                             field=key)
     return True, _("Valid signature: certificate %(number)s, key %(key)s. Check online whether it has been "
                    "revoked: %(path)s", number=facts["number"], key=facts["key_id"],
-                   path=f"/verify/{facts['number']}")
+                   path=f"{ONLINE_PATHS[facts['format']]}{facts['number']}")

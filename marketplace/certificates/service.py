@@ -68,6 +68,17 @@ from marketplace.orders.models import RETIREMENT_PURPOSES, Order
 from marketplace.registry.models import Project, Region
 
 FORMAT = "tanhui.certificate/1"
+#: Every signed record the verifier knows (certificates, and the formats later features register, e.g.
+#: neutrality's declarations): format → the facts that must also be printed on the PDF's page.
+SIGNED_FORMATS: dict[str, tuple[str, ...]] = {FORMAT: ("number", "beneficiary", "quantity_tonnes")}
+#: format → the path under which a record of it is checked online (revocation): path + number
+ONLINE_PATHS: dict[str, str] = {FORMAT: "/verify/"}
+
+
+def register_signed_format(name: str, printed_facts: tuple[str, ...], online_path: str) -> None:
+    """Let ``certificates verify`` (and check_signed_facts) accept another record signed with our keys."""
+    SIGNED_FORMATS[name] = tuple(printed_facts)
+    ONLINE_PATHS[name] = online_path
 NUMBER_PATTERN = re.compile(r"^TH-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})$")
 
 #: Keys the caller gives, and those the service adds.
@@ -302,7 +313,7 @@ def revoke_certificate(session: so.Session, *, number: str, actor: User, reason:
 
 def check_signed_facts(facts: dict, signature: str, public_keys: dict[str, str]) -> tuple[bool, str]:
     """Is this a certificate we signed? (ok, reason). ``public_keys`` maps key_id → PEM."""
-    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
+    if not isinstance(facts, dict) or facts.get("format") not in SIGNED_FORMATS:
         return False, _("This is not a Tanhui certificate record (unknown format).")
     key_id = facts.get("key_id")
     pem = public_keys.get(key_id) if isinstance(key_id, str) else None

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
           ("certificates.retirements", _l("Retirements")),
+          ("neutrality.public_events", _l("Neutral events")),
           ("certificates.verify_form", _l("Verify a certificate"))]
 BY_ROLE = {
     "seller": [("home.seller", _l("My cooperative")), ("registry_sellers.listings", _l("Listings")),
@@ -19,7 +20,9 @@ BY_ROLE = {
                ("orders_bureau.orders_list", _l("Orders")),
                ("registry_bureau.buffer_pool", _l("Buffer pool")),
                ("footprint_bureau.emission_factors_page", _l("Emission factors")), ("registry_bureau.ledger_check", _l("Ledger check")),
-               ("accounts_bureau.organisations", _l("Organisations"))],
+               ("accounts_bureau.organisations", _l("Organisations")),
+               ("neutrality.bureau_overview", _l("Event neutrality"))],
+    "evaluator": [("neutrality.assignments", _l("Assigned events"))],
 }
 
 
@@ -32,7 +35,8 @@ def navigation_for(user) -> list[tuple[str, str]]:
 
 
 #: Where each role starts: its home page.
-HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller"}
+HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller",
+        "evaluator": "neutrality.assignments"}
 
 
 def home_for(user) -> str:

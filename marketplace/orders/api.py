@@ -110,6 +110,8 @@ class OrderIn(ma.Schema):
     event_id = Id()
     listing_id = Id(metadata={"description": "omit to allocate across listings, cheapest first"})
     prefer_county_id = Id(metadata={"description": "allocation: this county's listings first"})
+    eligible_only = ma.fields.Boolean(load_default=False, metadata={
+        "description": "only credits eligible for large-event neutralisation (counted towards an event's claim)"})
     payment_method = ma.fields.String(required=True, validate=ma.validate.OneOf(["card", "bank_transfer"]))
     beneficiary = ma.fields.String(required=True, metadata={"description": "printed on the certificate; public"})
     retirement_reason = ma.fields.String(required=True)
@@ -147,7 +149,8 @@ def create_order(data):
         payment_method=data["payment_method"], beneficiary=data["beneficiary"],
         retirement_reason=data["retirement_reason"], quantity=data.get("quantity_tonnes"),
         event_id=data.get("event_id"), listing_id=data.get("listing_id"),
-        prefer_county_id=data.get("prefer_county_id"), purpose=data.get("purpose"))
+        prefer_county_id=data.get("prefer_county_id"), purpose=data.get("purpose"),
+        eligible_only=data["eligible_only"])
     # A new key is the common case, and the order's unique key finds a used one: no lookup first.
     outcome = act_once(
         db.session, look_first=False,

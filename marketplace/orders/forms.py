@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.core.db import max_length
@@ -16,6 +16,7 @@ class OrderForm(FlaskForm):
     quantity = StringField(_l("Quantity (t CO2e)"), validators=[Optional(), Length(max=30)])
     listing_id = SelectField(_l("Credits from"), validators=[Optional()])
     prefer_county_id = SelectField(_l("Prefer credits from this county"), validators=[Optional()])
+    eligible_only = BooleanField(_l("Only credits eligible for large-event neutralisation"))
     payment_method = RadioField(_l("Payment"), choices=[("card", _l("Card (online)")),
                                                         ("bank_transfer", _l("Bank transfer"))],
                                 default="bank_transfer", validators=[DataRequired()])

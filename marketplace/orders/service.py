@@ -70,12 +70,15 @@ QUOTE_LOADS = (
 
 
 def _on_sale(stmt: sa.Select, session: so.Session | None, *, listing_id: int | None,
-             prefer_county_id: int | None) -> sa.Select:
-    """Active listings with units left: the chosen one, or all cheapest first (preferred county first)."""
+             prefer_county_id: int | None, eligible_only: bool = False) -> sa.Select:
+    """Active listings with units left: the chosen one, or all cheapest first (preferred county first).
+    ``eligible_only``: only batches the bureau labelled eligible for large-event neutralisation."""
     balance = LedgerBalance
     stmt = (stmt.join(balance, sa.and_(balance.batch_id == Listing.batch_id,
                                        balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
             .where(Listing.status == "active", balance.units > 0))
+    if eligible_only:
+        stmt = stmt.where(Listing.batch_id.in_(sa.select(CreditBatch.id).where(CreditBatch.event_eligible.is_(True))))
     if listing_id is not None:
         stmt = stmt.where(Listing.id == listing_id)
     order = [Listing.price_cny_per_tonne, Listing.id]
@@ -115,11 +118,12 @@ def _allocate(candidates, *, units: int, listing_id: int | None) -> list[tuple]:
 
 
 def quote(session: so.Session, *, units: int, listing_id: int | None = None,
-          prefer_county_id: int | None = None) -> list[QuoteLine]:
+          prefer_county_id: int | None = None, eligible_only: bool = False) -> list[QuoteLine]:
     """The lines an order for ``units`` would have now (listings loaded for display). Raises if the market
     cannot supply it."""
     stmt = _on_sale(sa.select(Listing, LedgerBalance.units).options(*QUOTE_LOADS), session,
-                    listing_id=listing_id, prefer_county_id=prefer_county_id if listing_id is None else None)
+                    listing_id=listing_id, prefer_county_id=prefer_county_id if listing_id is None else None,
+                    eligible_only=eligible_only)
     rows = session.execute(stmt).all()
     candidates = [(listing, available, listing.min_order_units) for listing, available in rows]
     return [QuoteLine(listing, take) for listing, take in _allocate(candidates, units=units, listing_id=listing_id)]
@@ -147,13 +151,14 @@ _ONE_OFFER = _on_sale(_OFFER_COLUMNS, None, listing_id=None, prefer_county_id=No
 
 
 def _offers(session: so.Session, *, units: int, listing_id: int | None,
-            prefer_county_id: int | None) -> list[tuple[Offer, int]]:
+            prefer_county_id: int | None, eligible_only: bool = False) -> list[tuple[Offer, int]]:
     """The same allocation as :func:`quote`, read in one Core statement: (offer, units) lines."""
-    if listing_id is not None:
+    if listing_id is not None and not eligible_only:
         rows = session.connection().execute(_ONE_OFFER, {"offer_listing_id": listing_id})
     else:
         rows = session.connection().execute(
-            _on_sale(_OFFER_COLUMNS, session, listing_id=None, prefer_county_id=prefer_county_id))
+            _on_sale(_OFFER_COLUMNS, session, listing_id=listing_id,
+                     prefer_county_id=prefer_county_id if listing_id is None else None, eligible_only=eligible_only))
     candidates = [(Offer(lid, batch_id, price, project, village), available, min_units)
                   for lid, batch_id, price, min_units, available, project, village in rows]
     return _allocate(candidates, units=units, listing_id=listing_id)
@@ -241,7 +246,8 @@ _PLACE_ONE_LINE_ORDER = _place_one_line_order()
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
           event_id: int | None = None, idempotency_key: str | None = None,
-          request_fingerprint: str | None = None, purpose: str | None = None) -> PlacedOrder:
+          request_fingerprint: str | None = None, purpose: str | None = None,
+          eligible_only: bool = False) -> PlacedOrder:
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
@@ -258,7 +264,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     retirement_reason = _clean(retirement_reason, Order.retirement_reason)
     purpose = purpose_for(purpose, event_id)
     session.flush()  # anything pending goes first, as an autoflush would before the quote
-    lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
+    lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id,
+                           eligible_only=eligible_only),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
     amounts = [amount_for(take, offer.price) for offer, take in lines]
     now = utcnow()
@@ -358,6 +365,8 @@ class OrderRequest:
     prefer_county_id: int | None = None
     #: RETIREMENT_PURPOSES, or None: ``event`` with an event, else ``voluntary``
     purpose: str | None = None
+    #: only credits eligible for large-event neutralisation (a top-up towards a guideline claim)
+    eligible_only: bool = False
 
 
 def units_for(session: so.Session, actor, *, event_id: int | None, quantity, quantity_field: str) -> int:
@@ -396,7 +405,8 @@ def place_request(session: so.Session, *, actor, request: OrderRequest, quantity
                          beneficiary=request.beneficiary, retirement_reason=request.retirement_reason,
                          listing_id=request.listing_id, prefer_county_id=request.prefer_county_id,
                          event_id=request.event_id, idempotency_key=idempotency_key,
-                         request_fingerprint=request_fingerprint, purpose=request.purpose)
+                         request_fingerprint=request_fingerprint, purpose=request.purpose,
+                         eligible_only=request.eligible_only)
         except OperationalError:
             session.rollback()
             if attempt == PLACE_ATTEMPTS:
