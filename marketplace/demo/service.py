@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import sqlalchemy.orm as so
 
+from marketplace.demo import neutrality as demo_neutrality
 from marketplace.demo import orders as demo_orders
 from marketplace.demo import registry as demo_registry
 from marketplace.demo.events import DEMO_EVENT_TOTALS, DEMO_EVENTS, seed_emission_factors, seed_events
@@ -21,7 +22,7 @@ __all__ = ["DEMO_EVENTS", "DEMO_EVENT_TOTALS", "DEMO_PASSWORD", "demo_logins", "
 def steps() -> list[Callable[[DemoContext], None]]:
     """Steps run in order; each must be idempotent. Each feature adds its own."""
     return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, seed_emission_factors,
-            seed_events, demo_orders.seed_orders]
+            seed_events, demo_orders.seed_orders, demo_neutrality.seed_neutrality]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:
