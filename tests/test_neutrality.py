@@ -372,3 +372,13 @@ def test_the_organiser_plans_publishes_and_the_public_json_follows_design_5(app,
     html = client.get(f"/neutrality/events/{event_id}").get_data(as_text=True)
     assert "100.00 %" in html and body["declaration"]["number"] in html
     assert body["declaration"]["number"] in client.get("/neutrality/events").get_data(as_text=True)
+
+
+def test_the_api_document_describes_the_new_fields_and_calls(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert {"/api/v1/public/events", "/api/v1/public/events/{event_id}"} <= set(document["paths"])
+    schemas = document["components"]["schemas"]
+    assert "coverage_percent" in schemas["PublicEventOut"]["properties"]
+    assert {"purpose", "eligible_only"} <= set(schemas["OrderIn"]["properties"])
+    assert {"scheme", "event_eligible", "methodology_code"} <= set(schemas["BatchIn"]["properties"])
+    assert "purpose" in schemas["RetirementOut"]["properties"]

@@ -22,6 +22,7 @@ may conclude "does not conform" at any coverage, but "conforms" only at ≥ 100 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC
 from pathlib import Path
@@ -227,7 +228,9 @@ def pdf_file(declaration: Declaration) -> Path:
     """The declaration's PDF under instance/declarations/, drawn from the signed facts if missing."""
     from marketplace.certificates.pdf import write_atomically
 
-    path = Path(current_app.instance_path) / "declarations" / f"{declaration.number}.pdf"
+    # Named by number and signature: a number issued anew (a restored backup) never finds another's file.
+    digest = hashlib.sha256(declaration.signature.encode()).hexdigest()[:12]
+    path = Path(current_app.instance_path) / "declarations" / f"{declaration.number}-{digest}.pdf"
     if not path.is_file():
         write_atomically(path, render_pdf(json.loads(declaration.facts_json), declaration.signature,
                                           verify_url_for(declaration.number)))
