@@ -382,3 +382,24 @@ def test_the_api_document_describes_the_new_fields_and_calls(client):
     assert {"purpose", "eligible_only"} <= set(schemas["OrderIn"]["properties"])
     assert {"scheme", "event_eligible", "methodology_code"} <= set(schemas["BatchIn"]["properties"])
     assert "purpose" in schemas["RetirementOut"]["properties"]
+
+
+@pytest.mark.postgres
+def test_a_declaration_signed_twice_at_once_is_one_declaration_and_one_number(app, factory, market):
+    from marketplace.neutrality.models import DeclarationCounter
+    from tests.test_certificates import _in_threads
+
+    buyer, event_id, plan_id = _neutralised(app, factory, market)
+    complete_order(app, buyer, event_id, "175.402", listing_id=market.eligible.id)
+
+    def declare_once(_i):
+        plan = db.session.get(NeutralityPlan, plan_id)
+        declaration = declarations.declare(db.session, _actor(db.session, buyer), plan)
+        db.session.commit()
+        return declaration.number
+
+    numbers = _in_threads(app, 4, declare_once)
+    assert len(set(numbers)) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Declaration)) == 1
+        assert db.session.scalar(sa.select(DeclarationCounter.last_number)) == 1

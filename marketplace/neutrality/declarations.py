@@ -89,7 +89,15 @@ def _issue(session: so.Session, plan: NeutralityPlan, kind: str, *, actor, evalu
     if existing is not None:
         return existing
     issued_at = utcnow().replace(microsecond=0)
-    number = _next_number(session, issued_at.astimezone(platform_zone()).year)
+    year = issued_at.astimezone(platform_zone()).year
+    number = _next_number(session, year)
+    # A concurrent request (a double click) committed while we waited for the counter row: answer with its
+    # record and give the number back (we still hold the row), so numbers stay gapless.
+    existing = session.scalar(sa.select(Declaration).where(Declaration.plan_id == plan.id, Declaration.kind == kind))
+    if existing is not None:
+        session.execute(sa.update(DeclarationCounter).where(DeclarationCounter.year == year)
+                        .values(last_number=DeclarationCounter.last_number - 1))
+        return existing
     facts = {**_facts(session, plan, kind, evaluator=evaluator, conclusion=conclusion, findings=findings, cover=cover),
              "format": FORMAT, "number": number, "issued_at": issued_at.astimezone(UTC).isoformat()}
     facts_json, signature = sign_facts(session, facts)
