@@ -8,6 +8,7 @@ from datetime import date
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.forms import EmptyForm
@@ -74,6 +75,10 @@ def plan(event_id: int):
             neutrality.save_plan(db.session, current_user, event.id, _plan_input(request.form))
             db.session.commit()
             flash(_("Plan saved."), "success")
+            return redirect(url_for("neutrality.plan", event_id=event.id))
+        except IntegrityError:
+            # The same form sent twice at once: the first made the plan (one per event), this one is moot.
+            db.session.rollback()
             return redirect(url_for("neutrality.plan", event_id=event.id))
         except DomainError as exc:
             db.session.rollback()
