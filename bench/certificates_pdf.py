@@ -69,7 +69,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tanhui-bench-") as tmp:
         instance = Path(tmp)
         app = create_app({
-            "INSTANCE_PATH": str(instance), "SECRET_KEY": "bench",
+            "INSTANCE_PATH": str(instance), "SECRET_KEY": "bench", "TANHUI_ENV": "development",
             "SQLALCHEMY_DATABASE_URI": args.database_url or f"sqlite:///{instance / 'bench.sqlite'}",
             "CELERY_BROKER_URL": "memory://", "CERT_SIGNING_KEY": "",
             "CERT_SIGNING_KEY_FILE": str(instance / "signing_key.pem"),

@@ -167,7 +167,7 @@ def main() -> int:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = sa.engine.make_url(options.admin_url).set(database=name).render_as_string(hide_password=False)
     instance = tempfile.mkdtemp(prefix="tanhui-bench-")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": instance, "SECRET_KEY": "bench",
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": instance, "SECRET_KEY": "bench", "TANHUI_ENV": "development",
                       "SERVER_NAME": "localhost", "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
                       "CELERY_BROKER_URL": "memory://", "RATELIMIT_ENABLED": False, "RATELIMIT_STORAGE_URI": "memory://"})
     results = {}

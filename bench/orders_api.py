@@ -400,7 +400,7 @@ def main() -> int:
             f"in {time.monotonic() - t0:.1f} s")
 
         server_env = {"DATABASE_URL": "postgresql+psycopg://" + database_url.split("://", 1)[1],
-                      "RAW_RESERVE_DATABASE_URL": database_url, "SECRET_KEY": "bench", "TANHUI_ENV": "production",
+                      "RAW_RESERVE_DATABASE_URL": database_url, "SECRET_KEY": "bench", "TANHUI_ENV": "demo",
                       "CELERY_BROKER_URL": "memory://", "REDIS_URL": "", "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
                       "CERT_SIGNING_KEY_FILE": str(instance / "signing_key.pem")}
         api, api_port = start_gunicorn("api", "marketplace.wsgi:app", server_env, args, ROOT, instance / "api.log")

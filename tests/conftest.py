@@ -26,6 +26,8 @@ import pytest
 
 # Cheap password hashing for tests only (argon2id still, smaller cost); set before the app imports it.
 os.environ.setdefault("TANHUI_PASSWORD_HASH_PROFILE", "test")
+# Not production: the tests run on the emulator's URLs and test keys, which production refuses.
+os.environ.setdefault("TANHUI_ENV", "test")
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -210,9 +212,16 @@ def base_config(database_url, tmp_path_factory):
         "CELERY_QUEUE": f"tanhui-test-{RUN_ID}",
         "RATELIMIT_STORAGE_URI": "memory://",
         "RATELIMIT_KEY_PREFIX": f"tanhui-test-{RUN_ID}",
+        # The storage's own prefix too: limiter.reset() after each test deletes "<prefix>:*", which with the
+        # library's default ("LIMITS") wiped the counters of every other test run sharing the Redis.
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"LIMITS-{RUN_ID}", "socket_connect_timeout": 0.5,
+                                      "socket_timeout": 0.5},
         "UPLOAD_FOLDER": str(instance / "uploads"),
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
+        # Two-step sign-in is required of bureau staff by default; tests of it (tests/test_two_step.py) turn it
+        # on, the rest sign the bureau in with the password alone.
+        "TWO_STEP_REQUIRED_ROLES": frozenset(),
     }
     if ON_POSTGRES:
         # The PostgreSQL pass also keeps the rate limiter's counters on the real Redis.
@@ -517,3 +526,70 @@ def stripe_emulator(tmp_path_factory):
 def stripe_app(make_app, stripe_emulator):
     """The application pointed at the Stripe emulator."""
     return make_app(**stripe_emulator.app_config())
+
+
+# --- private services that a test may stop, restart or slow down (tests/faults.py) -----------------
+
+@pytest.fixture(scope="module")
+def _private_postgres_cluster():
+    """One private PostgreSQL cluster per test module (initdb takes seconds); each test gets its own database."""
+    if not ON_POSTGRES:
+        pytest.skip("fault tests run in the PostgreSQL pass")
+    from tests.faults import PrivatePostgres, ServiceMissing
+
+    try:
+        server = PrivatePostgres()
+    except (ServiceMissing, OSError) as exc:
+        service_missing("A private PostgreSQL", str(exc))
+    try:
+        server.init()
+        server.start()
+    except (subprocess.SubprocessError, OSError) as exc:
+        server.destroy()
+        service_missing("A private PostgreSQL", f"{exc}: {getattr(exc, 'stderr', b'')!r} {server.log()[-1000:]}")
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def private_postgres(_private_postgres_cluster):
+    """A PostgreSQL server of this test's own (a private cluster on a free port, running, with a new empty
+    database that ``url`` names), so that stopping or restarting it disturbs nobody else. PostgreSQL pass only."""
+    server = _private_postgres_cluster
+    if not server.running():
+        server.start()
+    server.database = f"fault_{RUN_ID}_{next(_database_numbers)}"
+    admin = sa.create_engine(server.admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{server.database}"'))
+    yield server
+    if not server.running():
+        server.start()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{server.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis server of this test's own (started; stopped afterwards), so stopping it disturbs nobody else."""
+    from tests.faults import PrivateRedis, ServiceMissing
+
+    try:
+        server = PrivateRedis(tmp_path)
+        server.start()
+    except (ServiceMissing, OSError, TimeoutError) as exc:
+        service_missing("A private Redis", str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faulty_proxy(stripe_emulator):
+    """A TCP proxy in front of the Stripe emulator that a test can switch to down or slow."""
+    from tests.faults import FaultyProxy
+
+    parts = urlsplit(stripe_emulator.base_url)
+    proxy = FaultyProxy((parts.hostname, parts.port))
+    yield proxy
+    proxy.close()

@@ -140,8 +140,20 @@ class Factory:
 
 
 #: The smallest file that passes the upload check (a PDF header and trailer).
-MINIMAL_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-               b"trailer<</Root 1 0 R>>\n%%EOF\n")
+def _minimal_pdf() -> bytes:
+    """A real one-page PDF (uploads are checked from their structure, not only their first and last bytes)."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+MINIMAL_PDF = _minimal_pdf()
 
 
 def orders_with_ids(app, ids) -> None:

@@ -18,9 +18,11 @@ PUBLIC = {
     "static",
     "public.home", "public.health",
     "auth.login", "auth.logout", "auth.set_language",
+    # the second sign-in step (it needs the first) and the e-mailed password reset
+    "auth.second_step", "auth.forgot_password", "auth.reset_password",
     # the public registry and the verification of certificates
     "registry.index", "registry.project", "certificates.retirements",
-    "certificates.verify_form", "certificates.verify",
+    "certificates.verify_form", "certificates.verify", "certificates.public_pdf",
     # Stripe calls it; the signature of the event is its authentication
     "webhooks.stripe",
     # the public API: the OpenAPI document, the registry, the retirements and the certificates' keys
@@ -31,11 +33,15 @@ PUBLIC = {
     # the public disclosure of neutralised events and their declarations
     "neutrality.public_events", "neutrality.public_event", "neutrality.declaration", "neutrality.declaration_pdf",
     "api_public_events.events", "api_public_events.event",
+    # the public benefit ledger of villages (settlement)
+    "settlement_public.villages", "settlement_public.village", "api_public_villages.villages",
 }
 
 #: Any signed-in user (any role); what they see is scoped to their organisation (others' rows are a 404).
 ANY_ROLE = {
     "account.profile", "account.create_token", "account.revoke_token",
+    "account.change_password", "account.sign_out_everywhere", "account.two_step_setup",
+    "account.two_step_disable", "account.renew_recovery_codes",
     "certificates.download_pdf",
     "api_account.me", "api_certificates.certificate", "api_footprint.get_event",
 }

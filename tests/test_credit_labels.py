@@ -69,7 +69,7 @@ def test_the_issuance_form_sets_the_labels_and_the_public_registry_filters_by_th
     token = csrf.csrf_token(page)
     data = {"csrf_token": token, "quantity": "1500", "vintage_start": "2024-01-01", "vintage_end": "2024-12-31",
             "verification_body": "中环联合认证中心", "report_reference": "CEC-2024-7", "scheme": "zhejiang_forestry",
-            "methodology_code": "CCER-14-001", "methodology_version": "V01", "event_eligible": "y"}
+            "methodology_code": "CCER-14-001", "methodology_version": "V01", "event_eligible": "y", "confirmed": "y"}
     response = client.post(f"/bureau/projects/{project.id}/batches", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
     with app.app_context():

@@ -156,3 +156,31 @@ def test_the_summit_is_carried_through_every_stage_of_the_guideline(app, client)
     assert jiaxing["coverage_percent"] == "0.00" and jiaxing["declaration"] is None
     eligible = client.get("/api/v1/listings", query_string={"event_eligible": "true"}).get_json()
     assert "斋郎村" not in {row["village"] for row in eligible}
+
+
+def test_the_story_settles_to_the_fen_and_reaches_guanpuyang_households(app, client):
+    from marketplace.core.quantities import fen
+    from marketplace.settlement import journal, money_check, public_benefit
+    from marketplace.settlement.models import Distribution, MoneyEntry, Payout
+
+    with app.app_context():
+        demo.seed_demo(db.session)
+        entries = db.session.scalar(sa.select(sa.func.count()).select_from(MoneyEntry))
+        demo.seed_demo(db.session)  # idempotent
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(MoneyEntry)) == entries
+        assert money_check.check_invariants(db.session) == []
+        paid = sum(fen(o.amount_cny) for o in db.session.scalars(sa.select(Order).where(Order.status == "completed")))
+        assert -journal.balance(db.session, journal.BUYERS) == paid
+        payout = db.session.scalar(sa.select(Payout))
+        assert payout.status == "paid" and payout.seller.name == "龙泉市兰巨乡官埔垟村股份经济合作社"
+        distribution = db.session.scalar(sa.select(Distribution))
+        to_households = sum(line.amount_fen for line in distribution.lines)
+        assert distribution.collective_fen + to_households == payout.amount_fen
+        assert public_benefit.household_distributions_fen(db.session) == to_households
+        sold = sum(r.sold_units for r in public_benefit.village_benefits(db.session))
+        assert sold == 8_053_934  # 805.3934 t
+    answer = client.get("/api/v1/public/villages").get_json()
+    guanpuyang = next(v for v in answer["items"] if v["name"] == "官埔垟村")
+    assert guanpuyang["paid_out_cny"] == f"{payout.amount_fen / 100:.2f}"
+    assert guanpuyang["distributed_cny"] == f"{to_households / 100:.2f}"
+    assert guanpuyang["households"] == 12

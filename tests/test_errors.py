@@ -108,3 +108,17 @@ def test_schema_errors_speak_the_users_language(client):
     en = client.get("/api/v1/public/retirements?from=x&lang=en").get_json()["error"]
     assert en["message"] == "Send a date as YYYY-MM-DD."
     assert "超出范围" in client.get("/api/v1/public/retirements?per_page=0&lang=zh_CN").get_json()["error"]["message"]
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_with_retry_after_not_a_500(make_app, tmp_path):
+    """The fault matrix restarts a real PostgreSQL (tests/test_fault_matrix.py); here, on any database, one
+    that cannot be opened at all."""
+    application = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'missing' / 'gone.sqlite'}",
+                           PROPAGATE_EXCEPTIONS=False, TESTING=False)
+    client = application.test_client()
+    api = client.get("/api/v1/orders/1", headers={"Authorization": "Bearer th_not_checked_yet"})
+    assert api.status_code == 503 and api.headers["Retry-After"]
+    assert api.get_json()["error"]["code"] == "database_unavailable"
+    page = client.get("/registry/")
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert "服务暂时无法使用" in page.get_data(as_text=True)

@@ -131,9 +131,9 @@ def test_spreadsheet_round_trip_template_fill_upload(buyer_client, app):
     template = buyer_client.get("/buyers/events/template.xlsx")
     assert template.status_code == 200
     workbook = load_workbook(io.BytesIO(template.data))
-    sheet = workbook["activities"]
-    assert [c.value for c in sheet[1]] == ["category", "factor_code", "quantity", "description"]
-    codes = {row[0] for row in workbook["factors"].iter_rows(min_row=2, values_only=True)}
+    sheet = workbook["活动数据"]
+    assert [c.value for c in sheet[1]] == ["类别", "排放因子", "数量", "说明"]
+    codes = {row[6] for row in workbook["排放因子"].iter_rows(min_row=2, values_only=True)}
     assert {code for _c, code, _q, _d in SUMMIT_ROWS} <= codes
     for category, code, quantity, description in SUMMIT_ROWS:
         # numbers typed into Excel arrive as numbers, not text
@@ -186,8 +186,9 @@ def test_per_row_errors_in_the_users_language_and_nothing_saved(buyer_client, ap
     response = _upload(buyer_client, event_id, payload)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert "数量必须为正数" in html and "未知的排放因子代码" in html and "不接受公式" in html
-    assert re.search(r"<td>3</td><td>quantity</td>", html) and re.search(r"<td>6</td><td>quantity</td>", html)
+    assert "数量必须为正数" in html and "未知或已停用的排放因子“waste.nothing”" in html and "不接受公式" in html
+    assert re.search(r"<td>3</td><td>数量</td>", html) and re.search(r"<td>6</td><td>数量</td>", html)
+    assert re.search(r"<td>4</td><td>排放因子</td><td>排放因子“venue.grid_cn_2023”属于会场，而不是交通。", html)
     assert _lines(app, event_id) == 0
     buyer_client.get("/?lang=en")
     html = _upload(buyer_client, event_id, payload).get_data(as_text=True)
@@ -215,6 +216,22 @@ def test_a_hundred_thousand_rows_are_refused_quickly(buyer_client, app):
     sheet = workbook.create_sheet("activities")
     sheet.append(["category", "factor_code", "quantity", "description"])
     for _ in range(100_000):
+        sheet.append(["venue", "venue.grid_cn_2023", 1, ""])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    response = _upload(buyer_client, event_id, buffer.getvalue())
+    html = response.get_data(as_text=True)
+    # Refused before a row is read: the sheet unpacks past the workbook's size bounds (tests/test_sheet_bombs.py).
+    assert response.status_code == 422 and "解压后的数据量" in html
+    assert _lines(app, event_id) == 0
+
+
+def test_ten_thousand_rows_are_refused_at_the_row_cap(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("activities")
+    sheet.append(["category", "factor_code", "quantity", "description"])
+    for _ in range(10_000):
         sheet.append(["venue", "venue.grid_cn_2023", 1, ""])
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -310,3 +327,75 @@ def test_bureau_publishes_a_new_version_and_retires_a_factor(factors, factory, l
 
 def test_buyers_cannot_use_the_bureau_factor_page(buyer_client):
     assert buyer_client.get("/bureau/emission-factors").status_code == 403
+
+
+def test_removing_a_line_asks_first_and_removes_only_when_confirmed(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    form = CsrfClient(buyer_client)
+    page = f"/buyers/events/{event_id}"
+    form.post_form(page, {"line-category": "transport", "line-factor_code": "transport.hsr",
+                          "line-quantity": "1000", "line-description": "高铁"}, action=f"{page}/lines")
+    with app.app_context():
+        line_id = db.session.scalar(sa.select(ActivityLine.id).where(ActivityLine.event_id == event_id))
+    asked = form.post_form(page, {}, action=f"{page}/lines/{line_id}/delete")
+    assert asked.status_code == 200
+    question = asked.get_data(as_text=True)
+    assert "删除此行" in question and "高铁" in question and 'name="confirm" value="1"' in question
+    assert _lines(app, event_id) == 1  # only asked
+    done = form.post_form(page, {"confirm": "1"}, action=f"{page}/lines/{line_id}/delete")
+    assert done.status_code == 302 and _lines(app, event_id) == 0
+    again = form.post_form(page, {"confirm": "1"}, action=f"{page}/lines/{line_id}/delete")
+    assert again.status_code == 404  # gone; a second click changes nothing
+
+
+def test_a_chinese_template_comes_with_drop_downs_and_instructions_and_chinese_names_are_accepted(buyer_client, app):
+    """The template speaks the reader's language: Chinese headers, drop-downs of category and factor names,
+    an instructions sheet. A sheet filled with Chinese names (or English ones, or the old codes) imports;
+    problems name the column as the template does and never show a code the person did not type."""
+    from marketplace.footprint.models import EmissionFactor
+
+    event_id = _create_event(buyer_client)
+    workbook = load_workbook(io.BytesIO(buyer_client.get("/buyers/events/template.xlsx").data))
+    assert workbook.sheetnames == ["活动数据", "排放因子", "填写说明"]
+    sheet = workbook["活动数据"]
+    rules = {str(v.sqref): v.formula1 for v in sheet.data_validations.dataValidation}
+    assert "交通" in rules["A2:A2001"] and "transport" not in rules["A2:A2001"]
+    assert rules["B2:B2001"].startswith("='排放因子'!$A$2:$A$")
+    instructions = " ".join(str(row[0]) for row in workbook["填写说明"].iter_rows(values_only=True))
+    assert "下拉列表" in instructions and "类别" in instructions
+    with app.app_context():
+        hsr = db.session.scalar(sa.select(EmissionFactor).where(EmissionFactor.code == "transport.hsr",
+                                                                EmissionFactor.retired_at.is_(None)))
+        venue = db.session.scalar(sa.select(EmissionFactor).where(EmissionFactor.code == "venue.grid_east_2023",
+                                                                  EmissionFactor.retired_at.is_(None)))
+        names = (hsr.name_zh, venue.name_en)
+    factor_names = [row[0] for row in workbook["排放因子"].iter_rows(min_row=2, values_only=True)]
+    assert names[0] in factor_names
+    sheet.append(["交通", names[0], 156000, "高铁往返"])
+    sheet.append(["Venue", names[1], "34856.9", ""])  # English names are accepted too
+    filled = io.BytesIO()
+    workbook.save(filled)
+    response = _upload(buyer_client, event_id, filled.getvalue())
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    assert _lines(app, event_id) == 2
+
+    bad = _xlsx([("交通工具", names[0], 1), ("餐饮", names[0], 1), ("交通", "不存在的因子", 1)],
+                header=("类别", "排放因子", "数量", "说明"))
+    html = _upload(buyer_client, event_id, bad).get_data(as_text=True)
+    assert "<td>2</td><td>类别</td><td>未知的类别“交通工具”" in html
+    assert f"<td>3</td><td>排放因子</td><td>排放因子“{names[0]}”属于交通，而不是餐饮。" in html
+    assert "<td>4</td><td>排放因子</td><td>未知或已停用的排放因子“不存在的因子”" in html
+    table = html[html.index("<td>2</td>"):html.index("</table>", html.index("<td>2</td>"))]
+    assert "transport" not in table and "catering" not in table and "factor_code" not in table
+    assert _lines(app, event_id) == 2
+
+
+def test_the_line_form_names_a_mismatched_factor_by_its_name_not_its_code(buyer_client, app):
+    event_id = _create_event(buyer_client)
+    page = f"/buyers/events/{event_id}"
+    response = CsrfClient(buyer_client).post_form(page, {
+        "line-category": "transport", "line-factor_code": "venue.grid_east_2023", "line-quantity": "10",
+        "line-description": ""}, action=f"{page}/lines")
+    assert response.status_code == 422
+    error = re.search(r'<p class="error" id="line-factor_code-error">([^<]*)</p>', response.get_data(as_text=True))
+    assert error and "属于会场，而不是交通" in error.group(1) and "venue." not in error.group(1), error

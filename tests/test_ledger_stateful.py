@@ -1,4 +1,4 @@
-"""A rule-based state machine over issue, list, reserve, release, retire and cancel, checking the
+"""A rule-based state machine over issue, list, reserve, release, retire, cancel, pledge and release a pledge, checking the
 ledger's invariants (and the model's own accounting) after every step, on PostgreSQL."""
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from marketplace.accounts.models import User
 from marketplace.core.errors import InsufficientCredits
+from marketplace.core.quantities import format_tonnes
 from marketplace.extensions import db
-from marketplace.registry import ledger
+from marketplace.registry import ledger, pledges
 from marketplace.registry import service as registry
-from marketplace.registry.models import CreditBatch, Listing, Project
+from marketplace.registry.models import CreditBatch, Listing, Pledge, Project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -45,6 +46,7 @@ def test_ledger_state_machine(machine_world):
             self.listings: list[int] = []
             self.orders: dict[str, int] = {}  # order ref → units held
             self.retired = 0
+            self.pledges: list[int] = []
 
         def teardown(self):
             self.s.rollback()
@@ -132,6 +134,34 @@ def test_ledger_state_machine(machine_world):
                                     actor=self.s.get(User, seller_id))
             self.s.commit()
             self.listings.remove(listing_id)
+
+        @precondition(lambda self: self.batches)
+        @rule(data=st.data(), units=st.integers(1, 300_000))
+        def pledge(self, data, units):
+            batch_id = data.draw(st.sampled_from(self.batches))
+            available = ledger.balance(self.s, batch_id, "available")
+            try:
+                made = pledges.pledge_units(
+                    self.s, self.s.get(CreditBatch, batch_id), actor=self.s.get(User, bureau_id),
+                    tonnes=format_tonnes(units), bank_name="龙泉农商银行", contract_reference=f"GL-{next(_orders)}",
+                    loan_amount="100000.00", term_start=date(2026, 1, 1), term_end=date(2028, 12, 31))
+                self.s.commit()
+                self.pledges.append(made.id)
+                assert ledger.balance(self.s, batch_id, "available") == available - units
+            except InsufficientCredits:
+                self.s.rollback()
+                assert available < units
+
+        @precondition(lambda self: self.pledges)
+        @rule(data=st.data())
+        def release_pledge(self, data):
+            pledge_id = data.draw(st.sampled_from(self.pledges))
+            self.pledges.remove(pledge_id)
+            pledge = self.s.get(Pledge, pledge_id)
+            before = ledger.balance(self.s, pledge.batch_id, "available")
+            pledges.release(self.s, pledge, actor=self.s.get(User, bureau_id))
+            self.s.commit()
+            assert ledger.balance(self.s, pledge.batch_id, "available") == before + pledge.units
 
         @invariant()
         def ledger_holds(self):

@@ -193,7 +193,8 @@ def test_a_coverage_a_hair_below_100_percent_never_shows_100(app):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(st.tuples(st.sampled_from(["eligible", "plain", "refund", "voluntary"]),
-                                st.integers(min_value=100, max_value=400_000)), min_size=1, max_size=4),
+                                # at ¥30/t an order comes to at least ¥1.00 (the smallest order) from 334 units
+                                st.integers(min_value=334, max_value=400_000)), min_size=1, max_size=4),
        footprint_units=st.integers(min_value=1, max_value=2_000_000))
 def test_coverage_equals_retired_eligible_units_over_the_footprint_exactly(app, factory, market, steps,
                                                                            footprint_units):

@@ -20,6 +20,7 @@ from marketplace.orders import service as orders
 from marketplace.orders.models import Order, OrderTransition
 from marketplace.orders.payment_models import PaymentAttempt
 from marketplace.orders.stripe.webhook import signature_header
+from tests.factories import PASSWORD
 from tests.test_payments_stripe import card_token
 
 pytestmark = [pytest.mark.postgres, pytest.mark.stripe]
@@ -189,3 +190,101 @@ def test_cancelling_a_card_order_cancels_its_payment_intent(stripe_app, stripe_e
         db.session.commit()
         intent = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
         assert intent["status"] == "canceled"
+
+
+def test_a_forged_succeeded_event_for_an_invented_or_unrecorded_payment_intent_pays_nothing(
+        stripe_app, stripe_emulator, factory):
+    """The audit's forged payment: a signed ``payment_intent.succeeded`` naming the order in its metadata with
+    the right amount pays it only if the PaymentIntent is the one the order's attempt recorded, as Stripe has it."""
+    order_id, _listing = _card_order(stripe_app, factory)
+    with stripe_app.app_context():
+        amount = fen(db.session.get(Order, order_id).amount_cny)
+    invented = {"id": "pi_forged0000000000000000", "object": "payment_intent", "status": "succeeded",
+                "amount": amount, "amount_received": amount, "currency": "cny", "metadata": {"order_id": str(order_id)}}
+    client = stripe_app.test_client()
+    assert _deliver(client, stripe_emulator, _event(invented, "evt_forged")).status_code == 200
+    # A real, paid PaymentIntent at Stripe for the right amount and order id, but not one of this order's attempts.
+    with stripe_app.app_context():
+        stray = payments.get_client().create_payment_intent(amount_fen=amount, metadata={"order_id": str(order_id)},
+                                                            idempotency_key="stray-intent-1")
+        paid_stray = payments.get_client().confirm_payment_intent(stray["id"], "pm_card_visa")
+    assert paid_stray["status"] == "succeeded"
+    assert _deliver(client, stripe_emulator, _event(paid_stray, "evt_stray")).status_code == 200
+    with stripe_app.app_context():
+        # The order's own attempt, recorded but never paid, named in a forged "succeeded": read back, not paid.
+        attempt = payments.ensure_payment_intent(db.session, order_id=order_id, amount_fen=amount,
+                                                 metadata={"order_id": order_id})
+        own = payments.get_client().retrieve_payment_intent(attempt.payment_intent_id)
+    assert _deliver(client, stripe_emulator, _event({**own, "status": "succeeded"}, "evt_own_unpaid")).status_code == 200
+    assert _status_and_retire_rows(stripe_app, order_id) == ("pending_payment", 0, 0)
+
+
+def test_three_parallel_card_submissions_make_one_charge_and_nobody_is_told_it_failed(stripe_app, stripe_emulator,
+                                                                                       factory):
+    order_id, _listing = _card_order(stripe_app, factory)
+    with stripe_app.app_context():
+        order = db.session.get(Order, order_id)
+        payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                       metadata={"order_id": order.id})
+    tokens = [card_token(stripe_emulator, "4242424242424242") for _ in range(3)]
+    barrier = threading.Barrier(3)
+    outcomes = []
+
+    def submit(token):
+        with stripe_app.app_context():
+            order = db.session.get(Order, order_id)
+            barrier.wait()
+            try:
+                payment = order_payments.pay_with_card(db.session, order, token)
+                db.session.commit()
+                outcomes.append(payment.status)
+            except payments.PaymentInProgress as exc:
+                db.session.rollback()
+                outcomes.append(exc.code)
+            except Exception as exc:  # noqa: BLE001 — what the audit saw: "payment failed"
+                db.session.rollback()
+                outcomes.append(f"{type(exc).__name__}: {getattr(exc, 'code', exc)}")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submit, args=(token,)) for token in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # One charges; the others are told it is in progress (or, arriving after it finished, that it succeeded).
+    assert len(outcomes) == 3 and set(outcomes) <= {"payment_in_progress", "succeeded"}, outcomes
+    assert "succeeded" in outcomes
+    with stripe_app.app_context():
+        attempts = db.session.scalars(sa.select(PaymentAttempt).where(PaymentAttempt.order_id == order_id)).all()
+        assert len(attempts) == 1
+        intent = payments.get_client().retrieve_payment_intent(attempts[0].payment_intent_id)
+    assert intent["status"] == "succeeded"
+    assert _status_and_retire_rows(stripe_app, order_id) == ("paid", 1, 1)
+
+
+def test_a_declined_card_is_in_the_order_history_for_the_buyer_and_the_bureau(stripe_app, stripe_emulator, factory):
+    """A refused card changes no status (the order still awaits payment) but is recorded: the buyer's
+    order page and the bureau's show when, which attempt, and the reason the buyer was given."""
+    from tests.conftest import CsrfClient
+
+    listing = factory.listing(tonnes="100")
+    buyer = factory.user("buyer")
+    with stripe_app.app_context():
+        order = orders.place_order(db.session, actor=db.session.get(User, buyer.id), units=parse_tonnes("2"),
+                                   payment_method="card", beneficiary="测试受益方", retirement_reason="测试",
+                                   listing_id=listing.id)
+        db.session.commit()
+        order_id = order.id
+        attempt = payments.ensure_payment_intent(db.session, order_id=order.id, amount_fen=fen(order.amount_cny),
+                                                 metadata={"order_id": order.id})
+        with pytest.raises(payments.PaymentFailed):
+            payments.pay_with_card_token(db.session, attempt, card_token(stripe_emulator, "4000000000000002"))
+        db.session.remove()
+    refused = "第 1 次银行卡付款被拒：银行卡被拒绝，请换一张卡或联系发卡银行。"
+    for user, url in ((buyer, f"/buyers/orders/{order_id}"), (factory.user("bureau"), f"/bureau/orders/{order_id}")):
+        client = CsrfClient(stripe_app.test_client())
+        assert client.post_form("/login", {"email": user.email, "password": PASSWORD}).status_code == 302
+        page = client.client.get(url).get_data(as_text=True)
+        history = page[page.index('id="order-history"'):]
+        assert "银行卡被拒" in history and refused in history, history[:800]

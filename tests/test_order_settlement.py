@@ -7,6 +7,7 @@ browser tests), so these run on SQLite too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import timedelta
@@ -66,6 +67,10 @@ class FakeStripe:
         self.calls.append(("cancel", intent_id))
         self.intents[intent_id]["status"] = "canceled"
         return self._answer(intent_id)
+
+    def deadline(self, _budget_ms):
+        """The real client bounds a request's calls in time (StripeClient.deadline); these answer at once."""
+        return contextlib.nullcontext()
 
     def reads(self, intent_id=None) -> int:
         return sum(1 for method, pi in self.calls if method == "retrieve" and intent_id in (None, pi))

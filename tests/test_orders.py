@@ -162,7 +162,8 @@ def test_many_buyers_at_once_never_oversell(app, factory):
             with lock:
                 results.append((response.status_code, units))
 
-        threads = [threading.Thread(target=worker, args=(n, rng.randint(1, 40_000))) for n in range(64)]
+        # From 0.3334 t: at ¥30.00/t, the smallest order worth ¥1.00 (orders.service.MIN_ORDER_AMOUNT_CNY).
+        threads = [threading.Thread(target=worker, args=(n, rng.randint(3_334, 40_000))) for n in range(64)]
         for t in threads:
             t.start()
         for t in threads:

@@ -55,8 +55,8 @@ def serve(make_app, stripe_emulator):
 
     def start(**overrides):
         port = free_port()
-        app = make_app(**stripe_emulator.app_config(), SERVER_NAME=f"127.0.0.1:{port}",
-                       PREFERRED_URL_SCHEME="http", **overrides)
+        app = make_app(**{**stripe_emulator.app_config(), "SERVER_NAME": f"127.0.0.1:{port}",
+                          "PREFERRED_URL_SCHEME": "http", **overrides})
         server = make_server("127.0.0.1", port, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -153,16 +153,16 @@ def order_by_card(page, base, listing, tonnes: str = "12.5", *, twice: bool = Fa
     return int(re.search(r"/orders/(\d+)/pay$", page.url).group(1))
 
 
-def fill_card(page, number: str):
-    page.fill("#card-element input[placeholder=number]", number)
-    page.fill("#card-element input[placeholder=exp_month]", "12")
-    page.fill("#card-element input[placeholder=exp_year]", "34")
-    page.fill("#card-element input[placeholder=cvc]", "123")
-    page.fill("#card-element input[placeholder=postal_code]", "323000")
+def fill_card(page, number: str, *, month: str = "12", year: str = "34", cvc: str = "123"):
+    """The card's fields, found by their labels (pay.js labels the emulator's plain inputs)."""
+    page.get_by_label("卡号").fill(number)
+    page.get_by_label("有效期（月）").fill(month)
+    page.get_by_label("有效期（年）").fill(year)
+    page.get_by_label("安全码（CVC）").fill(cvc)
 
 
-def pay(page, number: str):
-    fill_card(page, number)
+def pay(page, number: str, **fields):
+    fill_card(page, number, **fields)
     page.click("#card-pay-button")
 
 
@@ -338,4 +338,60 @@ def test_the_whole_story_with_a_worker_certificate_verify_page_and_pdf(serve, pa
         db.session.remove()
     assert ok, reason
     assert number in reason
+    assert page.console_errors == []
+
+
+def test_with_stripe_down_the_pay_page_says_so_in_chinese_and_paying_later_works(serve, page, market, faulty_proxy):
+    """Fault matrix case c (docs/fault-matrix.md), as the buyer sees it: this server cannot reach Stripe (the
+    browser still can: Stripe.js makes the card token), the page says so and stays usable, the order payable."""
+    buyer, listing = market
+    app, base = serve(STRIPE_API_BASE=faulty_proxy.base_url, STRIPE_READ_TIMEOUT_MS=1000,
+                      STRIPE_CONNECT_TIMEOUT_MS=1000, STRIPE_REQUEST_BUDGET_MS=2500)
+    log_in(page, base, buyer)
+    order_id = order_by_card(page, base, listing, tonnes="1")
+
+    faulty_proxy.mode = "down"
+    pay(page, "4242424242424242")
+    page.wait_for_selector("#card-errors:not(:empty)")
+    assert page.inner_text("#card-errors") == "支付服务暂时没有响应，请一分钟后重试。"
+    assert page.is_enabled("#card-pay-button")
+    assert order_state(app, order_id)["status"] == "pending_payment"
+
+    faulty_proxy.mode = "pass"
+    pay(page, "4242424242424242")
+    page.wait_for_url(f"{base}/buyers/orders/{order_id}")
+    assert order_state(app, order_id)["status"] == "paid"
+    # The 503 is logged by Chromium like every failed fetch; nothing else.
+    assert [e for e in page.console_errors if "status of 503" not in e] == []
+
+
+def test_the_pay_page_takes_the_card_as_printed_and_says_what_is_missing(serve, page, market):
+    """Spaces in the number and a four-digit year are accepted; an empty field is named, not blamed on
+    the network; the placeholders are whole and the postal code (not asked for) is hidden."""
+    buyer, listing = market
+    app, base = serve()
+    log_in(page, base, buyer)
+    order_id = order_by_card(page, base, listing, tonnes="3")
+
+    placeholders = page.eval_on_selector_all("#card-element input:not([hidden])", "els => els.map(e => e.placeholder)")
+    assert placeholders == ["1234 1234 1234 1234", "月", "年", "123"], placeholders
+    assert page.is_hidden("#card-element input[placeholder=postal_code]")
+    for field in ("#card-number", "#card-exp-month", "#card-exp-year", "#card-cvc"):  # nothing is cut
+        assert page.evaluate(f"(() => {{ const e = document.querySelector('{field}'); "
+                             "return e.scrollWidth <= e.clientWidth; })()"), field
+
+    page.click("#card-pay-button")
+    assert page.inner_text("#card-errors") == "请输入卡号。"
+    assert page.get_attribute("#card-number", "aria-invalid") == "true"
+    fill_card(page, "4242 4242 4242 4242", month="12", year="", cvc="")
+    page.click("#card-pay-button")
+    assert page.inner_text("#card-errors") == "请输入卡面上印的有效期月份和年份。"
+    fill_card(page, "4242 4242 4242 4242", month="12", year="2034", cvc="")
+    page.click("#card-pay-button")
+    assert page.inner_text("#card-errors") == "请输入安全码（CVC），即卡背面的 3 或 4 位数字。"
+    assert order_state(app, order_id)["attempts"] == []  # nothing reached the payment service
+
+    pay(page, "4242 4242 4242 4242", month="12", year="2034", cvc="123")
+    page.wait_for_url(f"{base}/buyers/orders/{order_id}")
+    assert_paid_once(app, order_id)
     assert page.console_errors == []

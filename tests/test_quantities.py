@@ -42,9 +42,10 @@ def test_bad_quantities_are_refused_with_a_message(raw, app_ctx):
 def test_formatting_is_four_places_for_the_api_and_trimmed_for_pages():
     assert format_tonnes(1_754_020) == "175.4020"
     assert format_tonnes(1) == "0.0001"
-    assert display_tonnes(1_754_020) == "175.402"
+    assert display_tonnes(1_754_020) == "175.4020"  # one format on every page: all 4 places
     assert display_tonnes(8_053_934) == "805.3934"
-    assert display_tonnes(12_340_000) == "1,234"
+    assert display_tonnes(12_340_000) == "1,234.0000"
+    assert display_tonnes(-5) == "-0.0005"
 
 
 def test_story_totals_add_up_exactly():

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace.extensions import db
-from marketplace.registry.models import LedgerBalance, Project, ProjectDocument
+from marketplace.registry.models import CreditBatch, LedgerBalance, Project, ProjectDocument
 from tests.factories import MINIMAL_PDF
 
 
@@ -57,6 +57,14 @@ def test_cooperative_to_public_registry_through_the_pages(app, factory, client, 
     response = client.post(f"{page}/batches", data={
         "csrf_token": _form(client, page), "quantity": "2000", "vintage_start": "2023-01-01",
         "vintage_end": "2023-12-31", "verification_body": "中环联合认证中心", "report_reference": "CEC-2023-01"})
+    assert response.status_code == 422  # not confirmed: issuing cannot be undone
+    assert "请勾选以确认" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CreditBatch)) == 0
+    response = client.post(f"{page}/batches", data={
+        "csrf_token": _form(client, page), "quantity": "2000", "vintage_start": "2023-01-01",
+        "vintage_end": "2023-12-31", "verification_body": "中环联合认证中心", "report_reference": "CEC-2023-01",
+        "confirmed": "y"})
     assert response.status_code == 302
     client.post("/logout", data={"csrf_token": _form(client, page)})
 
@@ -176,7 +184,7 @@ def test_another_cooperative_sees_404_everywhere(app, factory, client, login):
 @pytest.mark.parametrize(("filename", "data", "message"), [
     ("photo.pdf", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "只接受 PDF"),
     ("empty.pdf", b"", "文件为空"),
-    ("big.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024) + b"\n%%EOF\n", "超过 10 MB"),
+    ("big.pdf", b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024) + b"\n%%EOF\n", "文件太大：最多 10 MB。"),
 ])
 def test_uploads_are_checked_from_their_content(app, factory, client, login, filename, data, message):
     project = factory.project(verified=False)
@@ -212,7 +220,32 @@ def test_upload_names_cannot_choose_the_path(app, factory, client, login, tmp_pa
     too_big = client.post(f"{page}/documents", data={
         "csrf_token": _form(client, page), "kind": "other",
         "file": (io.BytesIO(b"0" * (21 * 1024 * 1024)), "huge.pdf")}, content_type="multipart/form-data")
-    assert too_big.status_code == 413
+    assert too_big.status_code == 413  # no page of ours sent it (no Referer): the error page, same limit
+    assert "最大 10 MB" in too_big.get_data(as_text=True)
+
+
+def test_an_upload_over_the_limit_is_answered_on_its_form_with_the_one_limit(app, factory, client, login):
+    project = factory.project(verified=False)
+    login(project.seller.email)
+    page = f"/sellers/projects/{project.id}"
+    form_page = client.get(page).get_data(as_text=True)
+    assert "最多 10 MB。" in form_page and "20 MB" not in form_page
+    # Over the whole request's limit (11 MiB): back on the form with the message, not a bare 413 page.
+    too_big = client.post(f"{page}/documents", data={
+        "csrf_token": _form(client, page), "kind": "other",
+        "file": (io.BytesIO(b"%PDF-" + b"0" * (12 * 1024 * 1024)), "huge.pdf")}, content_type="multipart/form-data",
+        headers={"Referer": f"http://localhost{page}"})
+    assert too_big.status_code == 302 and too_big.headers["Location"] == page
+    shown = client.get(page).get_data(as_text=True)
+    assert "文件太大：最多 10 MB。未上传任何内容，请选择较小的文件。" in shown and "flash-kept" in shown
+    # Just over the file limit but inside the request's: refused by name on the form, the same words.
+    over = client.post(f"{page}/documents", data={
+        "csrf_token": _form(client, page), "kind": "other",
+        "file": (io.BytesIO(b"%PDF-" + b"0" * (10 * 1024 * 1024) + b"%%EOF"), "big.pdf")},
+        content_type="multipart/form-data")
+    assert over.status_code == 422 and "文件太大：最多 10 MB。" in over.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ProjectDocument)) == 0
 
 
 def test_ledger_check_command_passes_on_the_demo_and_fails_when_tampered(app, runner):
@@ -240,3 +273,13 @@ def test_an_english_name_longer_than_its_column_is_refused_by_name(app, factory,
     assert response.status_code == 422 and response.get_json()["error"]["field"] == "name_en"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Project)) == 0
+
+
+def test_the_ledger_check_runs_from_its_page(app, factory, client, login):
+    login(factory.user("bureau").email)
+    page = client.get("/bureau/ledger").get_data(as_text=True)
+    assert "立即检查" in page and "marketplace ledger check" not in page and 'id="ledger-result"' not in page
+    result = client.post("/bureau/ledger", data={"csrf_token": _form(client, "/bureau/ledger")})
+    assert result.status_code == 200
+    text = result.get_data(as_text=True)
+    assert 'id="ledger-result"' in text and "通过" in text and "再次检查" in text

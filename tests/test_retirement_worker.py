@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
 import signal
-import subprocess
 import threading
 
 import pytest
@@ -21,7 +19,7 @@ from marketplace.orders import service as orders
 from marketplace.orders.models import Order
 from marketplace.registry import ledger
 from marketplace.registry.models import SerialRange
-from tests.conftest import free_port, wait_for
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -131,35 +129,6 @@ def test_a_worker_killed_while_drawing_the_certificate_completes_exactly_once(re
     assert certificates[0].number.endswith("000001")  # no number was lost or used twice
     assert len(ranges) == 1 and report.ok
 
-@pytest.fixture
-def private_redis(tmp_path):
-    """A Redis server of this test's own, so restarting it disturbs nobody else."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed", pytrace=False)
-    port = free_port()
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-        process = None
-
-        def start(self):
-            self.process = subprocess.Popen(  # noqa: S603
-                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_for(lambda: subprocess.run([shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"],  # noqa: S603
-                                            capture_output=True, text=True).stdout.strip() == "PONG", timeout=10)
-
-        def stop(self):
-            if self.process and self.process.poll() is None:
-                self.process.terminate()
-                self.process.wait(10)
-
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
-
 def test_a_redis_restart_loses_nothing(make_app, factory, worker_factory, private_redis):
     application = make_app(CELERY_BROKER_URL=private_redis.url, RATELIMIT_STORAGE_URI="memory://")
     worker_factory(private_redis.url)
@@ -184,3 +153,28 @@ def test_a_task_that_keeps_failing_becomes_a_dead_letter(redis_app, celery_worke
         letter = wait_for(lambda: db.session.scalar(sa.select(DeadLetter)), timeout=60)
         assert letter.task_name == orders.RETIRE_TASK
 
+
+
+def test_a_worker_killed_inside_the_retirement_transaction_retires_exactly_once(redis_app, redis_url, factory,
+                                                                               worker_factory, tmp_path):
+    """Fault matrix (d), docs/fault-matrix.md: the worker dies with the ledger's move reserved → retired
+    written but not committed; the database rolls it back, the re-drive retires the order once."""
+    mark = tmp_path / "in-retirement"
+    slow = worker_factory(redis_url, include=("tests.worker_faults",), TANHUI_TEST_FAULT_POINT="in_retirement",
+                          TANHUI_TEST_FAULT_MARK=str(mark))
+    order_id = _paid_order(redis_app, factory)
+    wait_for(mark.exists, timeout=60)
+    slow.process.send_signal(signal.SIGKILL)
+    slow.process.wait(10)
+    status, certificates, ranges, report = _state(redis_app, order_id)
+    # The kill rolled the open transaction back: still paid, nothing retired, and the ledger is whole.
+    assert (status, certificates, ranges) == ("paid", [], [])
+    assert report.ok, report.problems
+    worker_factory(redis_url, ORDER_REDRIVE_AFTER_SECONDS=0)
+    with redis_app.app_context():
+        redis_app.extensions["celery"].send_task("tanhui.redrive_orders")
+    wait_for(lambda: _state(redis_app, order_id)[0] == "completed", timeout=60)
+    status, certificates, ranges, report = _state(redis_app, order_id)
+    assert len(certificates) == 1 and certificates[0].pdf_path
+    assert len(ranges) == 1 and ranges[0].units == 1_754_020
+    assert report.ok, report.problems

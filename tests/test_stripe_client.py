@@ -189,3 +189,20 @@ def test_nested_parameters_are_form_encoded_like_stripe():
                           "payment_method_types": ["card"], "items": [{"price": "p"}]}) == [
         ("amount", "5"), ("metadata[order_id]", "7"), ("confirm", "true"), ("payment_method_types[0]", "card"),
         ("items[0][price]", "p")]
+
+
+def test_calls_inside_a_deadline_end_within_its_budget_retries_included(fake_stripe):
+    """The pay page makes several calls, each retried: a deadline bounds them all (STRIPE_REQUEST_BUDGET_MS)."""
+    client = StripeClient(fake_stripe.url, "sk_test_x", read_timeout_ms=500, connect_timeout_ms=500, backoff_ms=10)
+    fake_stripe.script(*[(200, PI, {}, 1.0)] * 6)  # every answer too slow
+    started = time.monotonic()
+    with client.deadline(800), pytest.raises(StripeUnavailable):
+        client.retrieve_payment_intent("pi_123")  # 0.5 s, then the rest of the budget: 0.3 s
+    assert 0.7 < time.monotonic() - started < 1.2
+    assert len(fake_stripe.requests) == 2
+    with client.deadline(800), pytest.raises(StripeUnavailable):
+        time.sleep(0.8)  # the budget is spent before the call: no request at all
+        client.retrieve_payment_intent("pi_123")
+    assert len(fake_stripe.requests) == 2
+    fake_stripe.replies.clear()
+    assert client.retrieve_payment_intent("pi_123")["id"] == "pi_123"  # outside a deadline: as before

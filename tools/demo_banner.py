@@ -44,6 +44,8 @@ def main() -> int:
     print(f"  Demo logins (password {DEMO_PASSWORD}):")
     for kind, email, name in demo_logins():
         print(f"    {kind:<7} {email:<28} {name}")
+    print("  The bureau login sets up two-step sign-in (any authenticator app) on its first sign-in;")
+    print("  TWO_STEP_REQUIRED_ROLES= make run skips that.")
     print("  Ctrl-C stops everything.\n", flush=True)
     return 0
 

@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tanhui-queries-"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "profile", "SERVER_NAME": "localhost",
+    app = create_app({"TESTING": True, "SECRET_KEY": "profile", "TANHUI_ENV": "development", "SERVER_NAME": "localhost",
                       "SQLALCHEMY_DATABASE_URI": args.database_url or f"sqlite:///{workdir / 'profile.sqlite'}",
                       "CELERY_BROKER_URL": "memory://", "RATELIMIT_ENABLED": False, "INSTANCE_PATH": str(workdir),
                       "UPLOAD_FOLDER": str(workdir / "uploads"), "SESSION_COOKIE_SECURE": False})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user_record, token_required
+from marketplace.core.api import Blueprint
 
 blp = Blueprint("api_account", __name__, url_prefix="/api/v1", description="The caller's account")
 

@@ -8,14 +8,17 @@ import sqlalchemy.orm as so
 from flask import request
 from flask_babel import gettext as _
 
+from marketplace.accounts.audit import record_event
 from marketplace.accounts.models import User
-from marketplace.accounts.service import Actor, actor_for_token
+from marketplace.accounts.service import Actor, resolve_token
 from marketplace.core.access import api_actor, set_api_actor
 from marketplace.core.http_errors import ExplainedForbidden, ExplainedUnauthorized
 from marketplace.extensions import db
 
 #: OpenAPI security requirement for documented endpoints.
 BEARER = [{"bearerAuth": []}]
+#: All a read-only token may do.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _bearer_token() -> str | None:
@@ -32,9 +35,16 @@ def token_required(*roles: str):
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            actor = actor_for_token(db.session, _bearer_token() or "")
+            actor, touched = resolve_token(db.session, _bearer_token() or "")
+            if touched:
+                db.session.commit()  # last_used_at, whatever the view does next
             if actor is None:
                 raise ExplainedUnauthorized(_("Send a valid API token: Authorization: Bearer <token>."))
+            if actor.scope != "read_write" and request.method not in READ_METHODS:
+                record_event(db.session, actor.id, "token_refused_read_only", address=request.remote_addr,
+                             detail=f"{request.method} {request.path}"[:200])
+                db.session.commit()
+                raise ExplainedForbidden(_("This token is read-only; changes need a read-and-write token."))
             if roles and actor.role not in roles:
                 raise ExplainedForbidden(_("This call is for %(roles)s accounts.", roles=", ".join(roles)))
             set_api_actor(actor)

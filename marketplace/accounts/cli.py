@@ -10,6 +10,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.accounts import service as accounts
+from marketplace.accounts import two_step
 from marketplace.accounts.credit_code import complete_credit_code
 from marketplace.accounts.models import Organisation, User
 from marketplace.core.cli import fail
@@ -60,16 +61,36 @@ def tokens_group():
     pass
 
 
-@tokens_group.command("create")
-@click.option("--email", required=True)
-@click.option("--name", default="cli")
-@with_appcontext
-def tokens_create(email, name):
-    """Create an API token for a user and print the token alone."""
+def _user_by_email(email: str) -> User:
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None:
         fail(f"no user with e-mail {email}", 2)
-    token = accounts.create_api_token(db.session, user.id, name)
+    return user
+
+
+@users_group.command("reset-two-step")
+@click.option("--email", required=True)
+@with_appcontext
+def users_reset_two_step(email):
+    """Turn a user's two-step sign-in off (lost phone and recovery codes) and end their sessions; if their role
+    requires it, they set it up again at their next sign-in."""
+    user = _user_by_email(email)
+    two_step.disable_two_step(db.session, user.id)
+    accounts.end_all_sessions(db.session, user.id)
+    db.session.commit()
+    click.echo(f"two-step sign-in of {user.email} is off; their sessions have ended")
+
+
+@tokens_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+@click.option("--scope", type=click.Choice(["read", "read_write"]), default="read_write", show_default=True)
+@click.option("--days", type=click.IntRange(1, 366), default=accounts.DEFAULT_TOKEN_DAYS, show_default=True)
+@with_appcontext
+def tokens_create(email, name, scope, days):
+    """Create an API token for a user and print the token alone."""
+    user = _user_by_email(email)
+    token = accounts.create_api_token(db.session, user.id, name, scope=scope, days=days)
     db.session.commit()
     click.echo(token)
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, RadioField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from marketplace.accounts.models import ApiToken, Organisation, User
-from marketplace.accounts.service import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from marketplace.accounts.service import (
+    DEFAULT_TOKEN_DAYS,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    TOKEN_DAYS_CHOICES,
+)
 from marketplace.core.db import max_length
 
 
@@ -46,3 +51,41 @@ class UserForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=max_length(ApiToken.name))])
+    scope = RadioField(_l("What it may do"), choices=[("read", _l("Read only")),
+                                                      ("read_write", _l("Read and write"))],
+                       default="read", validators=[DataRequired()])
+    days = SelectField(_l("Valid for"), coerce=int, default=DEFAULT_TOKEN_DAYS,
+                       choices=[(d, _l("%(n)d days", n=d)) for d in TOKEN_DAYS_CHOICES])
+
+
+def _new_password_fields():
+    return (
+        PasswordField(_l("New password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH,
+                                                                             max=MAX_PASSWORD_LENGTH)]),
+        PasswordField(_l("New password again"), validators=[
+            DataRequired(), EqualTo("new_password", message=_l("The two passwords differ."))]),
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"),
+                                     validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])
+    new_password, confirm = _new_password_fields()
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=max_length(User.email))])
+
+
+class ResetPasswordForm(FlaskForm):
+    new_password, confirm = _new_password_fields()
+
+
+class TwoStepForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=20)])
+
+
+class ConfirmPasswordForm(FlaskForm):
+    """Changes to the second step itself ask for the password again."""
+
+    password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import url_for
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.certificates.models import Certificate, SigningKey
 from marketplace.certificates.pdf import verify_url_for
 from marketplace.certificates.service import find_certificate, verify_certificate_record
 from marketplace.core.access import get_scoped
+from marketplace.core.api import Blueprint
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db
 
@@ -47,7 +47,8 @@ class PublicCertificateSchema(ma.Schema):
 
 class OwnerCertificateSchema(PublicCertificateSchema):
     order_id = ma.fields.Integer()
-    pdf_url = ma.fields.String()
+    pdf_url = ma.fields.String(metadata={
+        "description": "the certificate's PDF: GET it with the same Authorization: Bearer header (or a web sign-in)"})
 
 
 def _public(number: str) -> dict:

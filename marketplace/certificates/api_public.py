@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.certificates import public_retirements as registry
+from marketplace.core.api import Blueprint
+from marketplace.core.dates import FIRST_DAY, LAST_DAY
 from marketplace.extensions import db
 from marketplace.orders.models import RETIREMENT_PURPOSES
 
@@ -17,8 +18,10 @@ class RetirementQuery(ma.Schema):
     buyer = ma.fields.String(load_default="")
     project = ma.fields.String(load_default="")
     village = ma.fields.String(load_default="")
-    date_from = ma.fields.Date(data_key="from", load_default=None, metadata={"description": "retired on or after"})
-    date_to = ma.fields.Date(data_key="to", load_default=None, metadata={"description": "retired on or before"})
+    date_from = ma.fields.Date(data_key="from", load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                               metadata={"description": "retired on or after"})
+    date_to = ma.fields.Date(data_key="to", load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                             metadata={"description": "retired on or before"})
     purpose = ma.fields.String(load_default="", validate=ma.validate.OneOf(("", *RETIREMENT_PURPOSES)),
                                metadata={"description": "event | zero_carbon_org | ecological_compensation | "
                                                         "voluntary | other"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from flask_babel import force_locale
 from marketplace.accounts.models import User
 from marketplace.certificates.retirement import certificate_number_for
 from marketplace.core.db import utcnow
+from marketplace.core.i18n import platform_zone, zone_label
 from marketplace.orders.models import Order
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ def _send_certificate_ready(session: so.Session, order: Order) -> int:
             message = EmailMessage()
             message["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
             message["To"] = user.email
+            # Mail programs show the Date header in the reader's zone; given in the platform's, it also
+            # reads right where it is shown as sent.
+            message["Date"] = format_datetime(utcnow().astimezone(platform_zone()))
             message["Subject"] = render_template("certificates/email_ready_subject.txt", number=number).strip()
             message.set_content(render_template("certificates/email_ready.txt", user=user, order=order, number=number,
                                                 order_url=f"{base}/buyers/orders/{order.id}",
-                                                verify_url=f"{base}/verify/{number}"))
+                                                verify_url=f"{base}/verify/{number}", zone_label=zone_label))
         send(message)
     return len(users)

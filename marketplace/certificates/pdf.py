@@ -3,9 +3,15 @@
 The PDF shows the signed facts, the serial ranges, the signature and key id, and a QR code to
 ``<PUBLIC_BASE_URL>/verify/<number>``. The signed record itself travels inside the file as an
 embedded file attachment, ``certificate.json``: ``{"algorithm", "facts", "signature"}``. Any PDF
-reader lists it; ``verify_pdf`` reads it back with pypdf, checks the signature against the published
-keys, and checks that the printed text shows the signed number, beneficiary and quantity, so a
-genuine record cannot lend its signature to an edited page.
+reader lists it; ``verify_pdf`` reads it back with pypdf and checks the signature against the published
+keys and its key's validity window. Then it proves that what a reader sees is what was signed: the pages
+are drawn again from the signed record and every page's text must equal the file's exactly (same number
+of pages), and the file must be one revision (no incremental update appended after signing) with no
+annotations, forms, scripts, actions or other attachments that could show something else. A genuine
+record cannot lend its signature to an edited page.
+
+The drawing is therefore part of the format: a change to ``render_pages`` that moves any text must come
+with a new ``FORMAT`` (and the old drawing kept for the old one), or earlier certificates stop verifying.
 
 Files live in ``instance/certificates/<number>.pdf`` (never under the web root) and are written to a
 temporary file and renamed, so a killed worker never leaves half a PDF. A PDF is derived data: if it
@@ -22,7 +28,6 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 import segno
 import sqlalchemy.orm as so
@@ -37,15 +42,16 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace.certificates.models import Certificate
-from marketplace.certificates.service import FORMAT, ONLINE_PATHS, SIGNED_FORMATS, check_signed_facts
+from marketplace.certificates.service import FORMAT, ONLINE_PATHS, RENDERERS, check_signed_facts
+from marketplace.core.files import private_folder, write_private_file
+from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
+from marketplace.core.quantities import format_serial_range
 
 ATTACHMENT_NAME = "certificate.json"
 GREEN = colors.HexColor("#1d6b4a")
 LIGHT = colors.HexColor("#eef5f1")
 MUTED = colors.HexColor("#5b6b63")
-#: Time zone the certificate prints its dates in (the platform's, like the pages).
-DISPLAY_ZONE = "Asia/Shanghai"
 
 
 # --- drawing ---------------------------------------------------------------------------------------
@@ -96,8 +102,9 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
 
 
 def _local(iso: str) -> str:
-    moment = datetime.fromisoformat(iso).astimezone(ZoneInfo(DISPLAY_ZONE))
-    return moment.strftime("%Y-%m-%d %H:%M (UTC+08:00)")
+    """A signed moment in the platform zone, with the zone said: the PDF is read away from the site."""
+    moment = datetime.fromisoformat(iso)
+    return f"{local_time(moment)} ({zone_label(moment)})"
 
 
 #: The purposes as the bilingual certificate prints them (both languages on the page, so not gettext).
@@ -109,8 +116,9 @@ PURPOSES = {"event": "大型活动碳中和 Large-event carbon neutrality", "zer
 def _batch_lines(batch: dict) -> str:
     """The batch's serial block, then its ranges printed inclusively (first – last serial, unit count)."""
     head = escape(batch["serial_block"]) + (f" · {escape(batch['vintage'])}" if batch.get("vintage") else "")
-    return "<br/>".join([f"<b>{head}</b>", *(f"{start:,} – {end - 1:,} ({end - start:,})"
-                                           for start, end in batch["ranges"])])
+    return "<br/>".join([f"<b>{head}</b>", *(
+        f"{escape(format_serial_range(batch['serial_block'], start, end - 1))} ({end - start:,})"
+        for start, end in batch["ranges"])])
 
 
 def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
@@ -230,26 +238,25 @@ def certificate_pdf_bytes(facts_json: str, signature: str, verify_url: str) -> b
     return attach_signed_record(render_pages(facts, signature, verify_url), record)
 
 
-def verify_url_for(number: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/verify/{number}"
+def verify_url_for(number: str, kind: str = FORMAT) -> str:
+    """Where a signed record of this format is checked online (a certificate: /verify/<number>)."""
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}{ONLINE_PATHS[kind]}{number}"
 
 
 # --- files -----------------------------------------------------------------------------------------
 
 def _certificates_dir() -> Path:
-    return Path(current_app.instance_path) / "certificates"
+    """instance/certificates, private to the application's user (0700; the PDFs 0600)."""
+    return private_folder(Path(current_app.instance_path) / "certificates")
 
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside the target, fsync, rename: readers see the old file or the
     whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(temporary, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_private_file(temporary, data, fsync=True)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -291,55 +298,127 @@ def _embedded_signature(path: Path) -> str | None:
 
 # --- offline verification --------------------------------------------------------------------------
 
-def _squash(text: str) -> str:
-    return "".join(text.split())
+#: What a certificate PDF's catalogue may hold; anything else (forms, scripts, open actions, outlines,
+#: optional content that hides or shows layers) could make a reader show something other than the pages.
+_ALLOWED_CATALOGUE_KEYS = frozenset({"/Type", "/Pages", "/Names", "/PageMode", "/Metadata", "/Outlines", "/Lang"})
+#: What each page may hold; ``/Annots`` (a stamp, a free-text box over the quantity) is refused.
+_ALLOWED_PAGE_KEYS = frozenset({"/Type", "/Parent", "/Resources", "/Contents", "/MediaBox", "/CropBox",
+                                "/Rotate", "/Trans", "/BleedBox", "/TrimBox", "/ArtBox"})
 
 
-def read_signed_record(pdf: bytes) -> tuple[dict | None, str, str]:
-    """(record, page text, problem) from a certificate PDF's bytes."""
+def _pages_text(reader: PdfReader) -> list[str]:
+    return [page.extract_text() or "" for page in reader.pages]
+
+
+def _structure_problem(pdf: bytes, reader: PdfReader) -> str | None:
+    """Why this file could show a reader more or other than its pages as drawn, or None."""
+    # One revision: an incremental update appends objects (an edited page) and a second trailer.
+    if pdf.count(b"%%EOF") != 1 or pdf.count(b"startxref") != 1 or "/Prev" in reader.trailer:
+        return _("The PDF was changed after it was issued (an incremental update is appended).")
+    catalogue = reader.trailer["/Root"]
+    extra = set(catalogue.keys()) - _ALLOWED_CATALOGUE_KEYS
+    if extra:
+        return _("The PDF carries content a certificate never has (%(what)s).", what=", ".join(sorted(extra)))
+    names = catalogue.get("/Names")
+    if names is not None and set(names.get_object().keys()) - {"/EmbeddedFiles"}:
+        return _("The PDF carries content a certificate never has (%(what)s).",
+                 what=", ".join(sorted(set(names.get_object().keys()) - {"/EmbeddedFiles"})))
+    if set(reader.attachments) != {ATTACHMENT_NAME}:
+        return _("The PDF carries attachments a certificate never has.")
+    for number, page in enumerate(reader.pages, start=1):
+        extra = set(page.keys()) - _ALLOWED_PAGE_KEYS
+        if extra:
+            return _("Page %(page)d carries content a certificate never has (%(what)s).", page=number,
+                     what=", ".join(sorted(extra)))
+    return None
+
+
+def read_signed_record(pdf: bytes) -> tuple[dict | None, list[str], str]:
+    """(record, each page's text, problem) from a certificate PDF's bytes; the structure checked."""
     try:
-        reader = PdfReader(io.BytesIO(pdf))
+        reader = PdfReader(io.BytesIO(pdf), strict=False)
+        problem = _structure_problem(pdf, reader)
         attachments = reader.attachments
-        page_text = "".join(page.extract_text() or "" for page in reader.pages)
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError):
-        return None, "", _("This file is not a readable PDF.")
+        pages = _pages_text(reader)
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, AttributeError, RecursionError):
+        return None, [], _("This file is not a readable PDF.")
     blobs = attachments.get(ATTACHMENT_NAME) or []
     if len(blobs) != 1:
-        return None, page_text, _("The PDF carries no signed certificate record (certificate.json).")
+        return None, pages, _("The PDF carries no signed certificate record (certificate.json).")
+    if problem:
+        return None, pages, problem
     try:
         record = json.loads(blobs[0].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return None, page_text, _("The embedded certificate record is damaged.")
+        return None, pages, _("The embedded certificate record is damaged.")
     if not isinstance(record, dict) or not isinstance(record.get("facts"), dict):
-        return None, page_text, _("The embedded certificate record is damaged.")
-    return record, page_text, ""
+        return None, pages, _("The embedded certificate record is damaged.")
+    return record, pages, ""
 
 
-def verify_pdf(path: str | os.PathLike, public_keys: dict[str, str]) -> tuple[bool, str]:
-    """Offline check of a certificate PDF against public keys (key_id → PEM): (ok, reason).
+def _printed_verify_url(pages: list[str], number: str, online_path: str = "/verify/") -> str | None:
+    """The verification address printed on the page, ending in <online path><number> (a certificate:
+    /verify/<number>). It is drawn from the issuing installation's PUBLIC_BASE_URL and not signed, so
+    ``verify_pdf`` accepts this registry's only."""
+    match = re.search(r"(https?://\S+?" + re.escape(online_path) + re.escape(number) + r")(?![\w-])",
+                      "\n".join(pages))
+    return match.group(1) if match else None
 
-    Checks the embedded record's signature, then that the page shows the signed number, beneficiary
-    and quantity. Revocation can only be known online (/verify/<number>)."""
+
+def signed_facts_lines(facts: dict) -> list[str]:
+    """The signed facts as lines for people (the command line prints them after a verification)."""
+    lines = [f"number: {facts.get('number')}", f"beneficiary: {facts.get('beneficiary')}",
+             f"buyer: {(facts.get('buyer') or {}).get('name')} ({(facts.get('buyer') or {}).get('credit_code')})",
+             f"event: {facts.get('event') or '-'}", f"quantity: {facts.get('quantity_tonnes')} tCO2e",
+             f"retirement reason: {facts.get('retirement_reason')}", f"retired at: {facts.get('retired_at')}",
+             f"issued at: {facts.get('issued_at')}", f"key: {facts.get('key_id')}"]
+    for project in facts.get("projects") or []:
+        lines.append(f"project: {project.get('name')} ({project.get('county')} {project.get('township')} "
+                     f"{project.get('village')})")
+        for batch in project.get("batches") or []:
+            ranges = ", ".join(f"[{start}, {end})" for start, end in batch.get("ranges") or [])
+            lines.append(f"  batch {batch.get('serial_block')} {batch.get('vintage') or ''}: serials {ranges}")
+    return lines
+
+
+def verify_pdf(path: str | os.PathLike, public_keys: dict) -> tuple[bool, str]:
+    """Offline check of a certificate PDF against public keys (key_id → PEM, or → signing.PublishedKey with
+    the key's validity window): (ok, reason).
+
+    Checks the file's structure (one revision, no annotations, forms, scripts or other attachments), the
+    embedded record's signature and its key's window, then draws the pages again from the signed record
+    and compares every page's text with the file's, exactly. Revocation can only be known online
+    (/verify/<number>)."""
     try:
         pdf = Path(path).read_bytes()
     except OSError as exc:
         return False, _("Cannot read the file: %(error)s", error=exc.strerror or str(exc))
-    record, page_text, problem = read_signed_record(pdf)
+    record, pages, problem = read_signed_record(pdf)
     if record is None:
         return False, problem
     facts = record["facts"]
-    ok, reason = check_signed_facts(facts, str(record.get("signature") or ""), public_keys)
+    signature = str(record.get("signature") or "")
+    ok, reason = check_signed_facts(facts, signature, public_keys)
     if not ok:
         return False, reason
-    printed = _squash(page_text)
-    # Whole numbers only: a printed "9175.4020" must not pass for a signed "175.4020".
-    for key in SIGNED_FORMATS[facts["format"]]:
-        value = _squash(str(facts.get(key, "")))
-        before = r"(?<![0-9.,])" if value[:1].isdigit() else ""
-        after = r"(?![0-9])" if value[-1:].isdigit() else ""
-        if not re.search(before + re.escape(value) + after, printed):
-            return False, _("The printed certificate does not match its signed record (%(field)s differs).",
-                            field=key)
-    return True, _("Valid signature: certificate %(number)s, key %(key)s. Check online whether it has been "
-                   "revoked: %(path)s", number=facts["number"], key=facts["key_id"],
-                   path=f"{ONLINE_PATHS[facts['format']]}{facts['number']}")
+    kind = str(facts["format"])
+    verify_url = _printed_verify_url(pages, str(facts["number"]), ONLINE_PATHS[kind])
+    # The address (and the QR code drawn from it) is not signed: it must be this registry's own.
+    if verify_url is None or verify_url != verify_url_for(str(facts["number"]), kind):
+        return False, _("The printed certificate does not match its signed record (the verification address "
+                        "differs).")
+    render = RENDERERS.get(kind, render_pages)
+    try:
+        expected = _pages_text(PdfReader(io.BytesIO(render(facts, signature, verify_url))))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False, _("The certificate's facts are malformed.")
+    if len(expected) != len(pages):
+        return False, _("The printed certificate does not match its signed record (%(found)d pages, %(signed)d "
+                        "signed).", found=len(pages), signed=len(expected))
+    for number, (shown, signed) in enumerate(zip(pages, expected, strict=True), start=1):
+        if shown != signed:
+            return False, _("The printed certificate does not match its signed record (page %(page)d differs).",
+                            page=number)
+    return True, _("Valid signature: certificate %(number)s, key %(key)s; every page shows exactly the signed "
+                   "record. Check online whether it has been revoked: %(path)s", number=facts["number"],
+                   key=facts["key_id"], path=verify_url)

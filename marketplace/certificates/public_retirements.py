@@ -15,6 +15,7 @@ import sqlalchemy.orm as so
 
 from marketplace.accounts.models import Organisation
 from marketplace.certificates.models import Certificate
+from marketplace.core.dates import within_calendar
 from marketplace.core.i18n import platform_zone
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import CreditBatch, Listing, Project, Region
@@ -59,6 +60,8 @@ def query(filters: Filters) -> sa.Select:
         if filters.village.strip():
             lines = lines.where(Region.name.ilike(_like(filters.village), escape="\\"))
         stmt = stmt.where(lines.exists())
+    if not (within_calendar(filters.date_from) and within_calendar(filters.date_to)):
+        return stmt.where(sa.false())  # no retirement lies beyond the calendar (and the arithmetic would overflow)
     if filters.date_from:
         stmt = stmt.where(Order.completed_at >= datetime.combine(filters.date_from, time.min, platform_zone()))
     if filters.date_to:

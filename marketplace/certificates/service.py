@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -58,7 +59,13 @@ from flask_babel import lazy_gettext as _l
 from marketplace.accounts.models import Organisation, User
 from marketplace.accounts.service import require_bureau
 from marketplace.certificates.models import Certificate, CertificateCounter, SigningKey
-from marketplace.certificates.signing import canonical_json, sign_facts, verify_signature
+from marketplace.certificates.signing import (
+    PublishedKey,
+    active_signing_key,
+    canonical_json,
+    sign_facts,
+    verify_signature,
+)
 from marketplace.core.db import insert, max_length, utcnow
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
 from marketplace.core.i18n import platform_zone
@@ -73,12 +80,19 @@ FORMAT = "tanhui.certificate/1"
 SIGNED_FORMATS: dict[str, tuple[str, ...]] = {FORMAT: ("number", "beneficiary", "quantity_tonnes")}
 #: format → the path under which a record of it is checked online (revocation): path + number
 ONLINE_PATHS: dict[str, str] = {FORMAT: "/verify/"}
+#: format → the function that draws a record's pages again from its signed facts,
+#: ``render(facts, signature, verify_url) -> PDF bytes`` (no attachment): offline verification compares
+#: every page's text with the file's. Certificates' own is ``certificates.pdf.render_pages``.
+RENDERERS: dict[str, Callable[[dict, str, str], bytes]] = {}
 
 
-def register_signed_format(name: str, printed_facts: tuple[str, ...], online_path: str) -> None:
-    """Let ``certificates verify`` (and check_signed_facts) accept another record signed with our keys."""
+def register_signed_format(name: str, printed_facts: tuple[str, ...], online_path: str,
+                           render: Callable[[dict, str, str], bytes]) -> None:
+    """Let ``certificates verify`` (and check_signed_facts) accept another record signed with our keys;
+    ``render`` draws its pages again from the signed facts, so a verified file shows exactly what was signed."""
     SIGNED_FORMATS[name] = tuple(printed_facts)
     ONLINE_PATHS[name] = online_path
+    RENDERERS[name] = render
 NUMBER_PATTERN = re.compile(r"^TH-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})$")
 
 #: Keys the caller gives, and those the service adds.
@@ -256,6 +270,7 @@ def issue_certificate(session: so.Session, *, order_id: int, facts: dict) -> Cer
     if buyer is None:
         raise InvalidFacts("buyer.credit_code names no organisation")
 
+    active_signing_key(session)  # registered before the time it signs is taken: inside its validity window
     issued_at = utcnow().replace(microsecond=0)
     number = next_certificate_number(session, _platform_year(issued_at))
     # A concurrent issuer for the same order committed while we waited for the counter row.
@@ -311,20 +326,30 @@ def revoke_certificate(session: so.Session, *, number: str, actor: User, reason:
 
 # --- verification ----------------------------------------------------------------------------------
 
-def check_signed_facts(facts: dict, signature: str, public_keys: dict[str, str]) -> tuple[bool, str]:
-    """Is this a certificate we signed? (ok, reason). ``public_keys`` maps key_id → PEM."""
+def check_signed_facts(facts: dict, signature: str, public_keys: dict[str, str | PublishedKey]) -> tuple[bool, str]:
+    """Is this a certificate we signed? (ok, reason). ``public_keys`` maps key_id → PEM, or → PublishedKey
+    with the key's validity window, in which the signed ``issued_at`` must then fall."""
     if not isinstance(facts, dict) or facts.get("format") not in SIGNED_FORMATS:
         return False, _("This is not a Tanhui certificate record (unknown format).")
     key_id = facts.get("key_id")
-    pem = public_keys.get(key_id) if isinstance(key_id, str) else None
-    if pem is None:
+    key = public_keys.get(key_id) if isinstance(key_id, str) else None
+    if key is None:
         return False, _("The certificate names a signing key (%(key)s) that Tanhui never published.", key=key_id)
+    pem = key.public_key_pem if isinstance(key, PublishedKey) else key
     try:
         payload = canonical_json(facts)
     except (TypeError, ValueError):
         return False, _("The certificate's facts are malformed.")
     if not verify_signature(payload, signature, pem):
         return False, _("The signature does not match the facts: the certificate was altered or forged.")
+    if isinstance(key, PublishedKey):
+        try:
+            issued_at = datetime.fromisoformat(str(facts.get("issued_at")))
+        except ValueError:
+            issued_at = None
+        if issued_at is None or issued_at.tzinfo is None or not key.covers(issued_at):
+            return False, _("The certificate claims to be issued at %(time)s, outside the validity of its key "
+                            "%(key)s.", time=facts.get("issued_at"), key=key_id)
     return True, _("The signature is valid (key %(key)s).", key=key_id)
 
 
@@ -345,8 +370,9 @@ def verify_certificate_record(session: so.Session, number: str) -> dict:
         return {"number": (number or "").strip(), "found": False, "valid": False, "signature_valid": False,
                 "revoked": False, "reason": _("No certificate has this number.")}
     record = public_record(certificate)
-    keys = dict(session.execute(sa.select(SigningKey.key_id, SigningKey.public_key_pem)
-                                .where(SigningKey.key_id == certificate.key_id)).all())
+    keys = {key_id: PublishedKey(pem, created, retired) for key_id, pem, created, retired in session.execute(
+        sa.select(SigningKey.key_id, SigningKey.public_key_pem, SigningKey.created_at, SigningKey.retired_at)
+        .where(SigningKey.key_id == certificate.key_id))}
     signature_valid, reason = check_signed_facts(record["facts"], certificate.signature, keys)
     facts = record["facts"]
     if signature_valid and (facts.get("number") != certificate.number or facts.get("key_id") != certificate.key_id

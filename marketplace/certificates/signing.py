@@ -19,6 +19,11 @@ that is empty, from the file ``CERT_SIGNING_KEY_FILE`` (``instance/signing_key.p
 mode 0600 on first use). A key's id is the first 16 hex digits of the SHA-256 of its raw 32-byte
 public key. The public half is registered in ``signing_keys`` the first time it signs; rotation
 writes a new key file and marks the old row retired, which keeps it for verification forever.
+
+Each key has a validity window: from when it was registered (``created_at``, to the second) until it was
+retired (``retired_at``, open while it signs). A certificate whose signed ``issued_at`` falls outside its
+key's window fails verification, so a retired (or leaked and retired) key cannot sign a certificate
+dated later, nor one dated before the key existed. A retired key refuses to sign.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -153,10 +159,20 @@ class ActiveKey:
         return base64.b64encode(self.private_key.sign(payload)).decode("ascii")
 
 
+class RetiredKeyConfigured(RuntimeError):
+    """The configured private key was retired: it must sign nothing (configure the new key)."""
+
+
 def active_signing_key(session: so.Session) -> ActiveKey:
-    """The configured private key, its public half registered in signing_keys on first use."""
+    """The configured private key, its public half registered in signing_keys on first use.
+
+    Raises RetiredKeyConfigured when that key was retired (a process still holding an old key, an old
+    CERT_SIGNING_KEY after ``certificates retire-key``): its certificates would fail verification."""
     private_key = _configured_private_key()
     row = register_public_key(session, private_key.public_key())
+    if row.retired_at is not None:
+        raise RetiredKeyConfigured(f"the configured certificate signing key {row.key_id} was retired at "
+                                   f"{row.retired_at.isoformat()}; configure the current key")
     return ActiveKey(key_id=row.key_id, private_key=private_key)
 
 
@@ -187,6 +203,42 @@ def verify_signature(payload: str | bytes, signature_b64: str, public_key_pem_te
     return True
 
 
+@dataclass(frozen=True)
+class PublishedKey:
+    """A public key and the window in which it signed: [valid_from, valid_until] (None: open)."""
+
+    public_key_pem: str
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def covers(self, moment: datetime) -> bool:
+        """Could this key have signed at ``moment``? (registration time compared to the second, as
+        certificates carry whole seconds)."""
+        if self.valid_from is not None and moment < self.valid_from.replace(microsecond=0):
+            return False
+        return self.valid_until is None or moment <= self.valid_until
+
+
+def published_keys(session: so.Session) -> dict[str, PublishedKey]:
+    """Every key that ever signed, with its validity window: key_id → PublishedKey."""
+    rows = session.execute(sa.select(SigningKey.key_id, SigningKey.public_key_pem, SigningKey.created_at,
+                                     SigningKey.retired_at).order_by(SigningKey.created_at, SigningKey.id)).all()
+    return {key_id: PublishedKey(pem, created, retired) for key_id, pem, created, retired in rows}
+
+
+def retire_key(session: so.Session, key_id: str) -> SigningKey:
+    """Record that a key signs no more from now (its window closes); its certificates until now still
+    verify. Refused for an unknown or already retired key. Flushes; the caller commits."""
+    row = session.scalar(sa.select(SigningKey).where(SigningKey.key_id == key_id).with_for_update())
+    if row is None:
+        raise Conflict(_l("No signing key has the id %(key)s.", key=key_id))
+    if row.retired_at is not None:
+        raise Conflict(_l("Key %(key)s was already retired.", key=key_id))
+    row.retired_at = utcnow()
+    session.flush()
+    return row
+
+
 def public_keys(session: so.Session) -> dict[str, str]:
     """Every key that ever signed, old ones too: key_id → public key PEM."""
     return dict(session.execute(sa.select(SigningKey.key_id, SigningKey.public_key_pem)
@@ -200,11 +252,11 @@ def rotate_signing_key(session: so.Session) -> tuple[SigningKey, SigningKey]:
     all verification needs. Returns (old row, new row). The caller commits."""
     if (current_app.config.get("CERT_SIGNING_KEY") or "").strip():
         raise Conflict(_l("The signing key comes from CERT_SIGNING_KEY: set a new key there to rotate it."))
-    old = active_signing_key(session)
+    old_row = register_public_key(session, _configured_private_key().public_key())
     new_private = Ed25519PrivateKey.generate()
     new_row = register_public_key(session, new_private.public_key())
-    old_row = session.scalar(sa.select(SigningKey).where(SigningKey.key_id == old.key_id))
-    old_row.retired_at = utcnow()
+    if old_row.retired_at is None:  # retiring records when: the old key's window closes now
+        old_row.retired_at = utcnow()
     session.flush()
     # The file switch comes last. Should the caller's commit then fail, nothing breaks: the new key
     # registers itself the first time it signs, and the old row merely misses its retired_at.

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import format_datetime
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -13,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from marketplace.accounts.service import actor_for_token
 from marketplace.certificates import public_retirements as retirements_registry
 from marketplace.certificates.models import Certificate
 from marketplace.certificates.pdf import certificate_pdf_file, verify_url_for
@@ -24,9 +24,12 @@ from marketplace.certificates.service import (
     verify_certificate_record,
 )
 from marketplace.core.access import get_scoped
+from marketplace.core.dates import within_calendar
 from marketplace.core.db import max_length
 from marketplace.core.errors import DomainError, NotFound
 from marketplace.core.forms import form_error
+from marketplace.core.http_errors import ExplainedUnauthorized
+from marketplace.core.i18n import local_time
 from marketplace.core.quantities import display_tonnes
 from marketplace.extensions import db
 from marketplace.orders.models import RETIREMENT_PURPOSES
@@ -49,14 +52,14 @@ class RevokeForm(FlaskForm):
 
 
 def _when(iso: str | None) -> str:
-    return format_datetime(datetime.fromisoformat(iso), "yyyy-MM-dd HH:mm") if iso else ""
+    return local_time(iso)
 
 
 def _projects(facts: dict) -> list[dict]:
     """Projects with their ranges printed inclusively (first – last serial), as on the PDF."""
     return [{**project, "batches": [{
         **batch,
-        "spans": [(f"{start:,}", f"{end - 1:,}", f"{end - start:,}") for start, end in batch["ranges"]],
+        "spans": [(start, end - 1, f"{end - start:,}") for start, end in batch["ranges"]],
     } for batch in project["batches"]]} for project in facts.get("projects", [])]
 
 
@@ -89,7 +92,7 @@ def _verify_page(number: str, revoke_form: RevokeForm | None = None, status: int
         "certificates/verify.html", form=form, result=result, facts=facts, projects=_projects(facts),
         quantity=display_tonnes(quantity_units_of(facts)) if facts.get("quantity_tonnes") else "",
         retired_at=_when(facts.get("retired_at")), issued_at=_when(facts.get("issued_at")),
-        revoked_at=format_datetime(certificate.revoked_at, "yyyy-MM-dd HH:mm") if certificate.revoked_at else "",
+        revoked_at=local_time(certificate.revoked_at),
         verify_url=verify_url_for(certificate.number), can_download=_can_download(certificate),
         revoke_form=(revoke_form or RevokeForm()) if is_bureau and not certificate.revoked else None,
     ), status
@@ -120,20 +123,53 @@ def revoke(number: str):
     return _verify_page(number.strip().upper(), revoke_form=form, status=422)
 
 
-@bp.get("/certificates/<number>.pdf")
-@login_required
-def download_pdf(number: str):
-    """The PDF for the buyer organisation that owns the certificate, and the bureau; others get 404."""
-    found = find_certificate(db.session, number)
-    if found is None:
-        raise NotFound(_("No certificate has this number."))
-    certificate = get_scoped(db.session, Certificate, found.id, current_user)
+def _send_pdf(certificate: Certificate, *, cache: str):
     path = certificate_pdf_file(db.session, certificate)
     db.session.commit()
     response = send_file(path, mimetype="application/pdf", as_attachment=True,
                          download_name=f"{certificate.number}.pdf", max_age=0)
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = cache
     return response
+
+
+def _pdf_reader():
+    """Who asks for an owner's PDF: the signed-in user, or an API client's bearer token (the ``pdf_url`` of
+    ``GET /api/v1/certificates/<number>`` is this page). None when neither."""
+    if current_user.is_authenticated:
+        return current_user
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        actor = actor_for_token(db.session, token.strip())
+        if actor is None:
+            raise ExplainedUnauthorized(_("Send a valid API token: Authorization: Bearer <token>."))
+        return actor
+    return None
+
+
+@bp.get("/certificates/<number>.pdf")
+def download_pdf(number: str):
+    """The PDF for the buyer organisation that owns the certificate, and the bureau (signed in, or with an
+    API token); others get 404, anonymous visitors the sign-in."""
+    reader = _pdf_reader()
+    if reader is None:
+        return current_app.login_manager.unauthorized()
+    found = find_certificate(db.session, number)
+    if found is None:
+        raise NotFound(_("No certificate has this number."))
+    certificate = get_scoped(db.session, Certificate, found.id, reader)
+    return _send_pdf(certificate, cache="private, no-store")
+
+
+@bp.get("/verify/<number>.pdf")
+def public_pdf(number: str):
+    """Anyone may download a valid certificate's PDF from its verification page: it carries only what the
+    page shows, signed. A revoked certificate's PDF is not handed out (offline, its signature would still
+    verify); its owner keeps the download above."""
+    certificate = find_certificate(db.session, number.strip().upper())
+    if certificate is None or certificate.revoked:
+        raise NotFound(_("No valid certificate has this number."))
+    return _send_pdf(certificate, cache="public, no-cache")  # revalidated: a revocation shows at once
 
 
 def _page_arg() -> int:
@@ -146,9 +182,10 @@ def retirements():
     """The public retirement registry: who retired what, from which village, with which certificate."""
     def _date(name):
         try:
-            return date.fromisoformat(request.args.get(name, ""))
+            day = date.fromisoformat(request.args.get(name, ""))
         except ValueError:
             return None
+        return day if within_calendar(day) else None  # like an unreadable date: no filter
 
     filters = retirements_registry.Filters(
         beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],

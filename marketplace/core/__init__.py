@@ -13,6 +13,7 @@ from marketplace.core import (  # noqa: F401  (models: its tables join the metad
     models,
     outbox_models,
     probe_models,
+    proxies,
     queue,
     security,
     views,
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     queue.celery_init_app(app)
     http_errors.register_error_handlers(app)
     security.register_security(app)
+    proxies.install_trusted_proxies(app)
     web.init_web(app)
     app.register_blueprint(views.bp)
     api.init_api(app)

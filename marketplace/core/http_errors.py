@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+import sqlalchemy as sa
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from marketplace.core.errors import DomainError
-from marketplace.extensions import db
+from marketplace.core.uploads import upload_limit_mb
+from marketplace.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-         422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error"}
+         422: "validation_error", 428: "precondition_required", 429: "rate_limited", 500: "server_error",
+         503: "service_unavailable"}
+
+#: Seconds a client is asked to wait (Retry-After) after the database did not answer: a restart or a
+#: fail-over takes a few seconds, and the next request's pool pre-ping then finds a fresh connection.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class Explained:
@@ -41,12 +63,12 @@ def default_message(status: int) -> str:
         404: _("Not found. The page or object does not exist, or it is not yours to see."),
         405: _("This method is not allowed here."),
         409: _("This conflicts with the current state. Reload and try again."),
-        413: _("The upload is too large (at most %(mb)d MB).",
-               mb=current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
+        413: _("The upload is too large (at most %(mb)d MB).", mb=upload_limit_mb()),
         415: _("Send the request body as JSON (Content-Type: application/json)."),
         422: _("Some of the data is not valid."),
         429: _("Too many attempts. Please wait a minute and try again."),
         500: _("Something went wrong on our side. The error has been logged; please try again later."),
+        503: _("The service is briefly unavailable. Nothing was changed; please try again in a moment."),
     }
     return messages.get(status, _("The request could not be completed."))
 
@@ -112,8 +134,17 @@ def handle_http_exception(exc: HTTPException):
     status = exc.code or 500
     if isinstance(exc, CSRFError):
         log.info("csrf: %s", exc.description)
+        back = _back_to_the_form() if not wants_json() and request.method == "POST" else None
+        if back is not None:
+            return back
         return error_response(400, _("The form has expired or was sent from elsewhere. Reload the page and try again."),
                               "csrf_failed")
+    if status == 413 and not wants_json() and request.method == "POST":
+        form_page = _form_page()
+        if form_page is not None:  # answered on the form it came from; site.js fills the other fields in again
+            flash(_("The file is too large: at most %(mb)d MB. Nothing was uploaded; choose a smaller file.",
+                    mb=upload_limit_mb()), "kept")
+            return redirect(form_page)
     if status == 422:
         message, field = _smorest_validation(exc)
         if message:
@@ -121,13 +152,86 @@ def handle_http_exception(exc: HTTPException):
     return error_response(status, exc.description if isinstance(exc, Explained) else default_message(status))
 
 
+#: The session key naming the form page whose typed values the browser keeps for after the sign-in.
+KEPT_FORM_KEY = "kept_form_for"
+
+
+def _form_page() -> str | None:
+    """The page the refused form was on: the Referer if it is this site's, as a relative path."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc and referrer.netloc != request.host:
+        return None
+    if not referrer.path.startswith("/") or referrer.path.startswith("//"):
+        return None
+    try:  # a page answered to a POST (a refused form) has no GET of its own: then there is no page to go back to
+        current_app.url_map.bind(request.host).match(referrer.path, method="GET")
+    except HTTPException:
+        return None
+    return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+
+
+def _back_to_the_form() -> Response | None:
+    """A form refused for its CSRF token: the session ended (expired, or signed out in another tab) or
+    the page was too old. Instead of a bare 400, send the person back to the form — through the sign-in
+    if they are signed out — with a clear message; the page's script (site.js) kept what was typed in
+    the tab and fills it in again when the form page says so (a "kept" flash)."""
+    form_page = _form_page()
+    if form_page is None:  # not sent from one of our pages (a script, a stripped Referer): the 400 page
+        return None
+    login_page = url_for("auth.login")
+    if getattr(current_user, "is_authenticated", False):
+        flash(_("The form had expired, so it was not sent. What you typed is filled in again: check it and "
+                "send it once more."), "kept")
+        return redirect(form_page)
+    if form_page.split("?")[0] == login_page:
+        flash(_("The sign-in form had expired. Please sign in again."), "warning")
+        return redirect(form_page)
+    session[KEPT_FORM_KEY] = form_page
+    flash(_("Your session has ended (or you signed out in another tab), so the form was not sent. Sign in "
+            "again to go back to it; what you typed is kept in this browser tab."), "warning")
+    return redirect(url_for("auth.login", next=form_page))
+
+
 def handle_domain_error(exc: DomainError):
     return error_response(exc.status, exc.message, exc.code, exc.field)
+
+
+def database_unreachable(exc: Exception) -> bool:
+    """The database went away (restart, fail-over, network): the connection was lost or could not be made.
+    Not a bug: the transaction was rolled back by the server, nothing was changed, and trying again later
+    works (pool pre-ping replaces the dead connections)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, sa.exc.OperationalError) and not isinstance(exc.orig, _CONCURRENCY_ERRORS)
+
+
+def _concurrency_errors() -> tuple[type, ...]:
+    """Deadlocks and serialisation failures are OperationalErrors too, but the database did answer."""
+    try:
+        import psycopg.errors as pg
+    except ImportError:  # pragma: no cover — psycopg is a runtime dependency
+        return ()
+    return (pg.DeadlockDetected, pg.SerializationFailure, pg.LockNotAvailable, pg.QueryCanceled)
+
+
+_CONCURRENCY_ERRORS = _concurrency_errors()
 
 
 def handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
+    if database_unreachable(exc):
+        log.warning("database unreachable on %s %s: %s", request.method, request.path, exc)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001,S110 — the connection is gone; the pool drops it
+            pass
+        # The rollback expired the signed-in user, and the database cannot load it again: the page is drawn
+        # as for a visitor (the session cookie is untouched; the next page shows the user again).
+        g._login_user = login_manager.anonymous_user()
+        response = make_response(error_response(503, default_message(503), "database_unavailable"))
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     log.exception("unhandled error on %s %s", request.method, request.path)
     try:
         db.session.rollback()

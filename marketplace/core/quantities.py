@@ -131,13 +131,13 @@ def format_tonnes(units: int) -> str:
 
 
 def display_tonnes(units: int) -> str:
-    """For pages: trailing zeros trimmed, thousands separated ("1,175.402", "630")."""
+    """For pages, e-mails and messages: the one way a quantity is read, exact to the unit with all
+    4 places and thousands separated ("1,175.4020", "630.0000"), so a column lines up and 175.402 and
+    175.4020 are never both seen for the same figure."""
     text = format_tonnes(units)
     whole, _dot, frac = text.partition(".")
     sign = "-" if whole.startswith("-") else ""
-    whole = f"{int(whole.lstrip('-')):,}"
-    frac = frac.rstrip("0")
-    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
+    return f"{sign}{int(whole.lstrip('-')):,}.{frac}"
 
 
 def parse_cny(raw, field: str = "price") -> Decimal:
@@ -172,3 +172,9 @@ def fen_to_cny(amount_fen: int) -> Decimal:
 def display_cny(amount: Decimal) -> str:
     """For pages: 2 places, thousands separated ("5,262.06")."""
     return f"{Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+
+
+def format_serial_range(prefix: str, first: int, last: int) -> str:
+    """One serial range, both ends inclusive, the one way pages, PDFs and exports print it:
+    "TH-P00001-2023-000000000001…000000050000"."""
+    return f"{prefix}-{first:012d}…{last:012d}"

@@ -38,7 +38,9 @@ def _content_security_policy(stripe_js_url: str) -> str:
 
 
 #: Paths whose answers are private to the caller: never stored by a cache.
-PRIVATE_PATHS = ("/api/", "/account", "/bureau", "/buyers", "/sellers")
+PRIVATE_PATHS = ("/api/", "/account", "/bureau", "/buyers", "/sellers",
+                 # the two-step secret and recovery codes shown while signing in; password-reset links
+                 "/login/", "/password/")
 
 
 @lru_cache(maxsize=8)

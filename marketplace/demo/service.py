@@ -13,6 +13,7 @@ import sqlalchemy.orm as so
 from marketplace.demo import neutrality as demo_neutrality
 from marketplace.demo import orders as demo_orders
 from marketplace.demo import registry as demo_registry
+from marketplace.demo import settlement as demo_settlement
 from marketplace.demo.events import DEMO_EVENT_TOTALS, DEMO_EVENTS, seed_emission_factors, seed_events
 from marketplace.demo.people import DEMO_PASSWORD, ORGANISATIONS, DemoContext, seed_people
 
@@ -22,7 +23,8 @@ __all__ = ["DEMO_EVENTS", "DEMO_EVENT_TOTALS", "DEMO_PASSWORD", "demo_logins", "
 def steps() -> list[Callable[[DemoContext], None]]:
     """Steps run in order; each must be idempotent. Each feature adds its own."""
     return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, seed_emission_factors,
-            seed_events, demo_orders.seed_orders, demo_neutrality.seed_neutrality]
+            seed_events, demo_settlement.seed_fee_rule, demo_orders.seed_orders, demo_settlement.seed_settlement,
+            demo_neutrality.seed_neutrality]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:

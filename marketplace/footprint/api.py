@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
+from marketplace.core.api import Blueprint
 from marketplace.core.db import max_length
 from marketplace.core.i18n import current_language
 from marketplace.core.quantities import format_tonnes
@@ -113,10 +113,10 @@ def list_emission_factors():
 
 @blp.route("/events", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
+@token_required("buyer")
 @blp.arguments(EventCreateSchema)
 @blp.response(201, EventSchema)
 @blp.alt_response(200, schema=EventSchema, description="the event an earlier request with this key recorded")
-@token_required("buyer")
 def create_event(body):
     """Record an event and its activity data; returns its footprint. All or nothing."""
     fields = {name: value for name, value in body.items() if name != "activities"}

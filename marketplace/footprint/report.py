@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
-from reportlab.graphics.shapes import Drawing
+from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
@@ -22,8 +22,10 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace.accounts.models import Organisation
+from marketplace.core.db import utcnow
+from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
-from marketplace.core.quantities import format_tonnes
+from marketplace.core.quantities import UNITS_PER_TONNE, display_tonnes
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import Breakdown, event_breakdown, event_lines, format_quantity
 
@@ -78,8 +80,13 @@ def _styles():
     base = ParagraphStyle("base", fontName=font, fontSize=9, leading=13, wordWrap="CJK")
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=16, leading=22, spaceAfter=4),
-        "h2": ParagraphStyle("h2", parent=base, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4),
+        # A heading never ends a page: it moves to the next with what it introduces.
+        "h2": ParagraphStyle("h2", parent=base, fontSize=12, leading=17, spaceBefore=10, spaceAfter=4,
+                             keepWithNext=1),
         "body": base,
+        # English words and codes in table cells break at spaces only ("passenger-km" stays whole);
+        # the CJK rule above would break them anywhere.
+        "latin": ParagraphStyle("latin", parent=base, wordWrap=None),
         "small": ParagraphStyle("small", parent=base, fontSize=7.5, leading=10),
         "total": ParagraphStyle("total", parent=base, fontSize=13, leading=19, spaceBefore=8),
     }, font
@@ -101,10 +108,15 @@ def _table(rows, widths, font, *, header=True, numeric_columns=()):
     return table
 
 
+def _tick(units) -> str:
+    """An axis tick in tonnes, as short as it is exact ("20", "2.5"): ticks are round numbers."""
+    return f"{(Decimal(int(units)) / UNITS_PER_TONNE).normalize():,f}"
+
+
 def _chart(report: EventReport, font) -> Drawing:
-    drawing = Drawing(170 * mm, 62 * mm)
+    drawing = Drawing(170 * mm, 66 * mm)
     chart = HorizontalBarChart()
-    chart.x, chart.y = 38 * mm, 6 * mm
+    chart.x, chart.y = 38 * mm, 10 * mm
     chart.width, chart.height = 120 * mm, 52 * mm
     # Integer units drawn to scale; the exact figures are in the table beside it.
     chart.data = [[report.breakdown.by_category[c] for c in reversed(CATEGORIES)]]
@@ -112,9 +124,14 @@ def _chart(report: EventReport, font) -> Drawing:
     chart.categoryAxis.labels.fontName = font
     chart.categoryAxis.labels.fontSize = 7.5
     chart.valueAxis.valueMin = 0
-    chart.valueAxis.visibleLabels = False
+    # Tick labels in tonnes (the bars are integer units); the exact figures are on the bars and in the table.
+    chart.valueAxis.visibleLabels = True
+    chart.valueAxis.labels.fontName = font
+    chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.labelTextFormat = _tick
+    drawing.add(String(chart.x + chart.width, 0, "tCO2e", fontName=font, fontSize=7, textAnchor="end"))
     chart.bars[0].fillColor = BAR_COLOUR
-    chart.barLabelFormat = lambda units: format_tonnes(int(units))
+    chart.barLabelFormat = lambda units: display_tonnes(int(units))
     chart.barLabels.fontName = font
     chart.barLabels.fontSize = 7
     chart.barLabels.boxAnchor = "w"
@@ -131,9 +148,14 @@ def report_pdf(report: EventReport) -> bytes:
     def p(text, style="body"):
         return Paragraph(escape(str(text)).replace("\n", "<br/>"), styles[style])
 
+    def both(zh, en):
+        """A cell with its Chinese and its English on their own lines, each wrapped by its own rule."""
+        return [p(zh), p(en, "latin")]
+
     story = [
         p("活动碳排放核算报告 · Event carbon footprint report", "title"),
         p(f"{event.name}", "h2"),
+        p(f"生成时间 / Generated: {local_time(utcnow())} ({zone_label()})", "small"),
         _table([
             [p("主办方 / Organiser"), p(event.organiser or report.organisation.name)],
             [p("委托单位 / Buyer"), p(report.organisation.name)],
@@ -155,33 +177,33 @@ def report_pdf(report: EventReport) -> bytes:
     for category in CATEGORIES:
         units = report.breakdown.by_category[category]
         share = f"{(Decimal(units) * 100 / total).quantize(Decimal('0.1'))}%" if total else "—"
-        rows.append([p(" / ".join(CATEGORY_NAMES[category])), format_tonnes(units), share])
-    rows.append([p("合计 / Total"), format_tonnes(total), "100%" if total else "—"])
+        rows.append([p(" / ".join(CATEGORY_NAMES[category])), display_tonnes(units), share])
+    rows.append([p("合计 / Total"), display_tonnes(total), "100%" if total else "—"])
     story += [_table(rows, [80 * mm, 45 * mm, 45 * mm], font, numeric_columns=(1, 2)), Spacer(1, 4 * mm),
               _chart(report, font)]
 
     story.append(p("3. 活动数据 / Activity data", "h2"))
-    rows = [[p("类别 / Category"), p("排放因子 / Factor"), p("活动数据 / Quantity"),
-             p("kgCO2e/单位 unit"), p("tCO2e")]]
+    rows = [[both("类别", "Category"), both("排放因子", "Factor"), both("活动数据", "Quantity"),
+             both("千克/单位", "kgCO2e/unit"), p("tCO2e", "latin")]]
     for line in report.lines:
         factor = line.factor
         rows.append([
-            p(CATEGORY_NAMES[line.category][0] + " " + CATEGORY_NAMES[line.category][1]),
-            p(f"{factor.name_zh} / {factor.name_en} ({factor.code} v{factor.version})"
-              + (f"\n{line.description}" if line.description else "")),
-            p(f"{format_quantity(line.quantity)} {factor.unit}"),
+            both(*CATEGORY_NAMES[line.category]),
+            [p(factor.name_zh), p(f"{factor.name_en} ({factor.code} v{factor.version})", "latin"),
+             *([p(line.description)] if line.description else [])],
+            [p(format_quantity(line.quantity), "latin"), p(factor.unit, "latin")],
             str(factor.kgco2e_per_unit.normalize()),
-            format_tonnes(line.emissions_units),
+            display_tonnes(line.emissions_units),
         ])
     if not report.lines:
         rows.append([p("—"), p("尚无活动数据 / No activity data yet"), "", "", ""])
     story.append(_table(rows, [28 * mm, 70 * mm, 30 * mm, 20 * mm, 22 * mm], font, numeric_columns=(3, 4)))
 
     story.append(p("4. 排放因子来源 / Emission factors and sources", "h2"))
-    rows = [[p("因子 / Factor"), p("数值 / Value"), p("来源 / Source"), p("年份 / Year")]]
+    rows = [[both("因子", "Factor"), both("数值", "Value"), both("来源", "Source"), both("年份", "Year")]]
     for factor in report.factors:
-        rows.append([p(f"{factor.code} v{factor.version}"),
-                     p(f"{factor.kgco2e_per_unit.normalize()} kgCO2e/{factor.unit}"),
+        rows.append([p(f"{factor.code} v{factor.version}", "latin"),
+                     p(f"{factor.kgco2e_per_unit.normalize()} kgCO2e/{factor.unit}", "latin"),
                      p(factor.source, "small"), str(factor.year)])
     story.append(_table(rows, [42 * mm, 30 * mm, 84 * mm, 14 * mm], font))
 
@@ -190,7 +212,7 @@ def report_pdf(report: EventReport) -> bytes:
         rows = [[p("类别 / Category"), p("措施 / Measure"), p("估算减排量 / Estimated tCO2e")]]
         for measure in report.reductions:
             rows.append([p(" / ".join(CATEGORY_NAMES[measure.category])), p(measure.description),
-                         "—" if measure.estimated_units is None else format_tonnes(measure.estimated_units)])
+                         "—" if measure.estimated_units is None else display_tonnes(measure.estimated_units)])
         story.append(_table(rows, [38 * mm, 100 * mm, 32 * mm], font, numeric_columns=(2,)))
         story.append(p("减排估算仅作披露；上表排放量为实施措施后的实际排放，不再扣减。"
                        " Estimates are disclosed only: the footprint above is measured after the measures.",
@@ -199,7 +221,7 @@ def report_pdf(report: EventReport) -> bytes:
         story.append(p("未填报 / None entered."))
 
     story.append(p("6. 需抵消的排放量 / Emissions to offset", "h2"))
-    story.append(p(f"{format_tonnes(total)} tCO2e", "total"))
+    story.append(p(f"{display_tonnes(total)} tCO2e", "total"))
     story.append(p("以经核证的林业碳汇注销抵消上述排放即可实现本次活动碳中和。"
                    " Retiring this quantity of verified forestry carbon-sink credits neutralises the event."))
 

@@ -25,6 +25,7 @@ from marketplace.accounts.models import User
 from marketplace.core.access import get_scoped
 from marketplace.core.db import max_length
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.i18n import current_language
 from marketplace.core.quantities import (
     UNITS_PER_TONNE,
     DecimalInput,
@@ -185,6 +186,16 @@ def create_event(session: so.Session, actor: User, *, name, starts_on, ends_on, 
     return event
 
 
+def update_event(session: so.Session, actor: User, event_id, *, name, starts_on, ends_on, location,
+                 attendees=None, organiser="", boundary="") -> Event:
+    """Correct an event's facts until an order paid for its footprint (then they are on a certificate)."""
+    event = editable_event(session, actor, event_id)
+    for column, value in _event_fields(name, starts_on, ends_on, location, attendees, organiser, boundary).items():
+        setattr(event, column, value)
+    session.flush()
+    return event
+
+
 def own_event(session: so.Session, actor: User, event_id) -> Event:
     """The event if it belongs to the actor's buyer organisation; otherwise NotFound (Forbidden if not a buyer)."""
     _require_buyer(actor)
@@ -246,8 +257,10 @@ def validate_activity(session: so.Session, activity: ActivityInput, prefix: str 
                                    f"{prefix}factor_code")
         raise ValidationFailed(_l("Unknown emission factor code: %(code)s.", code=code[:64]), f"{prefix}factor_code")
     if factor.category != category:
-        raise ValidationFailed(_l("The factor %(code)s belongs to %(factor_category)s, not %(category)s.",
-                                  code=code, factor_category=category_label(factor.category),
+        # Named as the person chose it (its name in their language), not by its code.
+        raise ValidationFailed(_l("The emission factor “%(value)s” belongs to %(factor_category)s, not %(category)s.",
+                                  value=factor.name(current_language()),
+                                  factor_category=category_label(factor.category),
                                   category=category_label(category)), f"{prefix}factor_code")
     quantity = parse_activity_quantity(activity.quantity, f"{prefix}quantity")
     units = line_units(quantity, factor.kgco2e_per_unit)
@@ -284,12 +297,18 @@ def add_activities(session: so.Session, actor: User, event_id, activities: list[
     return lines
 
 
-def delete_activity(session: so.Session, actor: User, event_id, line_id) -> None:
+def own_line(session: so.Session, actor: User, event_id, line_id) -> ActivityLine:
+    """An activity line of the actor's editable event, with its factor (another's, or another event's: 404)."""
     event = editable_event(session, actor, event_id)
-    line = get_scoped(session, ActivityLine, line_id, actor, bureau_sees_all=False)
+    line = get_scoped(session, ActivityLine, line_id, actor, bureau_sees_all=False,
+                      options=[so.joinedload(ActivityLine.factor)])
     if line.event_id != event.id:
         raise NotFound(_l("Not found."))
-    session.delete(line)
+    return line
+
+
+def delete_activity(session: so.Session, actor: User, event_id, line_id) -> None:
+    session.delete(own_line(session, actor, event_id, line_id))
     session.flush()
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.access import scoped_select
-from marketplace.core.errors import DomainError
+from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import current_language
 from marketplace.core.once import once
-from marketplace.core.quantities import format_tonnes
+from marketplace.core.quantities import display_tonnes, format_tonnes
+from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import report as footprint_report
@@ -46,7 +47,8 @@ HELPERS = {
 
 @bp.app_template_filter("tonnes4")
 def _tonnes4_filter(units: int) -> str:
-    return format_tonnes(int(units))
+    """The same format as ``tonnes`` (kept for the footprint templates)."""
+    return display_tonnes(int(units))
 
 
 @bp.app_template_filter("activity_quantity")
@@ -68,16 +70,18 @@ def _event_forms(**bound):
     """Every form of the event page, with choices filled; ``bound`` replaces the one that was posted."""
     language = current_language()
     factors = current_factors(db.session)
+    # The forms that were not posted start from their defaults, not from the posted data: bound to another
+    # form's POST, an unticked "round trip" box would read as "one way" and halve the next travel line.
     forms = {
-        "line": bound.get("line") or ActivityForm(prefix="line"),
-        "upload": bound.get("upload") or UploadForm(prefix="upload"),
-        "reduction": bound.get("reduction") or ReductionForm(prefix="reduction"),
+        "line": bound.get("line") or ActivityForm(prefix="line", formdata=None),
+        "upload": bound.get("upload") or UploadForm(prefix="upload", formdata=None),
+        "reduction": bound.get("reduction") or ReductionForm(prefix="reduction", formdata=None),
     }
     forms["line"].category.choices = category_choices()
     forms["line"].factor_code.choices = factor_choices(factors, language)
     forms["reduction"].category.choices = category_choices()
     for kind, (form_class, _service, categories, units) in HELPERS.items():
-        form = bound.get(kind) or form_class(prefix=kind)
+        form = bound.get(kind) or form_class(prefix=kind, formdata=None)
         form.factor_code.choices = factor_choices([f for f in factors if f.category in categories], language,
                                                   units=units)
         forms[kind] = form
@@ -121,7 +125,31 @@ def new_event():
             db.session.rollback()
             form_error(form, exc)
     status = 422 if form.is_submitted() else 200
-    return render_template("footprint/event_new.html", form=form), status
+    return render_template("footprint/event_new.html", form=form, event=None), status
+
+
+@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+@role_required("buyer")
+def edit_event(event_id: int):
+    """The event's facts, editable until an order paid for its footprint. Saving twice sets the same values."""
+    event = footprint.own_event(db.session, current_user, event_id)
+    if footprint.locking_orders(db.session, event.id):
+        flash(_("This event has been neutralised; its footprint can no longer change."), "error")
+        return redirect(url_for("events.event", event_id=event.id))
+    form = EventForm(obj=event)
+    if form.validate_on_submit():
+        try:
+            footprint.update_event(
+                db.session, current_user, event.id, name=form.name.data, starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data, location=form.location.data, attendees=form.attendees.data,
+                organiser=form.organiser.data, boundary=form.boundary.data)
+            db.session.commit()
+            flash(_("Event saved."), "success")
+            return redirect(url_for("events.event", event_id=event.id))
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return render_template("footprint/event_new.html", form=form, event=event), 422 if form.is_submitted() else 200
 
 
 @bp.get("/events/<int:event_id>")
@@ -153,7 +181,21 @@ def add_line(event_id: int):
 @bp.post("/events/<int:event_id>/lines/<int:line_id>/delete")
 @role_required("buyer")
 def delete_line(event_id: int, line_id: int):
-    if EmptyForm().validate_on_submit():
+    """First the question (what would go), then, with confirm=1, the removal."""
+    form = EmptyForm()
+    if form.validate_on_submit():
+        if request.form.get("confirm") != "1":
+            line = footprint.own_line(db.session, current_user, event_id, line_id)
+            return render_template(
+                "core/confirm.html", form=form, danger=True, title=_("Remove an activity line"),
+                question=_("Remove this line from the event's footprint? It cannot be brought back; you would "
+                           "enter it again."),
+                facts=[(_("Category"), footprint.category_label(line.category)),
+                       (_("Emission factor"), line.factor.name(current_language())),
+                       (_("Quantity"), f"{footprint.format_quantity(line.quantity)} {footprint.unit_label(line.factor.unit)}"),
+                       (_("Description"), line.description or "—")],
+                action=url_for("events.delete_line", event_id=event_id, line_id=line_id),
+                confirm_label=_("Remove the line"), cancel_url=url_for("events.event", event_id=event_id, _anchor="lines"))
         footprint.delete_activity(db.session, current_user, event_id, line_id)
         db.session.commit()
         flash(_("Activity line removed."), "success")
@@ -202,8 +244,11 @@ def upload_lines(event_id: int):
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename,
-                                                           upload.read())
+            data = upload.read(upload_limit_bytes() + 1)
+            if len(data) > upload_limit_bytes():
+                raise ValidationFailed(_("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "file")
+            lines = footprint_sheets.import_activity_sheet(db.session, current_user, event.id, upload.filename, data,
+                                                           current_language())
             db.session.commit()
             flash(_("%(n)d activity lines imported.", n=len(lines)), "success")
             return redirect(url_for("events.event", event_id=event.id, _anchor="lines"))

@@ -16,6 +16,7 @@ from marketplace.neutrality import (
 
 
 def init_app(app: Flask) -> None:
-    register_signed_format(declarations.FORMAT, declarations.PRINTED_FACTS, declarations.ONLINE_PATH)
+    register_signed_format(declarations.FORMAT, declarations.PRINTED_FACTS, declarations.ONLINE_PATH,
+                           declarations.render_pages)
     app.register_blueprint(views.bp)
     register_api_blueprint(api_public.blp)

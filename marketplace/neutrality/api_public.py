@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
+from marketplace.core.api import Blueprint
 from marketplace.core.api_fields import Id, Year
 from marketplace.core.errors import NotFound
 from marketplace.extensions import db

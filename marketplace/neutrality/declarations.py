@@ -173,6 +173,16 @@ CONCLUSION_TEXTS = {"conforms": "符合 Conforms", "does_not_conform": "不符�
 
 def render_pdf(facts: dict, signature: str, verify_url: str) -> bytes:
     """The declaration's bilingual page(s) with the signed record embedded."""
+    from marketplace.certificates import pdf as certificate_pdf
+
+    record = {"algorithm": "Ed25519", "facts": facts, "signature": signature}
+    return certificate_pdf.attach_signed_record(render_pages(facts, signature, verify_url), record)
+
+
+def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
+    """The declaration's bilingual page(s), no attachment. Offline verification draws them again from the
+    signed record and compares every page's text, so this drawing is part of the format: a change that
+    moves any text needs a new ``FORMAT`` (the old drawing kept for the old one)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table
@@ -224,8 +234,7 @@ def render_pdf(facts: dict, signature: str, verify_url: str) -> bytes:
     SimpleDocTemplate(buffer, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=22 * mm,
                       bottomMargin=22 * mm, title=f"{zh} {en} {facts['number']}", author="Tanhui 碳汇",
                       creator="Tanhui", keywords=[FORMAT, facts["number"]]).build(story)
-    record = {"algorithm": "Ed25519", "facts": facts, "signature": signature}
-    return certificate_pdf.attach_signed_record(buffer.getvalue(), record)
+    return buffer.getvalue()
 
 
 def verify_url_for(number: str) -> str:

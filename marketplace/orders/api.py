@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import current_app, url_for
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
+from marketplace.core.api import Blueprint
 from marketplace.core.api_fields import Id
 from marketplace.core.db import reload
 from marketplace.core.errors import InsufficientCredits
@@ -136,10 +136,10 @@ def commit_keeping_state() -> None:
 
 @blp.route("/orders", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
+@token_required("buyer")
 @blp.arguments(OrderIn())  # an instance: a class would be instantiated (its fields deep-copied) per request
 @blp.response(201, OrderOut)
 @blp.alt_response(200, schema=OrderOut, description="the order an earlier request with this key created")
-@token_required("buyer")
 def create_order(data):
     """Place an order: reserve the units now (15 minutes for card, days for bank transfer)."""
     actor = api_user()
@@ -189,9 +189,9 @@ def cancel_order(order_id: int):
 
 @blp.route("/orders/<int:order_id>/confirm-bank-transfer", methods=["POST"])
 @blp.doc(security=BEARER)
+@token_required("bureau")
 @blp.arguments(ReferenceIn)
 @blp.response(200, OrderOut)
-@token_required("bureau")
 def confirm_bank_transfer(data, order_id: int):
     """The money arrived: the order is paid and its retirement starts."""
     order = get_scoped(db.session, Order, order_id, api_user())

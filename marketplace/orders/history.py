@@ -129,6 +129,12 @@ def describe(code: str | None, params: dict | None = None) -> str:
     return say(params or {}) if say else code
 
 
+def card_refused(attempt_number: int, reason: str) -> str:
+    """A refused card payment in the history: not a transition (the order still awaits payment), said
+    with the reason the buyer was given."""
+    return _("card payment attempt %(n)s refused: %(reason)s", n=attempt_number, reason=reason)
+
+
 def describe_transition(transition) -> str:
     """The ``order_note`` filter: a transition's note in the reader's language, or its free text."""
     if transition.note_code:

@@ -21,7 +21,7 @@ from marketplace.core.quantities import fen
 from marketplace.orders import history as notes
 from marketplace.orders import payments
 from marketplace.orders import service as orders
-from marketplace.orders.models import Order
+from marketplace.orders.models import Order, OrderTransition
 from marketplace.orders.payment_models import PaymentAttempt
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable
 from marketplace.orders.stripe.webhook import register_handler
@@ -212,3 +212,28 @@ def cancel_open_payment(session: so.Session, order_id: int) -> str:
             payments.record_intent(attempt, cancelled)
             session.flush()
     return "cancelled"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of an order's history: a status change, or a card payment that was refused (the order
+    stays awaiting payment, so the refusal is no transition, but the buyer and the bureau should see it)."""
+
+    at: object
+    status: str | None
+    note: str
+
+
+def order_history(session: so.Session, order_id: int) -> list[HistoryEntry]:
+    """The order's transitions and its refused card payments, oldest first (two queries), said in the
+    reader's language."""
+    transitions = session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order_id)
+                                  .order_by(OrderTransition.id)).all()
+    refused = session.scalars(sa.select(PaymentAttempt).where(
+        PaymentAttempt.order_id == order_id, PaymentAttempt.last_error_code.is_not(None),
+        PaymentAttempt.status != "succeeded").order_by(PaymentAttempt.attempt_number)).all()
+    entries = [HistoryEntry(t.created_at, t.to_status, notes.describe_transition(t)) for t in transitions]
+    entries += [HistoryEntry(a.updated_at, None, notes.card_refused(
+        a.attempt_number, payments.card_error_message(a.last_error_code, a.last_decline_code))) for a in refused]
+    # Stable: a refusal and a transition in the same instant keep transitions first.
+    return sorted(entries, key=lambda entry: entry.at)

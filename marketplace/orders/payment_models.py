@@ -60,6 +60,9 @@ class PaymentAttempt(db.Model):
     #: Stripe's error code of the last failure (card_declined, …) and its decline code, if any
     last_error_code: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     last_decline_code: so.Mapped[str | None] = so.mapped_column(sa.String(100))
+    #: when a card POST claimed this attempt to pay it (parallel submissions wait for it: one charge);
+    #: cleared when the card is refused, stale after payments.CARD_SUBMISSION_SECONDS
+    card_submitted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -59,6 +59,34 @@ class PaymentFailed(DomainError):
         self.decline_code = decline_code
 
 
+class PaymentInProgress(DomainError):
+    """Another submission of this order's card is being processed right now: one charge, and this caller
+    waits for its outcome (the pay page follows the order's status)."""
+
+    status = 409
+    code = "payment_in_progress"
+
+
+#: A card submission's claim on its attempt lapses after this long (a request killed mid-way must not
+#: block the order for good); longer than the Stripe client's retries take.
+CARD_SUBMISSION_SECONDS = 90
+
+
+def _claim_card_submission(session: so.Session, attempt: PaymentAttempt) -> bool:
+    """Claim the attempt for one card submission (a conditional UPDATE, committed at once, so parallel
+    submissions see it). False when another submission holds a fresh claim."""
+    now = utcnow()
+    claimed = session.execute(
+        sa.update(PaymentAttempt)
+        .where(PaymentAttempt.id == attempt.id,
+               sa.or_(PaymentAttempt.card_submitted_at.is_(None),
+                      PaymentAttempt.card_submitted_at < now - timedelta(seconds=CARD_SUBMISSION_SECONDS)))
+        .values(card_submitted_at=now).execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    session.refresh(attempt)
+    return claimed == 1
+
+
 class PaymentUnavailable(DomainError):
     """Stripe did not answer. The payment's outcome may be unknown; the webhook or a re-read settles it."""
 
@@ -236,6 +264,9 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
         raise InvalidTransition(_("This payment is closed. Reload the page to start again."))
     if attempt.payment_intent_id is None:
         raise InvalidTransition(_("This payment has not been started. Reload the page and try again."))
+    if not _claim_card_submission(session, attempt):
+        raise PaymentInProgress(_("Your payment is already being processed. This page shows the result as soon "
+                                  "as it is known; there is nothing more to do."))
     client = get_client()
     key = attempt.idempotency_key
     step = "retrieve"
@@ -244,9 +275,11 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
         _apply_status(attempt, intent["status"])
         if intent["status"] in (*PAID_STATUSES, "requires_action"):
             # Paid already (a double submit), or waiting for 3-D Secure in the browser.
+            attempt.card_submitted_at = None
             session.commit()
             return intent
         if intent["status"] == "canceled":
+            attempt.card_submitted_at = None
             session.commit()
             raise InvalidTransition(_("This payment was cancelled. Reload the page to start again."))
         step = "save_card"
@@ -265,10 +298,11 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
         intent = client.confirm_payment_intent(attempt.payment_intent_id,
                                                idempotency_key=f"{key}-confirm-{token_id}")
     except StripeUnavailable as exc:
-        session.commit()
+        session.commit()  # the claim stays until it lapses: the outcome at Stripe is unknown
         log.warning("attempt %s: Stripe unavailable while paying: %s", attempt.id, exc)
         raise PaymentUnavailable(unavailable_message()) from exc
     except StripeError as exc:
+        attempt.card_submitted_at = None  # refused: the buyer may try again (another card) at once
         if exc.is_card_error:
             if step == "confirm":
                 _close_declined(attempt, exc)
@@ -284,6 +318,7 @@ def pay_with_card_token(session: so.Session, attempt: PaymentAttempt, token_id: 
                             code=exc.code or "payment_failed") from exc
     attempt.client_secret = intent.get("client_secret") or attempt.client_secret
     _apply_status(attempt, intent["status"])
+    attempt.card_submitted_at = None  # done: a later submission reads the outcome from Stripe
     session.commit()
     return intent
 

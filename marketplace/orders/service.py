@@ -29,7 +29,7 @@ from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
 from marketplace.orders import history as notes
 from marketplace.orders.models import PAYMENT_METHODS, RETIREMENT_PURPOSES, Order, OrderLine, OrderTransition
-from marketplace.orders.signals import certificate_number_wanted, order_completed
+from marketplace.orders.signals import certificate_number_wanted, order_completed, order_paid, order_refunded
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
 from marketplace.registry.service import village_ids_under
@@ -242,6 +242,10 @@ def _place_one_line_order() -> sa.Update:
 
 _PLACE_ONE_LINE_ORDER = _place_one_line_order()
 
+#: The smallest order: a card payment (or a transfer) of less is not worth its fees, and an amount that
+#: rounds to ¥0.00 (0.0001 t at ¥33.33) could not be paid at all.
+MIN_ORDER_AMOUNT_CNY = Decimal("1.00")
+
 
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
@@ -268,6 +272,10 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
                            eligible_only=eligible_only),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
     amounts = [amount_for(take, offer.price) for offer, take in lines]
+    if sum(amounts, Decimal("0.00")) < MIN_ORDER_AMOUNT_CNY:
+        raise ValidationFailed(_l("An order must come to at least ¥%(minimum)s; this one comes to ¥%(amount)s. "
+                                  "Order more tonnes.", minimum=f"{MIN_ORDER_AMOUNT_CNY:.2f}",
+                                  amount=f"{sum(amounts, Decimal('0.00')):.2f}"), "quantity")
     now = utcnow()
     values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
               "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,
@@ -455,6 +463,11 @@ def transition(session: so.Session, order: Order, to_status: str, *, actor_id: i
     if to_status == "completed":
         # The dashboards' aggregates move in the same transaction; only the winner of the UPDATE gets here.
         order_completed.send(session=session, order=order)
+    elif to_status == "paid":
+        # The money journal splits the payment in the same transaction (settlement).
+        order_paid.send(session=session, order=order)
+    elif to_status == "refunded":
+        order_refunded.send(session=session, order=order)
     return True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,7 +14,7 @@ from marketplace.core.errors import DomainError
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.i18n import local_time
 from marketplace.core.idempotency import act_once
-from marketplace.core.quantities import display_tonnes, format_cny
+from marketplace.core.quantities import display_tonnes, format_cny, format_tonnes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
@@ -22,8 +22,8 @@ from marketplace.footprint.models import Event
 from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
-from marketplace.orders.models import ORDER_LINES_SHOWN, RETIREMENT_PURPOSES, Order, OrderTransition
-from marketplace.orders.stripe.client import StripeError, StripeUnavailable
+from marketplace.orders.models import ORDER_LINES_SHOWN, RETIREMENT_PURPOSES, Order
+from marketplace.orders.stripe.client import StripeError, StripeUnavailable, get_client
 from marketplace.registry import service as registry
 
 bp = Blueprint("orders", __name__, url_prefix="/buyers/orders")
@@ -108,14 +108,19 @@ def new():
     form = OrderForm()
     _form_choices(form, events)
     if request.method == "GET":
+        # The form starts from its query string: an event's "neutralise" link, "order again", a language switch.
         form.event_id.data = request.args.get("event_id", "")
         form.listing_id.data = request.args.get("listing_id", "")
+        form.prefer_county_id.data = request.args.get("prefer_county_id", "")
         # A top-up from an event's neutrality page: exactly the shortfall, eligible credits, for the event.
         form.quantity.data = request.args.get("quantity", "")[:30]
         if request.args.get("purpose") in RETIREMENT_PURPOSES:
             form.purpose.data = request.args["purpose"]
         form.eligible_only.data = request.args.get("eligible") == "1"
-        form.beneficiary.data = form.beneficiary.data or current_user.organisation.name
+        if request.args.get("payment_method") in ("card", "bank_transfer"):
+            form.payment_method.data = request.args["payment_method"]
+        form.beneficiary.data = request.args.get("beneficiary", "")[:200] or current_user.organisation.name
+        form.retirement_reason.data = request.args.get("retirement_reason", "")[:1000] or None
         event = next((e for e, _u in events if str(e.id) == form.event_id.data), None)
         if event is not None and not form.retirement_reason.data:
             form.retirement_reason.data = _("Carbon neutrality of %(event)s", event=event.name)
@@ -168,10 +173,25 @@ def _certificate_number(order: Order) -> str | None:
 @role_required("buyer")
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
-    history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
-                                 .order_by(OrderTransition.id)).all()
+    history = order_payments.order_history(db.session, order.id)
     return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
-                           action_form=EmptyForm())
+                           action_form=EmptyForm(), order_again_url=_order_again_url(order))
+
+
+def _order_again_url(order: Order) -> str | None:
+    """For an order that lapsed or was cancelled before payment: the order form with the same request."""
+    if order.status not in ("expired", "cancelled"):
+        return None
+    single = {line.listing_id for line in order.lines}
+    args = {"payment_method": order.payment_method, "beneficiary": order.beneficiary,
+            "retirement_reason": order.retirement_reason}
+    if order.event_id:  # the event's footprint as it is now
+        args["event_id"] = order.event_id
+    else:
+        args["quantity"] = format_tonnes(order.quantity_units)  # as typed into the form: no grouping
+    if len(single) == 1:
+        args["listing_id"] = next(iter(single))
+    return url_for("orders.new", **args)
 
 
 @bp.get("/<int:order_id>/status")
@@ -195,16 +215,26 @@ def pay(order_id: int):
     return render_template("orders/pay.html", order=order)
 
 
+def stripe_budget():
+    """The pay page's calls to Stripe end within STRIPE_REQUEST_BUDGET_MS: the payer hears "try again"
+    instead of waiting on a slow Stripe until the browser or the web server gives up."""
+    return get_client().deadline(current_app.config["STRIPE_REQUEST_BUDGET_MS"])
+
+
 @bp.post("/<int:order_id>/pay/card")
 @role_required("buyer")
 def pay_card(order_id: int):
     """JSON: the browser's one-time card token → confirm the order's PaymentIntent."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
+    if order.payment_method == "card" and order.status in ("paid", "retiring", "completed"):
+        # A parallel or repeated submission arriving after the payment went through: it succeeded.
+        return jsonify(status="succeeded", client_secret=None)
     if order.payment_method != "card" or order.status != "pending_payment":
         return jsonify(error={"code": "not_payable", "message": _("This order cannot be paid now.")}), 409
     token = (request.get_json(silent=True) or {}).get("token")
     try:
-        payment = order_payments.pay_with_card(db.session, order, token)
+        with stripe_budget():
+            payment = order_payments.pay_with_card(db.session, order, token)
     except DomainError as exc:
         db.session.rollback()
         return jsonify(error={"code": exc.code, "message": str(exc.message)}), exc.status
@@ -219,7 +249,8 @@ def pay_authenticated(order_id: int):
     settled now, from Stripe's own answer. If Stripe does not answer, the webhook or the re-read will."""
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False)
     try:
-        intent_status = order_payments.settle_after_authentication(db.session, order)
+        with stripe_budget():
+            intent_status = order_payments.settle_after_authentication(db.session, order)
     except (StripeError, StripeUnavailable):
         db.session.rollback()
         intent_status = None

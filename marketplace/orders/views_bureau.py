@@ -13,9 +13,10 @@ from marketplace.core.errors import DomainError
 from marketplace.core.forms import form_error
 from marketplace.core.web import role_required
 from marketplace.extensions import db
+from marketplace.orders import order_payments
 from marketplace.orders import service as orders_service
 from marketplace.orders.forms import ReferenceForm
-from marketplace.orders.models import ORDER_STATUSES, Order, OrderTransition
+from marketplace.orders.models import ORDER_STATUSES, Order
 
 bp = Blueprint("orders_bureau", __name__, url_prefix="/bureau")
 
@@ -38,8 +39,7 @@ def orders_list():
 
 def _order_page(order_id: int, *, transfer_form=None, refund_form=None, status=200):
     order = get_scoped(db.session, Order, order_id, current_user, options=[so.joinedload(Order.buyer)])
-    history = db.session.scalars(sa.select(OrderTransition).where(OrderTransition.order_id == order.id)
-                                 .order_by(OrderTransition.id)).all()
+    history = order_payments.order_history(db.session, order.id)
     return render_template("orders/bureau_order.html", order=order, history=history,
                            transfer_form=transfer_form or ReferenceForm(prefix="transfer"),
                            refund_form=refund_form or ReferenceForm(prefix="refund")), status

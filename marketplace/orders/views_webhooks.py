@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from marketplace.extensions import csrf, db
 from marketplace.orders import order_payments, payments  # noqa: F401  (register their webhook handlers)
+from marketplace.orders.stripe.client import StripeUnavailable, get_client
 from marketplace.orders.stripe.webhook import (
     SignatureError,
     dispatch,
@@ -41,6 +42,14 @@ def stripe():
     if not record_event_once(db.session, event):
         db.session.rollback()
         return jsonify(received=True, duplicate=True)
-    handled = dispatch(db.session, event)
+    try:
+        # Handlers read the PaymentIntent back from Stripe: within the same budget as the pay page's calls.
+        with get_client().deadline(current_app.config["STRIPE_REQUEST_BUDGET_MS"]):
+            handled = dispatch(db.session, event)
+    except StripeUnavailable as exc:
+        # Not recorded (rolled back): Stripe delivers the event again later, and it is handled then.
+        db.session.rollback()
+        log.warning("stripe webhook %s: Stripe could not be read back (%s); 503 for a redelivery", event.get("id"), exc)
+        return jsonify(error={"code": "payment_unavailable", "message": payments.unavailable_message()}), 503
     db.session.commit()
     return jsonify(received=True, handled=handled)

@@ -12,12 +12,13 @@ from marketplace.registry import (
     service,
     views,
     views_bureau,
+    views_pledges,
     views_sellers,
 )
 
 
 def init_app(app: Flask) -> None:
-    for module in (views, views_bureau, views_sellers):
+    for module in (views, views_bureau, views_sellers, views_pledges):
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
     app.add_template_global(service.scheme_label, "scheme_label")

@@ -6,11 +6,11 @@ import marshmallow as ma
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
+from marketplace.core.api import Blueprint
 from marketplace.core.api_fields import Id, Year
 from marketplace.core.db import reload
 from marketplace.core.errors import NotFound
@@ -272,10 +272,10 @@ def batch(batch_id: int):
 
 @blp.route("/projects", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
+@token_required("seller")
 @blp.arguments(ProjectIn)
 @blp.response(201, ProjectOut)
 @blp.alt_response(200, schema=ProjectOut, description="the project an earlier request with this key created")
-@token_required("seller")
 def create_project(data):
     """Register a project (draft). Documents are uploaded on the project's page."""
     project, status = idempotency.create_once(
@@ -297,10 +297,10 @@ def submit_project(project_id: int):
 
 @blp.route("/listings", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
+@token_required("seller")
 @blp.arguments(ListingIn)
 @blp.response(201, ListingOut)
 @blp.alt_response(200, schema=ListingOut, description="the listing an earlier request with this key created")
-@token_required("seller")
 def create_listing(data):
     """List part of one of your batches' available units."""
     row = get_scoped(db.session, CreditBatch, data["batch_id"], api_user(), options=[so.joinedload(CreditBatch.project)])
@@ -331,9 +331,9 @@ def change_listing(listing_id: int, action: str):
 
 @blp.route("/projects/<int:project_id>/review", methods=["POST"])
 @blp.doc(security=BEARER)
+@token_required("bureau")
 @blp.arguments(ReviewIn)
 @blp.response(200, ProjectOut)
-@token_required("bureau")
 def review_project(data, project_id: int):
     """Verify or reject a submitted project (a rejection needs a note)."""
     row = get_scoped(db.session, Project, project_id, api_user())
@@ -344,10 +344,10 @@ def review_project(data, project_id: int):
 
 @blp.route("/projects/<int:project_id>/batches", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
+@token_required("bureau")
 @blp.arguments(BatchIn)
 @blp.response(201, BatchOut)
 @blp.alt_response(200, schema=BatchOut, description="the batch an earlier request with this key issued")
-@token_required("bureau")
 def issue_batch(data, project_id: int):
     """Issue a credit batch for a verified project; the buffer share goes to the buffer pool."""
     row = get_scoped(db.session, Project, project_id, api_user())

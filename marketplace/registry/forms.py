@@ -33,7 +33,8 @@ class DocumentForm(FlaskForm):
     kind = SelectField(_l("Kind of document"), choices=[
         ("verification_statement", _l("Verification statement")), ("monitoring_report", _l("Monitoring report")),
         ("other", _l("Other"))])
-    file = FileField(_l("PDF file (at most 10 MB)"), validators=[FileRequired(_l("Choose a PDF file."))])
+    #: the limit is said by the page (UPLOAD_MAX_MB), so label, error and refusal agree
+    file = FileField(_l("PDF file"), validators=[FileRequired(_l("Choose a PDF file."))])
 
 
 class ReviewForm(FlaskForm):
@@ -58,6 +59,10 @@ class BatchForm(FlaskForm):
     methodology_version = StringField(_l("Methodology version"), default="V01",
                                       validators=[Optional(), Length(max=max_length(CreditBatch.methodology_version))])
     event_eligible = BooleanField(_l("Eligible for large-event neutralisation (MEE guideline)"))
+    #: Issuance cannot be undone (the serial block is the batch's for ever): a deliberate tick, not a click.
+    confirmed = BooleanField(_l("I have checked the quantity and the monitoring period against the verification "
+                                "report. Issued credits cannot be withdrawn."),
+                             validators=[DataRequired(_l("Tick the box to confirm: issuing cannot be undone."))])
 
 
 class ListingForm(FlaskForm):
@@ -73,3 +78,13 @@ class LossForm(FlaskForm):
                                                      ("logging", _l("Logging")), ("other", _l("Other"))])
     quantity = StringField(_l("Buffer units to cancel (t)"), validators=[DataRequired(), Length(max=30)])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=max_length(BufferLoss.reason))])
+
+
+class PledgeForm(FlaskForm):
+    batch_id = SelectField(_l("Batch"), coerce=int, validators=[DataRequired()])
+    tonnes = StringField(_l("Units to freeze (t)"), validators=[DataRequired(), Length(max=30)])
+    bank_name = StringField(_l("Lending bank"), validators=[DataRequired(), Length(max=200)])
+    contract_reference = StringField(_l("Loan contract reference"), validators=[DataRequired(), Length(max=100)])
+    loan_amount = StringField(_l("Loan amount (CNY)"), validators=[DataRequired(), Length(max=20)])
+    term_start = DateField(_l("Term starts"), validators=[DataRequired()])
+    term_end = DateField(_l("Term ends"), validators=[DataRequired()])

@@ -8,7 +8,8 @@ A CHECK constraint backs this up. Balances of a batch are always taken in a fixe
 (sorted by account name), so transactions that touch several never deadlock on each other.
 
 Accounts of a batch: ``issuance`` (contra account, holds −quantity), ``available``, ``buffer``,
-``retired``, ``cancelled``, and for each listing ``listed:<id>`` and ``reserved:<id>``.
+``retired``, ``cancelled``, ``pledged`` (frozen for green loans, opened with the first pledge), and for
+each listing ``listed:<id>`` and ``reserved:<id>``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.core.db import utcnow
 from marketplace.core.errors import InsufficientCredits
-from marketplace.registry.models import CreditBatch, LedgerBalance, LedgerEntry, Listing, SerialRange
+from marketplace.registry.models import CreditBatch, LedgerBalance, LedgerEntry, Listing, Pledge, SerialRange
 
 
 def open_accounts(session: so.Session, batch_id: int, accounts) -> None:
@@ -89,6 +90,7 @@ def summarise(balances: dict[str, int]) -> dict[str, int]:
         "listed": sum(v for k, v in balances.items() if k.startswith("listed:")),
         "reserved": sum(v for k, v in balances.items() if k.startswith("reserved:")),
         "retired": balances.get("retired", 0), "cancelled": balances.get("cancelled", 0),
+        "pledged": balances.get("pledged", 0),
     }
 
 
@@ -333,7 +335,8 @@ def check_invariants(session: so.Session, progress=None) -> CheckReport:
     4. the retired and cancelled balances equal the serial ranges retired and cancelled;
     5. no two ranges overlap, and every range lies inside its batch's block (tradable part for
        retirements, buffer part for cancellations);
-    6. no two batches' serial blocks overlap.
+    6. no two batches' serial blocks overlap;
+    7. each batch's ``pledged`` balance equals the units of its active pledges.
     """
     report = CheckReport()
     batches = session.scalars(sa.select(CreditBatch).order_by(CreditBatch.id)).all()
@@ -353,6 +356,11 @@ def check_invariants(session: so.Session, progress=None) -> CheckReport:
     for serial_range in session.scalars(sa.select(SerialRange).order_by(SerialRange.batch_id, SerialRange.start)):
         ranges[serial_range.batch_id].append(serial_range)
         report.ranges += 1
+
+    pledged: dict[int, int] = defaultdict(int)
+    for batch_id, units in session.execute(sa.select(Pledge.batch_id, sa.func.sum(Pledge.units))
+                                           .where(Pledge.status == "active").group_by(Pledge.batch_id)):
+        pledged[batch_id] = int(units)
 
     previous_end, previous_id = None, None
     for batch in sorted(batches, key=lambda b: b.serial_start):
@@ -389,6 +397,9 @@ def check_invariants(session: so.Session, progress=None) -> CheckReport:
         if cancelled != acc.get("cancelled", 0):
             report.problems.append(f"batch {batch.id}: {acc.get('cancelled', 0)} units cancelled in the ledger "
                                    f"but {cancelled} in serial ranges")
+        if pledged.get(batch.id, 0) != acc.get("pledged", 0):
+            report.problems.append(f"batch {batch.id}: {acc.get('pledged', 0)} units pledged in the ledger "
+                                   f"but {pledged.get(batch.id, 0)} in active pledges")
         tradable_end = batch.serial_end - batch.buffer_units
         last_end = None
         for r in batch_ranges:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from marketplace.core.db import UTCDateTime, utcnow
+from marketplace.core.quantities import format_serial_range
 from marketplace.extensions import db
 
 REGION_LEVELS = ("province", "city", "county", "township", "village")
@@ -216,7 +217,7 @@ class CreditBatch(db.Model):
         """Readable block "TH-P00001-2023-000000000001…000000050000" (both ends inclusive)."""
         start = self.serial_start if start is None else start
         end = self.serial_end if end is None else end
-        return f"{self.serial_prefix}-{start:012d}…{end - 1:012d}"
+        return format_serial_range(self.serial_prefix, start, end - 1)
 
     def __repr__(self) -> str:
         return f"<CreditBatch {self.id} project={self.project_id} units={self.quantity_units}>"
@@ -299,6 +300,42 @@ class BufferLoss(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     batch: so.Mapped[CreditBatch] = so.relationship()
+
+
+PLEDGE_STATUSES = ("active", "released")
+
+
+class Pledge(db.Model):
+    """Units of a batch frozen for a green loan: the ledger's ``pledged`` account of the batch holds them
+    (moved from ``available``), so they cannot be listed or sold until the pledge is released."""
+
+    __tablename__ = "pledges"
+    __table_args__ = (sa.CheckConstraint("units > 0", name="units_positive"),
+                      sa.CheckConstraint("loan_amount_cny > 0", name="amount_positive"),
+                      sa.CheckConstraint("term_end >= term_start", name="term_order"),
+                      sa.CheckConstraint(_in("status", PLEDGE_STATUSES), name="status"),
+                      sa.UniqueConstraint("bank_name", "contract_reference", name="uq_pledges_bank_contract"))
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    batch_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("credit_batches.id"), index=True)
+    units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    #: the lending bank and its loan contract (one pledge per contract)
+    bank_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    contract_reference: so.Mapped[str] = so.mapped_column(sa.String(100))
+    loan_amount_cny: so.Mapped[Decimal] = so.mapped_column(sa.Numeric(14, 2))
+    term_start: so.Mapped[date] = so.mapped_column(sa.Date)
+    term_end: so.Mapped[date] = so.mapped_column(sa.Date)
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="active")
+    created_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    released_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    released_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    batch: so.Mapped[CreditBatch] = so.relationship()
+
+    @property
+    def ref(self) -> str:
+        return f"pledge:{self.id}"
 
 
 class Listing(db.Model):

@@ -6,8 +6,10 @@ Plain functions over a session, ids and an explicit actor. They flush; the calle
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
+import unicodedata
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -16,12 +18,15 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from pypdf import PdfReader
 
 from marketplace.accounts.models import User
 from marketplace.core.access import scoped_select
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.files import private_folder, write_private_file
 from marketplace.core.quantities import DecimalInput, parse_decimal
+from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
 from marketplace.registry import ledger
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
@@ -46,7 +51,6 @@ TRANSITIONS = {
     ("submitted", "verified"): "bureau",
     ("submitted", "rejected"): "bureau",
 }
-MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 
 # --- regions ------------------------------------------------------------------------------------
@@ -130,6 +134,90 @@ def create_project(session: so.Session, *, actor: User, village_id: int, name: s
     return project
 
 
+#: A project the cooperative may still change: not yet with the bureau, or sent back by it.
+EDITABLE_PROJECT_STATUSES = ("draft", "rejected")
+
+
+def _own_editable(project: Project, actor: User) -> None:
+    if actor.role != "seller" or project.seller_organisation_id != actor.organisation_id:
+        raise NotFound(_l("Not found."))
+    if project.status not in EDITABLE_PROJECT_STATUSES:
+        raise InvalidTransition(_l("Only a draft or rejected project can be changed; this one is %(status)s.",
+                                   status=status_label(project.status)))
+
+
+def update_project(session: so.Session, project: Project, *, actor: User, village_id: int, name: str,
+                   area_hectares, forest_type: str, methodology: str, crediting_start: date, crediting_end: date,
+                   description: str = "", location: str = "", name_en: str | None = None) -> Project:
+    """Correct a draft (or rejected) project's facts, with the same checks as registering it."""
+    _own_editable(project, actor)
+    village = session.get(Region, village_id) if village_id else None
+    if village is None or village.level != "village":
+        raise ValidationFailed(_l("Choose the village of the project."), "village_id")
+    if not crediting_start or not crediting_end or crediting_end <= crediting_start:
+        raise ValidationFailed(_l("The crediting period must end after it starts."), "crediting_end")
+    project.village_id = village.id
+    project.name = _clean(name, Project.name)
+    project.name_en = _clean(name_en, Project.name_en, required=False) or None
+    project.area_hectares = parse_hectares(area_hectares)
+    project.forest_type = _clean(forest_type, Project.forest_type)
+    project.methodology = _clean(methodology, Project.methodology)
+    project.crediting_start, project.crediting_end = crediting_start, crediting_end
+    project.description = _clean(description, Project.description, required=False)
+    project.location = _clean(location, Project.location, required=False)
+    session.flush()
+    return project
+
+
+def delete_draft_project(session: so.Session, project: Project, *, actor: User) -> None:
+    """Delete a project that never went to the bureau (a draft without history), with its documents."""
+    if actor.role != "seller" or project.seller_organisation_id != actor.organisation_id:
+        raise NotFound(_l("Not found."))
+    has_history = session.scalar(sa.select(sa.func.count()).select_from(ProjectTransition)
+                                 .where(ProjectTransition.project_id == project.id))
+    if project.status != "draft" or has_history:
+        raise InvalidTransition(_l("Only a draft that was never submitted can be deleted."))
+    documents = session.scalars(sa.select(ProjectDocument).where(ProjectDocument.project_id == project.id)).all()
+    for document in documents:
+        session.delete(document)
+    session.delete(project)
+    session.flush()
+    for document in documents:  # the files go last: a failed flush leaves them in place
+        document_path(document).unlink(missing_ok=True)
+
+
+def delete_document(session: so.Session, document: ProjectDocument, *, actor: User) -> Project:
+    """Remove a wrongly uploaded document of a draft or rejected project (its file too). Returns the project."""
+    project = session.get(Project, document.project_id)
+    _own_editable(project, actor)
+    path = document_path(document)
+    session.delete(document)
+    session.flush()
+    path.unlink(missing_ok=True)
+    return project
+
+
+def default_village_id(session: so.Session, actor: User, organisation_name: str) -> int | None:
+    """The village a cooperative's new project most likely lies in: that of its latest project, else the
+    village whose name its own name starts with (官埔垟村股份经济合作社 → 官埔垟村)."""
+    latest = session.scalar(sa.select(Project.village_id).where(
+        Project.seller_organisation_id == actor.organisation_id).order_by(Project.id.desc()).limit(1))
+    if latest:
+        return latest
+    named = [v for v in villages(session) if v.name and organisation_name.startswith(v.name)]
+    return max(named, key=lambda v: len(v.name)).id if named else None
+
+
+def listable_batches(session: so.Session, actor: User) -> list[tuple[CreditBatch, int]]:
+    """The cooperative's batches with credits left to list: (batch with its project, available units)."""
+    batches = session.scalars(sa.select(CreditBatch).join(Project, CreditBatch.project_id == Project.id)
+                              .where(Project.seller_organisation_id == actor.organisation_id)
+                              .order_by(Project.name, CreditBatch.vintage_start)
+                              .options(so.contains_eager(CreditBatch.project))).all()
+    balances = ledger.batch_summaries(session, [b.id for b in batches])
+    return [(b, balances[b.id]["available"]) for b in batches if balances[b.id]["available"] > 0]
+
+
 def transition_project(session: so.Session, project: Project, to_status: str, *, actor: User,
                        note: str = "") -> Project:
     """Move a project along draft → submitted → verified | rejected, recording who and why."""
@@ -168,9 +256,34 @@ def status_label(status: str) -> str:
 # --- documents ----------------------------------------------------------------------------------
 
 def upload_folder() -> Path:
+    """The documents' folder, private to the application's user (0700; files in it are 0600)."""
     folder = Path(current_app.config["UPLOAD_FOLDER"])
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     return folder
+
+
+def safe_display_name(filename: str | None) -> str:
+    """The name a document is shown and downloaded under: the last path part, without control or format
+    characters (CR/LF would break the Content-Disposition header, so the file could not be downloaded;
+    bidirectional overrides disguise the extension), at most 200 characters."""
+    name = os.path.basename((filename or "").replace("\\", "/"))
+    name = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in name)
+    return " ".join(name.split())[:200].strip() or "document.pdf"
+
+
+def is_pdf(data: bytes) -> bool:
+    """Is this a PDF a reader can open: the header first, then its structure as parsed (cross-reference,
+    catalogue, at least one page)? A text or HTML file with a ``%PDF-`` prefix and ``%%EOF`` is not."""
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
+        return False
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            return False
+        root = reader.trailer["/Root"].get_object()
+        return root.get("/Type") == "/Catalog" and len(reader.pages) >= 1
+    except Exception:  # noqa: BLE001 — pypdf raises many kinds for a file that is not a PDF
+        return False
 
 
 def add_document(session: so.Session, project: Project, *, actor: User, kind: str, filename: str,
@@ -184,15 +297,15 @@ def add_document(session: so.Session, project: Project, *, actor: User, kind: st
         raise ValidationFailed(_l("Choose the kind of document."), "kind")
     if not data:
         raise ValidationFailed(_l("The file is empty."), "file")
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise ValidationFailed(_l("The file is larger than 10 MB."), "file")
-    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
-        raise ValidationFailed(_l("Only PDF documents are accepted."), "file")
-    display_name = os.path.basename((filename or "").replace("\\", "/")).strip()[:200] or "document.pdf"
+    if len(data) > upload_limit_bytes():
+        raise ValidationFailed(_l("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "file")
+    if not is_pdf(data):
+        raise ValidationFailed(_l("Only PDF documents are accepted (without a password)."), "file")
+    display_name = safe_display_name(filename)
     stored = f"{secrets.token_hex(16)}.pdf"
     path = upload_folder() / stored
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    write_private_file(tmp, data)
     os.replace(tmp, path)
     document = ProjectDocument(project_id=project.id, kind=kind, original_name=display_name, stored_name=stored,
                                size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), uploaded_by_id=actor.id)

@@ -85,4 +85,4 @@ def send_project_document(document_id: int):
     """A project document as a PDF download, if the signed-in user may see it (else 404)."""
     row = get_scoped(db.session, ProjectDocument, document_id, current_user)
     return send_file(registry.document_path(row), mimetype="application/pdf", as_attachment=True,
-                     download_name=row.original_name)
+                     download_name=registry.safe_display_name(row.original_name))  # names stored before CR/LF were refused too

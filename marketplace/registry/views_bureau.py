@@ -9,8 +9,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.access import get_scoped
+from marketplace.core.db import utcnow
 from marketplace.core.errors import DomainError
-from marketplace.core.forms import form_error
+from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.once import once
 from marketplace.core.quantities import display_tonnes, parse_tonnes
 from marketplace.core.web import role_required
@@ -124,8 +125,11 @@ def buffer_pool():
                            losses=losses), 422 if form.is_submitted() else 200
 
 
-@bp.get("/ledger")
+@bp.route("/ledger", methods=["GET", "POST"])
 @role_required("bureau")
 def ledger_check():
-    report = ledger.check_invariants(db.session)
-    return render_template("registry/bureau_ledger.html", report=report)
+    """The page offers the check; its button runs it (it reads every batch, so not on every visit) and
+    shows the result with when it ran. Reads only: safe to run again."""
+    form = EmptyForm()
+    report = ledger.check_invariants(db.session) if form.validate_on_submit() else None
+    return render_template("registry/bureau_ledger.html", report=report, form=form, checked_at=utcnow())

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
 from marketplace.accounts.api_auth import BEARER, token_required
+from marketplace.core.api import Blueprint
 from marketplace.core.quantities import format_cny, format_tonnes
 from marketplace.extensions import db
 from marketplace.stats import figures
@@ -90,9 +90,9 @@ def summary_json(summary: figures.Summary) -> dict:
 
 @blp.route("/stats/summary")
 @blp.doc(security=BEARER)
+@token_required("bureau")
 @blp.arguments(SummaryArgs, location="query")
 @blp.response(200, SummaryOut)
-@token_required("bureau")
 def stats_summary(args):
     """Cumulative tonnes sold and retired, revenue, orders, by buyer, village and month (bureau only)."""
     filters = figures.parse_filters(args.get("date_from"), args.get("date_to"), args.get("county"))

@@ -29,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import Organisation
 from marketplace.core import quantities
+from marketplace.core.dates import FIRST_YEAR, LAST_YEAR, within_calendar
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ids import is_id
 from marketplace.orders.models import Order, OrderLine
@@ -81,10 +82,15 @@ def _parse_day(text, field_name: str, *, end: bool) -> date | None:
     try:
         if len(text) == 7:
             first = date.fromisoformat(text + "-01")
-            return first.replace(day=calendar.monthrange(first.year, first.month)[1]) if end else first
-        return date.fromisoformat(text)
+            day = first.replace(day=calendar.monthrange(first.year, first.month)[1]) if end else first
+        else:
+            day = date.fromisoformat(text)
     except ValueError:
         raise ValidationFailed(_l("Enter a date as YYYY-MM-DD."), field_name) from None
+    if not within_calendar(day):
+        raise ValidationFailed(_l("Enter a date between %(first)d and %(last)d.", first=FIRST_YEAR, last=LAST_YEAR),
+                               field_name)
+    return day
 
 
 def parse_filters(raw_from: str | None, raw_to: str | None, raw_county: str | int | None) -> Filters:

@@ -16,13 +16,13 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from marketplace.core.cells import FORMULA_TRIGGERS, neutralise_formula  # noqa: F401 — the guard, in core for every writer
+from marketplace.core.i18n import local_time
 from marketplace.core.quantities import fen, fen_to_cny, format_cny, format_tonnes, units_to_decimal
 from marketplace.stats.figures import Figures, fold_periods
 
 #: Column kinds: text, tonnes (integer units), cny (integer fen), count.
 KINDS = ("text", "tonnes", "cny", "count")
-#: A cell starting with one of these is read as a formula by spreadsheet programs.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -44,11 +44,6 @@ class Table:
     def add(self, values: list, level: str = "") -> None:
         self.rows.append(values)
         self.row_levels.append(level)
-
-
-def neutralise_formula(text: str) -> str:
-    """Prefix an apostrophe to text a spreadsheet would evaluate (OWASP's CSV injection advice)."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
 def cell_text(value, kind: str) -> str:
@@ -236,9 +231,10 @@ STATUS_LABELS = {"pending_payment": _l("awaiting payment"), "paid": _l("paid"), 
 def orders_table(key: str, title, orders) -> Table:
     t = Table(key, title, [Column(_l("Order")), Column(_l("Buyer")), Column(_l("Beneficiary")),
                            Column(_l("Status")), Column(_l("Quantity (t)"), "tonnes"),
-                           Column(_l("Amount (CNY)"), "cny")])
+                           Column(_l("Amount (CNY)"), "cny"), Column(_l("Placed (Beijing time)"))])
     for order in orders:
+        # The platform's wall-clock time, like the pages: a spreadsheet has no zone of its own.
         t.add([f"#{order.id}", order.buyer.name, order.beneficiary,
                STATUS_LABELS.get(order.status, order.status), order.quantity_units,
-               fen(order.amount_cny)])
+               fen(order.amount_cny), local_time(order.created_at)])
     return t

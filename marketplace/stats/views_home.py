@@ -1,4 +1,4 @@
-"""Each role's home page: what the organisation has and what waits for it."""
+"""Each role's home page: its to-do list first (stats.queues), then what the organisation has."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from flask_login import current_user
 
 from marketplace.accounts.models import Organisation, User
 from marketplace.core.access import scoped_select
-from marketplace.core.outbox_models import DeadLetter
 from marketplace.core.web import role_required
 from marketplace.extensions import db
-from marketplace.orders.models import Order
 from marketplace.registry import service as registry
 from marketplace.registry.models import Project
+from marketplace.stats import queues
 
 bp = Blueprint("home", __name__)
 
@@ -23,12 +22,7 @@ bp = Blueprint("home", __name__)
 def bureau():
     counts = dict(db.session.execute(
         sa.select(Organisation.kind, sa.func.count()).group_by(Organisation.kind)).all())
-    dead_letters = db.session.scalars(sa.select(DeadLetter).where(DeadLetter.resolved_at.is_(None))
-                                      .order_by(DeadLetter.id.desc()).limit(20)).all()
-    pending_transfers = db.session.scalar(sa.select(sa.func.count()).select_from(Order).where(
-        Order.status == "pending_payment", Order.payment_method == "bank_transfer"))
-    return render_template("stats/home_bureau.html", counts=counts, dead_letters=dead_letters,
-                           pending_transfers=pending_transfers)
+    return render_template("stats/home_bureau.html", counts=counts, queues=queues.bureau_queues(db.session))
 
 
 @bp.get("/buyers/")
@@ -36,7 +30,8 @@ def bureau():
 def buyer():
     colleagues = db.session.scalars(
         scoped_select(User, current_user, bureau_sees_all=False).order_by(User.email)).all()
-    return render_template("stats/home_buyer.html", colleagues=colleagues, org=current_user.organisation)
+    return render_template("stats/home_buyer.html", colleagues=colleagues, org=current_user.organisation,
+                           queues=queues.buyer_queues(db.session, current_user.organisation_id))
 
 
 @bp.get("/sellers/")
@@ -47,4 +42,5 @@ def seller():
     projects = db.session.scalars(scoped_select(Project, current_user, bureau_sees_all=False)
                                   .order_by(Project.id.desc())).all()
     return render_template("stats/home_seller.html", colleagues=colleagues, org=current_user.organisation,
-                           projects=projects, listings=registry.listings_of(db.session, current_user))
+                           projects=projects, listings=registry.listings_of(db.session, current_user),
+                           queues=queues.seller_queues(db.session, current_user.organisation_id))

@@ -9,7 +9,7 @@ existing orders for an event become ``event``, the others ``voluntary``.
 Standing alone: the values are copied here, not imported from the application.
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04 04:00:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0018'
-down_revision = '0012'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

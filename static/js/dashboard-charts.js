@@ -6,7 +6,8 @@
   if (typeof window.echarts === "undefined") {
     return;
   }
-  var COLOURS = ["#1f6f4a", "#7fb58f", "#c98b2b", "#3c6e91"];
+  // Each at least 3:1 against the white chart (WCAG 2.2, 1.4.11), and of distinct hues.
+  var COLOURS = ["#1f6f4a", "#b35c00", "#3c6e91", "#8a5a9e"];
   var zh = document.documentElement.lang === "zh-CN";
   var font = zh ? "\"PingFang SC\", \"Noto Sans CJK SC\", \"Microsoft YaHei\", \"WenQuanYi Zen Hei\", sans-serif"
                 : "system-ui, sans-serif";

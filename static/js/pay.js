@@ -34,7 +34,86 @@
   var stripe = window.Stripe(data.publishableKey, { locale: data.locale });
   var card = stripe.elements({ locale: data.locale }).create("card", { hidePostalCode: true });
   card.mount("#card-element");
+  var plainFields = emulatorFields();
   button.disabled = false;
+
+  // The emulator's card element is five plain inputs named only by their placeholder ("exp_month",
+  // "postal_code" …, cut by their size), and it takes the number and the year exactly as typed. Give
+  // the inputs labels in the page's language and autofill hints, hide the postal code (not asked for),
+  // and read what people type: spaces or dashes in the number as printed on the card, a four-digit year.
+  // Stripe's own element (an iframe) does all of this itself; then this returns null.
+  function emulatorFields() {
+    var root = document.getElementById("card-element");
+    var find = function (name) { return root.querySelector("input[placeholder='" + name + "']"); };
+    var fields = { number: find("number"), expMonth: find("exp_month"), expYear: find("exp_year"),
+                   cvc: find("cvc"), postal: find("postal_code") };
+    if (!fields.number || !fields.expMonth || !fields.expYear || !fields.cvc) { return null; }
+    Array.prototype.forEach.call(root.querySelectorAll("span"), function (span) { span.hidden = true; });
+    var described = "card-element-hint";
+    [["number", "card-number", data.labelNumber, "1234 1234 1234 1234", "cc-number", 19],
+     ["expMonth", "card-exp-month", data.labelExpMonth, data.placeholderMonth, "cc-exp-month", 2],
+     ["expYear", "card-exp-year", data.labelExpYear, data.placeholderYear, "cc-exp-year", 4],
+     ["cvc", "card-cvc", data.labelCvc, "123", "cc-csc", 4]].forEach(function (spec) {
+      var input = fields[spec[0]];
+      var wrapper = document.createElement("span");
+      var label = document.createElement("label");
+      wrapper.className = "card-field card-field-" + spec[0];
+      input.id = spec[1];
+      label.htmlFor = spec[1];
+      label.textContent = spec[2];
+      input.setAttribute("placeholder", spec[3]);
+      input.setAttribute("autocomplete", spec[4]);
+      input.setAttribute("inputmode", "numeric");
+      input.setAttribute("maxlength", spec[0] === "number" ? "23" : String(spec[5]));
+      input.setAttribute("size", String(spec[5]));
+      input.setAttribute("aria-describedby", described + " card-errors");
+      input.parentNode.insertBefore(wrapper, input);
+      wrapper.appendChild(label);
+      wrapper.appendChild(input);
+    });
+    if (fields.postal) {
+      fields.postal.hidden = true;
+      fields.postal.setAttribute("aria-hidden", "true");
+      fields.postal.tabIndex = -1;
+    }
+    return fields;
+  }
+
+  // Put what was typed into the shape the emulator takes, then say what is missing or wrong, the
+  // field first in the order of the form ("" when all is well).
+  function checkPlainFields(fields) {
+    var number = fields.number.value.replace(/[\s-]/g, "");
+    var month = fields.expMonth.value.trim();
+    var year = fields.expYear.value.trim();
+    var cvc = fields.cvc.value.trim();
+    if (/^\d{4}$/.test(year)) { year = year.slice(2); }
+    if (/^\d$/.test(month)) { month = "0" + month; }
+    fields.number.value = number;
+    fields.expMonth.value = month;
+    fields.expYear.value = year;
+    fields.cvc.value = cvc;
+    // The emulator reads its inputs on their input event.
+    (fields.postal || fields.cvc).dispatchEvent(new Event("input", { bubbles: true }));
+    Object.keys(fields).forEach(function (key) { if (fields[key]) { fields[key].removeAttribute("aria-invalid"); } });
+    var problems = [
+      [fields.number, !number, data.msgMissingNumber],
+      [fields.number, !/^\d{12,19}$/.test(number), data.msgBadNumber],
+      [fields.expMonth, !month, data.msgMissingExpiry],
+      [fields.expYear, !year, data.msgMissingExpiry],
+      [fields.expMonth, !/^(0[1-9]|1[0-2])$/.test(month), data.msgBadMonth],
+      [fields.expYear, !/^\d{2}$/.test(year), data.msgBadYear],
+      [fields.cvc, !cvc, data.msgMissingCvc],
+      [fields.cvc, !/^\d{3,4}$/.test(cvc), data.msgBadCvc]
+    ];
+    for (var i = 0; i < problems.length; i += 1) {
+      if (problems[i][1]) {
+        problems[i][0].setAttribute("aria-invalid", "true");
+        problems[i][0].focus();
+        return problems[i][2];
+      }
+    }
+    return "";
+  }
 
   // What to say about an error from Stripe.js (card fields, network) in the page's language.
   function clientErrorMessage(error) {
@@ -100,6 +179,8 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (busy) { return; }
+    var problem = plainFields ? checkPlainFields(plainFields) : "";
+    if (problem) { showError(problem); return; }
     setBusy(true);
     showStatus(data.msgProcessing);
     stripe.createToken(card).then(function (result) {

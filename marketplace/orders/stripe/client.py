@@ -12,6 +12,7 @@ STRIPE_API_BASE and STRIPE_SECRET_KEY); tests and scripts may build a ``StripeCl
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -113,7 +114,7 @@ class StripeClient:
         self.max_attempts = max(1, max_attempts)
         self.backoff_ms = backoff_ms
         self.sleep = sleep  # called with seconds, like time.sleep
-        self._local = threading.local()  # a requests.Session per thread: sessions are not thread-safe
+        self._local = threading.local()  # a requests.Session and a deadline per thread: sessions are not thread-safe
 
     @property
     def session(self) -> requests.Session:
@@ -124,6 +125,21 @@ class StripeClient:
             session.headers.update({"User-Agent": "Tanhui/1.0", "Accept": "application/json"})
             self._local.session = session
         return session
+
+    @contextlib.contextmanager
+    def deadline(self, budget_ms: int | None):
+        """Every call this thread makes inside the block, retries included, ends within ``budget_ms`` of
+        entering it (a call that would start or sleep past it raises StripeUnavailable instead). One web
+        request that pays makes several calls, each retried: without a budget, a slow Stripe holds the
+        payer (and a server thread) for minutes before they hear anything. Nested blocks keep the earlier end."""
+        previous = getattr(self._local, "deadline", None)
+        if budget_ms:
+            end = time.monotonic() + budget_ms / 1000
+            self._local.deadline = end if previous is None else min(previous, end)
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -142,15 +158,21 @@ class StripeClient:
             headers["Idempotency-Key"] = idempotency_key or f"tanhui-{uuid.uuid4()}"
         last_status: int | None = None
         last_problem = ""
+        deadline = getattr(self._local, "deadline", None)
         for attempt in range(1, self.max_attempts + 1):
             retry_after_ms: int | None = None
+            timeout = self.timeout
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    last_problem = last_problem or "no time left for this request"
+                    break
+                timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
             try:
                 if method == "GET":
-                    response = self.session.request(method, url, params=body, headers=headers,
-                                                    timeout=self.timeout)
+                    response = self.session.request(method, url, params=body, headers=headers, timeout=timeout)
                 else:
-                    response = self.session.request(method, url, data=body, headers=headers,
-                                                    timeout=self.timeout)
+                    response = self.session.request(method, url, data=body, headers=headers, timeout=timeout)
             except (requests.Timeout, requests.ConnectionError) as exc:
                 last_status, last_problem = None, f"{type(exc).__name__}: {exc}"
             else:
@@ -166,6 +188,8 @@ class StripeClient:
                     raise _stripe_error(response)
             if attempt < self.max_attempts:
                 delay_ms = retry_after_ms if retry_after_ms is not None else self._backoff_ms(attempt)
+                if deadline is not None and time.monotonic() + delay_ms / 1000 >= deadline:
+                    break  # the next try could not finish in time: say so now
                 log.warning("stripe %s %s: %s (attempt %d of %d); retrying in %d ms",
                             method, path, last_problem, attempt, self.max_attempts, delay_ms)
                 self.sleep(delay_ms / 1000)
@@ -291,7 +315,10 @@ def get_client() -> StripeClient:
     client = current_app.extensions.get("tanhui_stripe")
     if client is None:
         config = current_app.config
-        client = StripeClient(config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"])
+        client = StripeClient(config["STRIPE_API_BASE"], config["STRIPE_SECRET_KEY"],
+                              connect_timeout_ms=config.get("STRIPE_CONNECT_TIMEOUT_MS", CONNECT_TIMEOUT_MS),
+                              read_timeout_ms=config.get("STRIPE_READ_TIMEOUT_MS", READ_TIMEOUT_MS),
+                              max_attempts=config.get("STRIPE_MAX_ATTEMPTS", MAX_ATTEMPTS))
         current_app.extensions["tanhui_stripe"] = client
     return client
 
