@@ -286,6 +286,37 @@ def test_the_declaration_pdf_verifies_offline_and_a_tampered_one_fails(app, fact
     assert number in page and "100.00" in page
 
 
+def test_a_declaration_whose_pages_differ_from_its_genuine_record_fails_offline(app, factory, market, tmp_path):
+    """The genuine signed record attached to pages drawn from other figures (a 100 % page over a record of
+    less, an edited evaluator) must not verify: the pages are drawn again from the record and compared."""
+    from marketplace.certificates import pdf as certificate_pdf
+
+    buyer, event_id, plan_id = _neutralised(app, factory, market)
+    complete_order(app, buyer, event_id, "175.402", listing_id=market.eligible.id)
+    with app.app_context():
+        declaration = declarations.declare(db.session, _actor(db.session, buyer),
+                                           db.session.get(NeutralityPlan, plan_id))
+        db.session.commit()
+        facts, signature = json.loads(declaration.facts_json), declaration.signature
+        url = declarations.verify_url_for(declaration.number)
+        keys = public_keys(db.session)
+        genuine = tmp_path / "genuine.pdf"
+        genuine.write_bytes(declarations.render_pdf(facts, signature, url))
+        ok, reason = verify_pdf(genuine, keys)
+        assert ok, reason
+        record = {"algorithm": "Ed25519", "facts": facts, "signature": signature}
+        edited = dict(facts, footprint_tonnes="17.5402", event=dict(facts["event"], organiser="别的单位"))
+        forged = tmp_path / "forged.pdf"
+        forged.write_bytes(certificate_pdf.attach_signed_record(
+            declarations.render_pages(edited, signature, url), record))
+        ok, reason = verify_pdf(forged, keys)
+        assert not ok and ("page 1 differs" in reason or "第 1 页不同" in reason), reason
+        # Another registry's address printed under the genuine record is refused too.
+        elsewhere = tmp_path / "elsewhere.pdf"
+        elsewhere.write_bytes(declarations.render_pdf(facts, signature, url.replace("://", "://evil.")))
+        assert not verify_pdf(elsewhere, keys)[0]
+
+
 def test_an_evaluator_sees_only_its_assigned_event_and_evaluates_it(app, factory, market):
     evaluator = factory.user("evaluator")
     other_evaluator = factory.user("evaluator")

@@ -76,7 +76,8 @@ from marketplace.registry.models import Project, Region
 
 FORMAT = "tanhui.certificate/1"
 #: Every signed record the verifier knows (certificates, and the formats later features register, e.g.
-#: neutrality's declarations): format → the facts that must also be printed on the PDF's page.
+#: neutrality's declarations): format → the facts that must also be printed on the PDF's page (the pages
+#: are compared whole with a fresh drawing, see RENDERERS; these name what matters most).
 SIGNED_FORMATS: dict[str, tuple[str, ...]] = {FORMAT: ("number", "beneficiary", "quantity_tonnes")}
 #: format → the path under which a record of it is checked online (revocation): path + number
 ONLINE_PATHS: dict[str, str] = {FORMAT: "/verify/"}
