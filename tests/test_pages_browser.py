@@ -21,8 +21,10 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Organisation, User
 from marketplace.certificates.models import Certificate
+from marketplace.core.i18n import local_time
 from marketplace.demo import service as demo
 from marketplace.demo.people import DEMO_PASSWORD
 from marketplace.extensions import db
@@ -30,6 +32,7 @@ from marketplace.footprint.models import Event
 from marketplace.neutrality.models import Declaration, NeutralityPlan
 from marketplace.orders.models import Order
 from marketplace.registry.models import Project
+from marketplace.settlement.models import Distribution, Payout
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser]
@@ -57,6 +60,13 @@ NOT_PAGES = {
     "dashboards.buyer_export": "CSV/XLSX download",
     "dashboards.seller_export": "CSV/XLSX download",
     "neutrality.declaration_pdf": "PDF download",
+    "certificates.public_pdf": "PDF download",
+    "settlement_bureau.batch_xlsx": "XLSX download",
+    "settlement_buyers.fapiao_pdf": "PDF download",
+    "settlement_buyers.payment_notice": "PDF download",
+    "settlement_buyers.receipt": "PDF download",
+    "settlement_sellers.distribution_pdf": "PDF download",
+    "settlement_sellers.distribution_xlsx": "XLSX download",
 }
 
 
@@ -75,6 +85,13 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
     # The summit's plan (third-party evaluation): its organiser's, its evaluator's and the public pages.
     neutral = session.scalar(sa.select(NeutralityPlan).where(NeutralityPlan.evaluation == "third_party"))
     declared = session.scalars(sa.select(Declaration.number).order_by(Declaration.number)).all()
+    payout = session.scalar(sa.select(Payout).where(Payout.seller_organisation_id == seller.id))
+    distribution = session.scalar(sa.select(Distribution).where(Distribution.organisation_id == seller.id))
+    colleague = session.scalar(sa.select(User).where(User.email.not_in(LOGINS.values())).order_by(User.id))
+    # A reset link for someone who is not one of the visitors (a GET does not use it up).
+    _user, reset_token = accounts.request_password_reset(session, colleague.email, minutes=120)
+    session.commit()
+    month = local_time(order.created_at, "%Y-%m")
     return {
         "registry.project": {"public": [f"/registry/projects/{project.id}"]},
         "certificates.verify": {"public": [f"/verify/{certificate.number}"]},
@@ -87,6 +104,15 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
         "events.event_report": {"buyer": [f"/buyers/events/{event.id}/report"]},
         "orders.detail": {"buyer": [f"/buyers/orders/{order.id}"]},
         "orders.pay": {"buyer": [f"/buyers/orders/{order.id}/pay"]},  # completed: leads to the order page
+        "accounts_bureau.user": {"bureau": [f"/bureau/users/{colleague.id}"]},
+        "auth.reset_password": {"public": [f"/password/reset/{reset_token}"]},
+        "events.edit_event": {"buyer": [f"/buyers/events/{event.id}/edit"]},  # neutralised: leads to the event
+        "registry_sellers.edit_project": {"seller": [f"/sellers/projects/{project.id}/edit"]},
+        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout.batch_id}"]},
+        "settlement_buyers.documents": {"buyer": [f"/buyers/orders/{order.id}/documents"]},
+        "settlement_sellers.statement": {"seller": [f"/sellers/money/statements/{month}"]},
+        "settlement_sellers.distribution": {"seller": [f"/sellers/money/distributions/{distribution.id}"]},
+        "settlement_public.village": {"public": [f"/villages/{project.village_id}"]},
         "neutrality.plan": {"buyer": [f"/buyers/events/{neutral.event_id}/neutrality"]},
         "neutrality.evaluate": {"evaluator": [f"/evaluators/plans/{neutral.id}"]},
         "neutrality.public_event": {"public": [f"/neutrality/events/{neutral.event_id}"]},
