@@ -1,7 +1,7 @@
 """Tanhui 碳汇 — the regional forestry carbon-sink marketplace and registry.
 
 One package per capability. Features depend on those before them only (an import-linter contract holds
-it): core → accounts → registry → footprint → orders → certificates → settlement → stats → demo.
+it): core → accounts → registry → footprint → orders → certificates → neutrality → settlement → stats → demo.
 """
 
 from __future__ import annotations
@@ -11,14 +11,25 @@ from pathlib import Path
 
 from flask import Flask
 
-from marketplace import accounts, certificates, core, demo, footprint, orders, registry, settlement, stats
+from marketplace import (
+    accounts,
+    certificates,
+    core,
+    demo,
+    footprint,
+    neutrality,
+    orders,
+    registry,
+    settlement,
+    stats,
+)
 from marketplace.config import DEFAULT_INSTANCE, PROJECT_ROOT, load_config, refuse_insecure_production
 from marketplace.core.i18n import select_locale, select_timezone
 from marketplace.core.outbox import install_outbox_relay
 from marketplace.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 #: In dependency order; each registers its blueprints, API, commands and signal handlers.
-FEATURES = (core, accounts, registry, footprint, orders, certificates, settlement, stats, demo)
+FEATURES = (core, accounts, registry, footprint, orders, certificates, neutrality, settlement, stats, demo)
 
 
 def create_app(config: dict | None = None) -> Flask:

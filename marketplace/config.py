@@ -131,6 +131,8 @@ def load_config(instance_path: Path) -> dict:
         "OUTBOX_SWEEP_AFTER_SECONDS": int(env("OUTBOX_SWEEP_AFTER_SECONDS", "30")),
         "OUTBOX_PUBLISH_ON_COMMIT": _bool("OUTBOX_PUBLISH_ON_COMMIT", True),
         "BUFFER_POOL_PERCENT": int(env("BUFFER_POOL_PERCENT", "10")),
+        # Neutralisation must be complete this many days after an event ends (provincial rules, ISO 14068-1).
+        "NEUTRALITY_DEADLINE_DAYS": int(env("NEUTRALITY_DEADLINE_DAYS", "365")),
         # The platform's service fee until the bureau sets one on its Payouts page: percent of each order
         # (0-100, 2 places), at least the floor and at most the ceiling (fen; an empty ceiling: none).
         "PLATFORM_FEE_PERCENT": env("PLATFORM_FEE_PERCENT", "0"),

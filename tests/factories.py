@@ -98,7 +98,8 @@ class Factory:
         result.seller = seller
         return result
 
-    def batch(self, project=None, *, tonnes: str = "1000", bureau=None, vintage_year: int = 2023):
+    def batch(self, project=None, *, tonnes: str = "1000", bureau=None, vintage_year: int = 2023,
+              scheme: str = "other", event_eligible: bool = False):
         from datetime import date
 
         from marketplace.accounts.models import User
@@ -113,9 +114,11 @@ class Factory:
                 db.session, db.session.get(Project, project.id), actor=db.session.get(User, bureau.id),
                 quantity_units=parse_tonnes(tonnes), vintage_start=date(vintage_year, 1, 1),
                 vintage_end=date(vintage_year, 12, 31), verification_body="中环联合认证中心",
-                report_reference=f"CEC-{vintage_year}-{next(_seq)}")
+                report_reference=f"CEC-{vintage_year}-{next(_seq)}", scheme=scheme, event_eligible=event_eligible,
+                methodology_code="CCER-14-001", methodology_version="V01")
             db.session.commit()
-            result = snapshot(batch, "id", "quantity_units", "buffer_units", "serial_start", "serial_end")
+            result = snapshot(batch, "id", "quantity_units", "buffer_units", "serial_start", "serial_end", "scheme",
+                              "event_eligible")
         result.project = project
         return result
 

@@ -11,7 +11,7 @@ import marshmallow as ma
 import pytest
 from flask import url_for
 
-ROLES = ("bureau", "seller", "buyer")
+ROLES = ("bureau", "seller", "buyer", "evaluator")
 
 #: Anyone may call these, signed in or not.
 PUBLIC = {
@@ -31,6 +31,9 @@ PUBLIC = {
     "api_parcels.public_parcels",
     "api_footprint.list_emission_factors",
     "api_public.retirements", "api_certificates.public_keys", "api_certificates.public_certificate",
+    # the public disclosure of neutralised events and their declarations
+    "neutrality.public_events", "neutrality.public_event", "neutrality.declaration", "neutrality.declaration_pdf",
+    "api_public_events.events", "api_public_events.event",
     # the public benefit ledger of villages (settlement)
     "settlement_public.villages", "settlement_public.village", "api_public_villages.villages",
 }
@@ -45,7 +48,7 @@ ANY_ROLE = {
 }
 
 #: Pages under these prefixes are for one role only.
-PREFIX_ROLE = {"/bureau/": "bureau", "/sellers/": "seller", "/buyers/": "buyer"}
+PREFIX_ROLE = {"/bureau/": "bureau", "/sellers/": "seller", "/buyers/": "buyer", "/evaluators/": "evaluator"}
 
 NO_ROW = 987_654_321  # an id no test row has
 ARGUMENT_VALUES = {"number": "TH-C-2026-000000", "action": "pause", "kind": "transport", "table_key": "orders",

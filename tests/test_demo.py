@@ -136,6 +136,28 @@ def test_a_neutralised_events_pages_stay_open_and_read_only(app, client, login):
         assert footprint.event_total_units(db.session, summit_id) == 1_754_020
 
 
+def test_the_summit_is_carried_through_every_stage_of_the_guideline(app, client):
+    from marketplace.neutrality.models import Declaration, NeutralityPlan
+
+    with app.app_context():
+        demo.seed_demo(db.session)
+        demo.seed_demo(db.session)  # idempotent: no second plan, declaration or evaluation
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(NeutralityPlan)) == 2
+        assert sorted(db.session.scalars(sa.select(Declaration.kind))) == ["evaluation", "self"]
+        summit_event = db.session.scalar(sa.select(NeutralityPlan.event_id).where(
+            NeutralityPlan.evaluation == "third_party"))
+    summit = client.get(f"/api/v1/public/events/{summit_event}").get_json()
+    assert summit["actual_tco2e"] == "175.4020" and summit["retired_tonnes"] == "175.4020"
+    assert summit["coverage_percent"] == "100.00"
+    assert summit["declaration"]["kind"] == "evaluation" and summit["declaration"]["valid"]
+    assert summit["retirements"][0]["villages"] == ["龙泉市 › 兰巨乡 › 官埔垟村"]
+    events = {e["name"]: e for e in client.get("/api/v1/public/events").get_json()}
+    jiaxing = events["2026嘉兴南湖绿色发展大会"]
+    assert jiaxing["coverage_percent"] == "0.00" and jiaxing["declaration"] is None
+    eligible = client.get("/api/v1/listings", query_string={"event_eligible": "true"}).get_json()
+    assert "斋郎村" not in {row["village"] for row in eligible}
+
+
 def test_the_story_settles_to_the_fen_and_reaches_guanpuyang_households(app, client):
     from marketplace.core.quantities import fen
     from marketplace.settlement import journal, money_check, public_benefit

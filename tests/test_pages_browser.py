@@ -21,15 +21,18 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from marketplace.accounts import service as accounts
 from marketplace.accounts.models import Organisation, User
 from marketplace.certificates.models import Certificate
+from marketplace.core.i18n import local_time
 from marketplace.demo import service as demo
 from marketplace.demo.people import DEMO_PASSWORD
 from marketplace.extensions import db
 from marketplace.footprint.models import Event
+from marketplace.neutrality.models import Declaration, NeutralityPlan
 from marketplace.orders.models import Order
 from marketplace.registry.models import Project
-from marketplace.settlement.models import Distribution, PayoutBatch
+from marketplace.settlement.models import Distribution, Payout
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser]
@@ -40,7 +43,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 LOGINS = {"bureau": "bureau@lishui.example", "seller": "guanpuyang@lishui.example",
-          "buyer": "summit@lishui.example"}
+          "buyer": "summit@lishui.example", "evaluator": "evaluator@lishui.example"}
 TIMEOUT_MS = 15_000
 
 #: GET routes that are not pages a person reads (files, JSON, redirects), with why.
@@ -56,21 +59,16 @@ NOT_PAGES = {
     "dashboards.bureau_export": "CSV/XLSX download",
     "dashboards.buyer_export": "CSV/XLSX download",
     "dashboards.seller_export": "CSV/XLSX download",
+    "neutrality.declaration_pdf": "PDF download",
     "certificates.public_pdf": "PDF download",
+    "settlement_bureau.batch_xlsx": "XLSX download",
     "registry_parcels.export_geojson": "GeoJSON download",
     "registry_parcels.export_shapefile": "Shapefile (zip) download",
-    "settlement_bureau.batch_xlsx": "XLSX download (the bank's payment sheet)",
     "settlement_buyers.fapiao_pdf": "PDF download",
     "settlement_buyers.payment_notice": "PDF download",
     "settlement_buyers.receipt": "PDF download",
     "settlement_sellers.distribution_pdf": "PDF download",
     "settlement_sellers.distribution_xlsx": "XLSX download",
-    "auth.reset_password": "needs a one-time token from an e-mail (tests/test_account_lifecycle.py)",
-    # Open only for objects the demo does not have (a draft project, an event no order has paid for); the
-    # demo's verified projects and neutralised events send the visitor back. tests/test_seller_corrections.py
-    # and tests/test_buyer_corrections.py open them.
-    "registry_sellers.edit_project": "opens for a draft or rejected project only",
-    "events.edit_event": "opens for an event no paid order has fixed only",
 }
 
 
@@ -86,16 +84,17 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
     event = session.scalar(sa.select(Event).where(Event.organisation_id == summit.id))
     order = session.scalar(sa.select(Order).where(Order.buyer_organisation_id == summit.id))
     certificate = session.scalar(sa.select(Certificate).where(Certificate.order_id == order.id))
-    bureau_user = session.scalar(sa.select(User).where(User.email == LOGINS["bureau"]))
-    payout_batch = session.scalar(sa.select(PayoutBatch).order_by(PayoutBatch.id))
+    # The summit's plan (third-party evaluation): its organiser's, its evaluator's and the public pages.
+    neutral = session.scalar(sa.select(NeutralityPlan).where(NeutralityPlan.evaluation == "third_party"))
+    declared = session.scalars(sa.select(Declaration.number).order_by(Declaration.number)).all()
+    payout = session.scalar(sa.select(Payout).where(Payout.seller_organisation_id == seller.id))
     distribution = session.scalar(sa.select(Distribution).where(Distribution.organisation_id == seller.id))
+    colleague = session.scalar(sa.select(User).where(User.email.not_in(LOGINS.values())).order_by(User.id))
+    # A reset link for someone who is not one of the visitors (a GET does not use it up).
+    _user, reset_token = accounts.request_password_reset(session, colleague.email, minutes=120)
+    session.commit()
+    month = local_time(order.created_at, "%Y-%m")
     return {
-        "accounts_bureau.user": {"bureau": [f"/bureau/users/{bureau_user.id}"]},
-        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout_batch.id}"]},
-        "settlement_buyers.documents": {"buyer": [f"/buyers/orders/{order.id}/documents"]},
-        "settlement_public.village": {"public": [f"/villages/{project.village_id}"]},
-        "settlement_sellers.distribution": {"seller": [f"/sellers/money/distributions/{distribution.id}"]},
-        "settlement_sellers.statement": {"seller": [f"/sellers/money/statements/{order.created_at:%Y-%m}"]},
         "registry.project": {"public": [f"/registry/projects/{project.id}"]},
         "certificates.verify": {"public": [f"/verify/{certificate.number}"]},
         "registry_bureau.project": {"bureau": [f"/bureau/projects/{project.id}"]},
@@ -107,6 +106,19 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
         "events.event_report": {"buyer": [f"/buyers/events/{event.id}/report"]},
         "orders.detail": {"buyer": [f"/buyers/orders/{order.id}"]},
         "orders.pay": {"buyer": [f"/buyers/orders/{order.id}/pay"]},  # completed: leads to the order page
+        "accounts_bureau.user": {"bureau": [f"/bureau/users/{colleague.id}"]},
+        "auth.reset_password": {"public": [f"/password/reset/{reset_token}"]},
+        "events.edit_event": {"buyer": [f"/buyers/events/{event.id}/edit"]},  # neutralised: leads to the event
+        "registry_sellers.edit_project": {"seller": [f"/sellers/projects/{project.id}/edit"]},
+        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout.batch_id}"]},
+        "settlement_buyers.documents": {"buyer": [f"/buyers/orders/{order.id}/documents"]},
+        "settlement_sellers.statement": {"seller": [f"/sellers/money/statements/{month}"]},
+        "settlement_sellers.distribution": {"seller": [f"/sellers/money/distributions/{distribution.id}"]},
+        "settlement_public.village": {"public": [f"/villages/{project.village_id}"]},
+        "neutrality.plan": {"buyer": [f"/buyers/events/{neutral.event_id}/neutrality"]},
+        "neutrality.evaluate": {"evaluator": [f"/evaluators/plans/{neutral.id}"]},
+        "neutrality.public_event": {"public": [f"/neutrality/events/{neutral.event_id}"]},
+        "neutrality.declaration": {"public": [f"/neutrality/declarations/{number}" for number in declared]},
     }
 
 
@@ -114,7 +126,7 @@ def plan(app) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
     """(URLs every visitor tries, URLs each visitor must be able to open, routes nobody visits)."""
     with app.app_context():
         concrete = concrete_urls(db.session)
-    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": []}, []
+    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": [], "evaluator": []}, []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or not _is_page(rule.endpoint):
             continue
@@ -244,7 +256,7 @@ def test_every_page_of_every_role_fits_a_phone_and_passes_axe(browser, demo_site
     try_all, must, unvisited = plan(app)
     axe_source = AXE.read_text(encoding="utf-8")
     report, visited, started = list(unvisited), 0, time.monotonic()
-    for who in ("public", "bureau", "seller", "buyer"):
+    for who in ("public", "bureau", "seller", "buyer", "evaluator"):
         for viewport in VIEWPORTS.values():
             visitor = Visitor(browser, base, who, viewport, axe_source)
             try:

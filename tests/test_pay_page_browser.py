@@ -116,10 +116,14 @@ def order_by_card(page, base, listing, tonnes: str = "12.5", *, twice: bool = Fa
     assert page.input_value("#listing_id") == str(listing.id)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "prefer_county_id"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "eligible_only"
     page.keyboard.press("Tab")  # into the payment radios: the checked one (bank transfer) has focus
     assert page.evaluate("document.activeElement.value") == "bank_transfer"
     page.keyboard.press("ArrowUp")
     assert page.get_by_label("银行卡（在线支付）").is_checked()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "purpose"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "beneficiary"
     assert page.input_value("#beneficiary")  # the organisation's name is filled in

@@ -15,4 +15,6 @@ BEAT_SCHEDULE = {
     "redrive-orders": {"task": "tanhui.redrive_orders", "schedule": timedelta(minutes=1)},
     # Forget form submission keys and API Idempotency-Keys older than IDEMPOTENCY_KEY_DAYS.
     "purge-idempotency-keys": {"task": "tanhui.purge_idempotency_keys", "schedule": timedelta(days=1)},
+    # Events' neutralisation deadlines: reminders at 90/30/7 days while coverage < 100 %, then overdue.
+    "neutrality-reminders": {"task": "tanhui.neutrality_reminders", "schedule": timedelta(hours=6)},
 }

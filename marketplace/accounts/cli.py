@@ -17,7 +17,7 @@ from marketplace.core.cli import fail
 from marketplace.core.errors import DomainError
 from marketplace.extensions import db
 
-ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau"}
+ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau", "evaluator": "evaluator"}
 
 
 @click.group("users", help="Manage users.")

@@ -30,7 +30,9 @@ class LanguageForm(FlaskForm):
 class OrganisationForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[("seller", _l("Seller (village cooperative)")),
                                             ("buyer", _l("Buyer organisation")),
-                                            ("bureau", _l("Bureau"))], validators=[DataRequired()])
+                                            ("bureau", _l("Bureau")),
+                                            ("evaluator", _l("Accredited third-party evaluator"))],
+                       validators=[DataRequired()])
     name = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=max_length(Organisation.name))])
     name_en = StringField(_l("Name (English, optional)"),
                           validators=[Optional(), Length(max=max_length(Organisation.name_en))])

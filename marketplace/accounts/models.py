@@ -11,13 +11,14 @@ from flask_login import UserMixin
 from marketplace.core.db import UTCDateTime, utcnow
 from marketplace.extensions import db
 
-ORGANISATION_KINDS = ("seller", "buyer", "bureau")
+#: ``evaluator``: an accredited third-party body the bureau registers to evaluate events' neutrality.
+ORGANISATION_KINDS = ("seller", "buyer", "bureau", "evaluator")
 
 
 class Organisation(db.Model):
     __tablename__ = "organisations"
     __table_args__ = (
-        sa.CheckConstraint("kind IN ('seller', 'buyer', 'bureau')", name="kind"),
+        sa.CheckConstraint("kind IN ('seller', 'buyer', 'bureau', 'evaluator')", name="kind"),
         sa.CheckConstraint("length(credit_code) = 18", name="credit_code_length"),
     )
 

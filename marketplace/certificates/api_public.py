@@ -8,6 +8,7 @@ from marketplace.certificates import public_retirements as registry
 from marketplace.core.api import Blueprint
 from marketplace.core.dates import FIRST_DAY, LAST_DAY
 from marketplace.extensions import db
+from marketplace.orders.models import RETIREMENT_PURPOSES
 
 blp = Blueprint("api_public", __name__, url_prefix="/api/v1/public", description="The public registry")
 
@@ -21,6 +22,9 @@ class RetirementQuery(ma.Schema):
                                metadata={"description": "retired on or after"})
     date_to = ma.fields.Date(data_key="to", load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
                              metadata={"description": "retired on or before"})
+    purpose = ma.fields.String(load_default="", validate=ma.validate.OneOf(("", *RETIREMENT_PURPOSES)),
+                               metadata={"description": "event | zero_carbon_org | ecological_compensation | "
+                                                        "voluntary | other"})
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
     per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=registry.MAX_PER_PAGE))
 
@@ -40,6 +44,7 @@ class RetirementOut(ma.Schema):
     event = ma.fields.String(allow_none=True)
     quantity_tonnes = ma.fields.String()
     retirement_reason = ma.fields.String()
+    purpose = ma.fields.String(allow_none=True, metadata={"description": "what the retirement is for"})
     projects = ma.fields.List(ma.fields.String())
     villages = ma.fields.List(ma.fields.String())
     serial_ranges = ma.fields.List(ma.fields.Nested(SerialRangeOut))
@@ -60,6 +65,7 @@ class RetirementPage(ma.Schema):
 def retirements(args):
     """Every retirement, newest first, with its certificate number and serial ranges."""
     filters = registry.Filters(beneficiary=args["beneficiary"], buyer=args["buyer"], project=args["project"],
-                               village=args["village"], date_from=args["date_from"], date_to=args["date_to"])
+                               village=args["village"], date_from=args["date_from"], date_to=args["date_to"],
+                               purpose=args["purpose"])
     items, total = registry.search(db.session, filters, page=args["page"], per_page=args["per_page"])
     return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}

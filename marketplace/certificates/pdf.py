@@ -42,7 +42,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from marketplace.certificates.models import Certificate
-from marketplace.certificates.service import FORMAT, check_signed_facts
+from marketplace.certificates.service import FORMAT, ONLINE_PATHS, RENDERERS, check_signed_facts
 from marketplace.core.files import private_folder, write_private_file
 from marketplace.core.i18n import local_time, zone_label
 from marketplace.core.pdf_fonts import cjk_font
@@ -107,6 +107,12 @@ def _local(iso: str) -> str:
     return f"{local_time(moment)} ({zone_label(moment)})"
 
 
+#: The purposes as the bilingual certificate prints them (both languages on the page, so not gettext).
+PURPOSES = {"event": "大型活动碳中和 Large-event carbon neutrality", "zero_carbon_org": "零碳机构 Zero-carbon organisation",
+            "ecological_compensation": "生态损害赔偿 Ecological damage compensation",
+            "voluntary": "自愿抵消 Voluntary offsetting", "other": "其他 Other"}
+
+
 def _batch_lines(batch: dict) -> str:
     """The batch's serial block, then its ranges printed inclusively (first – last serial, unit count)."""
     head = escape(batch["serial_block"]) + (f" · {escape(batch['vintage'])}" if batch.get("vintage") else "")
@@ -145,6 +151,7 @@ def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
         row("购买方", "Buyer", f"{e(buyer['name'])}<br/>统一社会信用代码 Credit code: {e(buyer['credit_code'])}"),
         row("活动", "Event", e(facts["event"]) if facts.get("event") else "—"),
         row("注销数量", "Quantity retired", f"{e(facts['quantity_tonnes'])} tCO2e"),
+        *([row("注销用途", "Purpose", PURPOSES.get(facts["purpose"], e(facts["purpose"])))] if facts.get("purpose") else []),
         row("注销原因", "Retirement reason", e(facts["retirement_reason"])),
         row("注销时间", "Retired at", _local(facts["retired_at"])),
         row("签发时间", "Issued at", _local(facts["issued_at"])),
@@ -231,8 +238,9 @@ def certificate_pdf_bytes(facts_json: str, signature: str, verify_url: str) -> b
     return attach_signed_record(render_pages(facts, signature, verify_url), record)
 
 
-def verify_url_for(number: str) -> str:
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/verify/{number}"
+def verify_url_for(number: str, kind: str = FORMAT) -> str:
+    """Where a signed record of this format is checked online (a certificate: /verify/<number>)."""
+    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}{ONLINE_PATHS[kind]}{number}"
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -348,10 +356,12 @@ def read_signed_record(pdf: bytes) -> tuple[dict | None, list[str], str]:
     return record, pages, ""
 
 
-def _printed_verify_url(pages: list[str], number: str) -> str | None:
-    """The verification address printed on the page, ending in /verify/<number>. It is drawn from the
-    issuing installation's PUBLIC_BASE_URL and not signed, so ``verify_pdf`` accepts this registry's only."""
-    match = re.search(r"(https?://\S+/verify/" + re.escape(number) + r")(?![\w-])", "\n".join(pages))
+def _printed_verify_url(pages: list[str], number: str, online_path: str = "/verify/") -> str | None:
+    """The verification address printed on the page, ending in <online path><number> (a certificate:
+    /verify/<number>). It is drawn from the issuing installation's PUBLIC_BASE_URL and not signed, so
+    ``verify_pdf`` accepts this registry's only."""
+    match = re.search(r"(https?://\S+?" + re.escape(online_path) + re.escape(number) + r")(?![\w-])",
+                      "\n".join(pages))
     return match.group(1) if match else None
 
 
@@ -391,13 +401,15 @@ def verify_pdf(path: str | os.PathLike, public_keys: dict) -> tuple[bool, str]:
     ok, reason = check_signed_facts(facts, signature, public_keys)
     if not ok:
         return False, reason
-    verify_url = _printed_verify_url(pages, str(facts["number"]))
+    kind = str(facts["format"])
+    verify_url = _printed_verify_url(pages, str(facts["number"]), ONLINE_PATHS[kind])
     # The address (and the QR code drawn from it) is not signed: it must be this registry's own.
-    if verify_url is None or verify_url != verify_url_for(str(facts["number"])):
+    if verify_url is None or verify_url != verify_url_for(str(facts["number"]), kind):
         return False, _("The printed certificate does not match its signed record (the verification address "
                         "differs).")
+    render = RENDERERS.get(kind, render_pages)
     try:
-        expected = _pages_text(PdfReader(io.BytesIO(render_pages(facts, signature, verify_url))))
+        expected = _pages_text(PdfReader(io.BytesIO(render(facts, signature, verify_url))))
     except (KeyError, TypeError, ValueError, AttributeError):
         return False, _("The certificate's facts are malformed.")
     if len(expected) != len(pages):

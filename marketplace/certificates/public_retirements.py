@@ -31,6 +31,8 @@ class Filters:
     village: str = ""
     date_from: date | None = None
     date_to: date | None = None
+    #: orders.models.RETIREMENT_PURPOSES, or "" for all
+    purpose: str = ""
 
 
 def _like(text: str) -> str:
@@ -39,12 +41,14 @@ def _like(text: str) -> str:
 
 
 def query(filters: Filters) -> sa.Select:
-    stmt = (sa.select(Certificate, Order.completed_at)
+    stmt = (sa.select(Certificate, Order.completed_at, Order.purpose)
             .join(Order, Order.id == Certificate.order_id)
             .join(Organisation, Organisation.id == Order.buyer_organisation_id)
             .where(Order.status == "completed"))
     if filters.beneficiary.strip():
         stmt = stmt.where(Certificate.beneficiary.ilike(_like(filters.beneficiary), escape="\\"))
+    if filters.purpose:
+        stmt = stmt.where(Order.purpose == filters.purpose)
     if filters.buyer.strip():
         stmt = stmt.where(Organisation.name.ilike(_like(filters.buyer), escape="\\"))
     if filters.project.strip() or filters.village.strip():
@@ -65,9 +69,11 @@ def query(filters: Filters) -> sa.Select:
     return stmt.order_by(Order.completed_at.desc(), Certificate.id.desc())
 
 
-def row(certificate: Certificate) -> dict:
+def row(certificate: Certificate, purpose: str | None = None) -> dict:
+    """A public row; ``purpose`` from the order for certificates signed before the facts carried it."""
     facts = json.loads(certificate.facts_json)
     return {
+        "purpose": facts.get("purpose") or purpose,
         "certificate_number": certificate.number, "beneficiary": facts["beneficiary"],
         "buyer": facts["buyer"]["name"], "event": facts.get("event"), "quantity_tonnes": facts["quantity_tonnes"],
         "retirement_reason": facts["retirement_reason"],
@@ -86,4 +92,4 @@ def search(session: so.Session, filters: Filters, *, page: int = 1, per_page: in
     stmt = query(filters)
     total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
     rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
-    return [row(certificate) for certificate, _completed in rows], total
+    return [row(certificate, purpose) for certificate, _completed, purpose in rows], total

@@ -19,6 +19,8 @@ The service adds ``format``, ``number``, ``issued_at`` and ``key_id``, signs the
       "event": "第十届“智汇丽水”人才科技峰会" | null,    # the neutralised event's name, if any
       "quantity_tonnes": "175.4020",                   # exactly 4 places (format_tonnes)
       "retirement_reason": "…",                        # the buyer's stated reason
+      "purpose": "event",                              # optional (older certificates lack it): what the
+                                                       # retirement is for, orders.models.RETIREMENT_PURPOSES
       "retired_at": "2026-11-25T08:30:00+00:00",       # when the units left circulation
       "projects": [{
           "name": "官埔垟村造林碳汇项目", "village": "官埔垟村", "township": "兰巨乡",
@@ -46,6 +48,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -68,15 +71,36 @@ from marketplace.core.errors import Conflict, NotFound, ValidationFailed
 from marketplace.core.i18n import platform_zone
 from marketplace.core.quantities import UNITS_PER_TONNE, format_tonnes
 from marketplace.footprint.models import Event
-from marketplace.orders.models import Order
+from marketplace.orders.models import RETIREMENT_PURPOSES, Order
 from marketplace.registry.models import Project, Region
 
 FORMAT = "tanhui.certificate/1"
+#: Every signed record the verifier knows (certificates, and the formats later features register, e.g.
+#: neutrality's declarations): format → the facts that must also be printed on the PDF's page (the pages
+#: are compared whole with a fresh drawing, see RENDERERS; these name what matters most).
+SIGNED_FORMATS: dict[str, tuple[str, ...]] = {FORMAT: ("number", "beneficiary", "quantity_tonnes")}
+#: format → the path under which a record of it is checked online (revocation): path + number
+ONLINE_PATHS: dict[str, str] = {FORMAT: "/verify/"}
+#: format → the function that draws a record's pages again from its signed facts,
+#: ``render(facts, signature, verify_url) -> PDF bytes`` (no attachment): offline verification compares
+#: every page's text with the file's. Certificates' own is ``certificates.pdf.render_pages``.
+RENDERERS: dict[str, Callable[[dict, str, str], bytes]] = {}
+
+
+def register_signed_format(name: str, printed_facts: tuple[str, ...], online_path: str,
+                           render: Callable[[dict, str, str], bytes]) -> None:
+    """Let ``certificates verify`` (and check_signed_facts) accept another record signed with our keys;
+    ``render`` draws its pages again from the signed facts, so a verified file shows exactly what was signed."""
+    SIGNED_FORMATS[name] = tuple(printed_facts)
+    ONLINE_PATHS[name] = online_path
+    RENDERERS[name] = render
 NUMBER_PATTERN = re.compile(r"^TH-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})$")
 
 #: Keys the caller gives, and those the service adds.
 CALLER_KEYS = frozenset({"beneficiary", "buyer", "event", "quantity_tonnes", "retirement_reason", "retired_at",
                          "projects"})
+#: Keys a caller may give; certificates signed before they existed lack them and still verify.
+CALLER_OPTIONAL_KEYS = frozenset({"purpose"})
 SERVICE_KEYS = frozenset({"format", "number", "issued_at", "key_id"})
 BUYER_KEYS = frozenset({"name", "credit_code"})
 PROJECT_KEYS = frozenset({"name", "village", "township", "county", "batches"})
@@ -92,10 +116,12 @@ class InvalidFacts(ValueError):
 # --- building and checking facts -------------------------------------------------------------------
 
 def certificate_facts(*, beneficiary: str, buyer: Organisation, event_name: str | None, quantity_units: int,
-                      retirement_reason: str, retired_at: datetime, projects: list[dict]) -> dict:
+                      retirement_reason: str, retired_at: datetime, projects: list[dict],
+                      purpose: str | None = None) -> dict:
     """The caller's part of the facts, formatted. ``projects`` as in the module docstring (ranges
     as (start, end) pairs of ints, half-open)."""
     return {
+        **({"purpose": purpose} if purpose else {}),
         "beneficiary": beneficiary.strip(),
         "buyer": {"name": buyer.name, "credit_code": buyer.credit_code},
         "event": event_name.strip() if event_name else None,
@@ -148,7 +174,9 @@ def quantity_units_of(facts: dict) -> int:
 
 def validate_facts(facts: dict) -> int:
     """Check the caller's facts (module docstring); returns the quantity in units."""
-    _keys(facts, CALLER_KEYS, "facts")
+    _keys(facts, CALLER_KEYS, "facts", CALLER_OPTIONAL_KEYS)
+    if "purpose" in facts and facts["purpose"] not in RETIREMENT_PURPOSES:
+        raise InvalidFacts(f"purpose must be one of {RETIREMENT_PURPOSES}")
     _text(facts["beneficiary"], "beneficiary", Certificate.beneficiary)
     _keys(facts["buyer"], BUYER_KEYS, "buyer")
     _text(facts["buyer"]["name"], "buyer.name", Organisation.name)
@@ -302,7 +330,7 @@ def revoke_certificate(session: so.Session, *, number: str, actor: User, reason:
 def check_signed_facts(facts: dict, signature: str, public_keys: dict[str, str | PublishedKey]) -> tuple[bool, str]:
     """Is this a certificate we signed? (ok, reason). ``public_keys`` maps key_id → PEM, or → PublishedKey
     with the key's validity window, in which the signed ``issued_at`` must then fall."""
-    if not isinstance(facts, dict) or facts.get("format") != FORMAT:
+    if not isinstance(facts, dict) or facts.get("format") not in SIGNED_FORMATS:
         return False, _("This is not a Tanhui certificate record (unknown format).")
     key_id = facts.get("key_id")
     key = public_keys.get(key_id) if isinstance(key_id, str) else None

@@ -32,6 +32,7 @@ from marketplace.core.http_errors import ExplainedUnauthorized
 from marketplace.core.i18n import local_time
 from marketplace.core.quantities import display_tonnes
 from marketplace.extensions import db
+from marketplace.orders.models import RETIREMENT_PURPOSES
 
 bp = Blueprint("certificates", __name__)
 
@@ -189,7 +190,8 @@ def retirements():
     filters = retirements_registry.Filters(
         beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],
         project=request.args.get("project", "")[:100], village=request.args.get("village", "")[:100],
-        date_from=_date("from"), date_to=_date("to"))
+        date_from=_date("from"), date_to=_date("to"),
+        purpose=request.args.get("purpose") if request.args.get("purpose") in RETIREMENT_PURPOSES else "")
     page = _page_arg()
     rows, total = retirements_registry.search(db.session, filters, page=page, per_page=20)
     return render_template("certificates/retirements.html", rows=rows, total=total, page=page, per_page=20,

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
           ("certificates.retirements", _l("Retirements")),
+          ("neutrality.public_events", _l("Neutral events")),
           ("certificates.verify_form", _l("Verify a certificate")),
           ("settlement_public.villages", _l("Village benefits"))]
 BY_ROLE = {
@@ -22,7 +23,9 @@ BY_ROLE = {
                ("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.fapiao", _l("Fapiao")),
                ("registry_bureau.buffer_pool", _l("Buffer pool")), ("registry_pledges.pledges_page", _l("Pledges")),
                ("footprint_bureau.emission_factors_page", _l("Emission factors")), ("registry_bureau.ledger_check", _l("Ledger check")),
-               ("accounts_bureau.organisations", _l("Organisations"))],
+               ("accounts_bureau.organisations", _l("Organisations")),
+               ("neutrality.bureau_overview", _l("Event neutrality"))],
+    "evaluator": [("neutrality.assignments", _l("Assigned events"))],
 }
 
 #: Menus that hold several entries under one name (a <details> drop-down in the header, no script), so a
@@ -32,7 +35,8 @@ GROUPS = {
     "bureau": [(_l("Registry"), ("registry_bureau.projects", "registry_bureau.buffer_pool",
                                  "registry_pledges.pledges_page", "registry_bureau.ledger_check")),
                (_l("Market"), ("orders_bureau.orders_list", "settlement_bureau.money", "settlement_bureau.fapiao",
-                               "footprint_bureau.emission_factors_page", "accounts_bureau.organisations"))],
+                               "footprint_bureau.emission_factors_page", "accounts_bureau.organisations",
+                               "neutrality.bureau_overview"))],
 }
 #: Signed-in people work in their own menu; the public pages sit under one name beside it.
 PUBLIC_GROUP = _l("Public")
@@ -77,7 +81,8 @@ def navigation_for(user) -> list:
 
 
 #: Where each role starts: its home page.
-HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller"}
+HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller",
+        "evaluator": "neutrality.assignments"}
 
 
 def home_for(user) -> str:

@@ -40,6 +40,9 @@ class DemoProject:
     vintage: int
     listing_tonnes: str
     price: str
+    #: the batch's labels (the bureau's at issuance): scheme, and whether it may count for a large event
+    scheme: str = "zhejiang_forestry"
+    event_eligible: bool = True
 
 
 def _seller(key, name, name_en, code17, email, person):
@@ -68,7 +71,7 @@ PROJECTS = [
         county_code="331126", township=("百山祖镇", "Baishanzu"), village=("斋郎村", "Zhailang"),
         name="斋郎村森林经营碳汇项目", hectares="1024.00", forest_type="常绿阔叶林",
         methodology="CCER-14-001-V01 造林碳汇", batch_tonnes="800", vintage=2022, listing_tonnes="500",
-        price="38.00"),
+        price="38.00", scheme="lishui_inclusive", event_eligible=False),
     DemoProject(
         seller=_seller("dajun", "景宁畲族自治县大均乡大均村股份经济合作社", "Dajun Village Cooperative, Jingning",
                        "N2331127MF1182749", "dajun@lishui.example", "蓝志明"),
@@ -124,7 +127,9 @@ def seed_projects(ctx) -> None:
                 s, project, actor=bureau_user, quantity_units=parse_tonnes(spec.batch_tonnes),
                 vintage_start=date(spec.vintage, 1, 1), vintage_end=date(spec.vintage, 12, 31),
                 verification_body="中环联合（北京）认证中心有限公司",
-                report_reference=f"CEC-FC-{spec.vintage}-{spec.county_code}")
+                report_reference=f"CEC-FC-{spec.vintage}-{spec.county_code}", scheme=spec.scheme,
+                methodology_code=spec.methodology.split()[0].rsplit("-", 1)[0],
+                methodology_version=spec.methodology.split()[0].rsplit("-", 1)[1], event_eligible=spec.event_eligible)
         if s.scalar(sa.select(Listing.id).where(Listing.batch_id == batch.id)) is None:
             registry.create_listing(s, batch, actor=seller_user, units=parse_tonnes(spec.listing_tonnes),
                                     price_cny_per_tonne=Decimal(spec.price), min_order_units=parse_tonnes("1"))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import sqlalchemy.orm as so
 
+from marketplace.demo import neutrality as demo_neutrality
 from marketplace.demo import orders as demo_orders
 from marketplace.demo import parcels as demo_parcels
 from marketplace.demo import registry as demo_registry
@@ -24,7 +25,7 @@ def steps() -> list[Callable[[DemoContext], None]]:
     """Steps run in order; each must be idempotent. Each feature adds its own."""
     return [seed_people, demo_registry.seed_regions, demo_registry.seed_projects, demo_parcels.seed_parcels,
             seed_emission_factors, seed_events, demo_settlement.seed_fee_rule, demo_orders.seed_orders,
-            demo_settlement.seed_settlement]
+            demo_settlement.seed_settlement, demo_neutrality.seed_neutrality]
 
 
 def seed_demo(session: so.Session, say: Callable[[str], None] = lambda _m: None) -> DemoContext:

@@ -25,3 +25,4 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
     register_api_blueprint(api.blp)
     app.add_template_filter(history.describe_transition, "order_note")
+    app.add_template_global(service.purpose_label, "purpose_label")

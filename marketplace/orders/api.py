@@ -16,7 +16,7 @@ from marketplace.core.idempotency import act_once
 from marketplace.core.quantities import format_cny, format_tonnes
 from marketplace.extensions import db
 from marketplace.orders import service as orders
-from marketplace.orders.models import ORDER_LINES_SHOWN, Order
+from marketplace.orders.models import ORDER_LINES_SHOWN, RETIREMENT_PURPOSES, Order
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
 
@@ -30,7 +30,8 @@ def order_json(order: Order, *, new: bool = False, places: dict[int, tuple[str, 
     data = {
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
         "amount_cny": format_cny(order.amount_cny), "event_id": order.event_id, "beneficiary": order.beneficiary,
-        "retirement_reason": order.retirement_reason, "payment_method": order.payment_method,
+        "retirement_reason": order.retirement_reason, "purpose": order.purpose,
+        "payment_method": order.payment_method,
         "reserved_until": order.reserved_until.isoformat() if order.reserved_until else None,
         "created_at": order.created_at.isoformat(), "refund_status": order.refund_status,
         "lines": [_line_json(line, places.get(line.listing_id)) for line in order.lines],
@@ -57,6 +58,10 @@ def _line_json(line, place: tuple[str, str] | None) -> dict:
 def certificate_number(order: Order) -> str | None:
     """Filled in by the certificates feature once the order is completed."""
     return orders.certificate_number(db.session, order)
+
+
+PURPOSE_FIELD = {"description": "event (大型活动碳中和) | zero_carbon_org (零碳机构) | ecological_compensation "
+                                 "(生态损害赔偿) | voluntary (自愿抵消) | other"}
 
 
 class LineOut(ma.Schema):
@@ -89,6 +94,7 @@ class OrderOut(ma.Schema):
     event_id = ma.fields.Integer(allow_none=True)
     beneficiary = ma.fields.String()
     retirement_reason = ma.fields.String()
+    purpose = ma.fields.String(metadata=PURPOSE_FIELD)
     payment_method = ma.fields.String()
     reserved_until = ma.fields.String(allow_none=True)
     created_at = ma.fields.String()
@@ -104,9 +110,13 @@ class OrderIn(ma.Schema):
     event_id = Id()
     listing_id = Id(metadata={"description": "omit to allocate across listings, cheapest first"})
     prefer_county_id = Id(metadata={"description": "allocation: this county's listings first"})
+    eligible_only = ma.fields.Boolean(load_default=False, metadata={
+        "description": "only credits eligible for large-event neutralisation (counted towards an event's claim)"})
     payment_method = ma.fields.String(required=True, validate=ma.validate.OneOf(["card", "bank_transfer"]))
     beneficiary = ma.fields.String(required=True, metadata={"description": "printed on the certificate; public"})
     retirement_reason = ma.fields.String(required=True)
+    purpose = ma.fields.String(validate=ma.validate.OneOf(RETIREMENT_PURPOSES), metadata={
+        **PURPOSE_FIELD, "description": PURPOSE_FIELD["description"] + "; default: event with event_id, else voluntary"})
 
 
 class ReferenceIn(ma.Schema):
@@ -139,7 +149,8 @@ def create_order(data):
         payment_method=data["payment_method"], beneficiary=data["beneficiary"],
         retirement_reason=data["retirement_reason"], quantity=data.get("quantity_tonnes"),
         event_id=data.get("event_id"), listing_id=data.get("listing_id"),
-        prefer_county_id=data.get("prefer_county_id"))
+        prefer_county_id=data.get("prefer_county_id"), purpose=data.get("purpose"),
+        eligible_only=data["eligible_only"])
     # A new key is the common case, and the order's unique key finds a used one: no lookup first.
     outcome = act_once(
         db.session, look_first=False,

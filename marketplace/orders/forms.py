@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.core.db import max_length
@@ -16,11 +16,17 @@ class OrderForm(FlaskForm):
     quantity = StringField(_l("Quantity (t CO2e)"), validators=[Optional(), Length(max=30)])
     listing_id = SelectField(_l("Credits from"), validators=[Optional()])
     prefer_county_id = SelectField(_l("Prefer credits from this county"), validators=[Optional()])
+    eligible_only = BooleanField(_l("Only credits eligible for large-event neutralisation"))
     payment_method = RadioField(_l("Payment"), choices=[("card", _l("Card (online)")),
                                                         ("bank_transfer", _l("Bank transfer"))],
                                 default="bank_transfer", validators=[DataRequired()])
     beneficiary = StringField(_l("Beneficiary (printed on the certificate)"),
                               validators=[DataRequired(), Length(max=max_length(Order.beneficiary))])
+    purpose = SelectField(_l("Purpose of the retirement"), choices=[
+        ("", _l("Large-event carbon neutrality with an event, else voluntary offsetting")),
+        ("event", _l("Large-event carbon neutrality")), ("zero_carbon_org", _l("Zero-carbon organisation")),
+        ("ecological_compensation", _l("Ecological damage compensation")), ("voluntary", _l("Voluntary offsetting")),
+        ("other", _l("Other purpose"))], validators=[Optional()])
     retirement_reason = TextAreaField(_l("Retirement reason (printed on the certificate)"),
                                       validators=[DataRequired(), Length(max=max_length(Order.retirement_reason))])
     request_token = HiddenField()

@@ -15,6 +15,8 @@ from marketplace.registry.models import CreditBatch, Listing, Project
 ORDER_STATUSES = ("pending_payment", "paid", "retiring", "completed", "cancelled", "expired", "refunded")
 PAYMENT_METHODS = ("card", "bank_transfer")
 REFUND_STATUSES = ("none", "pending", "done")
+#: What a retirement is for (DESIGN §3): 大型活动碳中和, 零碳机构, 生态损害赔偿, 自愿抵消, other.
+RETIREMENT_PURPOSES = ("event", "zero_carbon_org", "ecological_compensation", "voluntary", "other")
 
 
 def _in(column: str, values) -> str:
@@ -27,6 +29,7 @@ class Order(db.Model):
         sa.CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
         sa.CheckConstraint(_in("payment_method", PAYMENT_METHODS), name="payment_method"),
         sa.CheckConstraint(_in("refund_status", REFUND_STATUSES), name="refund_status"),
+        sa.CheckConstraint(_in("purpose", RETIREMENT_PURPOSES), name="purpose"),
         sa.CheckConstraint("quantity_units > 0", name="quantity_positive"),
         sa.CheckConstraint("amount_cny > 0", name="amount_positive"),
         # One order per idempotency key and buyer: the same POST repeated returns the same order.
@@ -44,6 +47,8 @@ class Order(db.Model):
     #: the name printed on the certificate and in the public registry
     beneficiary: so.Mapped[str] = so.mapped_column(sa.String(200))
     retirement_reason: so.Mapped[str] = so.mapped_column(sa.String(500))
+    #: what the retirement is for (RETIREMENT_PURPOSES); printed on the certificate and published
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(32), default="voluntary", server_default="voluntary")
     payment_method: so.Mapped[str] = so.mapped_column(sa.String(16))
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending_payment", index=True)
     reserved_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

@@ -28,7 +28,7 @@ from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
 from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
 from marketplace.orders import history as notes
-from marketplace.orders.models import PAYMENT_METHODS, Order, OrderLine, OrderTransition
+from marketplace.orders.models import PAYMENT_METHODS, RETIREMENT_PURPOSES, Order, OrderLine, OrderTransition
 from marketplace.orders.signals import certificate_number_wanted, order_completed, order_paid, order_refunded
 from marketplace.registry import ledger
 from marketplace.registry.models import CreditBatch, LedgerBalance, Listing, Project, Region
@@ -70,12 +70,15 @@ QUOTE_LOADS = (
 
 
 def _on_sale(stmt: sa.Select, session: so.Session | None, *, listing_id: int | None,
-             prefer_county_id: int | None) -> sa.Select:
-    """Active listings with units left: the chosen one, or all cheapest first (preferred county first)."""
+             prefer_county_id: int | None, eligible_only: bool = False) -> sa.Select:
+    """Active listings with units left: the chosen one, or all cheapest first (preferred county first).
+    ``eligible_only``: only batches the bureau labelled eligible for large-event neutralisation."""
     balance = LedgerBalance
     stmt = (stmt.join(balance, sa.and_(balance.batch_id == Listing.batch_id,
                                        balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
             .where(Listing.status == "active", balance.units > 0))
+    if eligible_only:
+        stmt = stmt.where(Listing.batch_id.in_(sa.select(CreditBatch.id).where(CreditBatch.event_eligible.is_(True))))
     if listing_id is not None:
         stmt = stmt.where(Listing.id == listing_id)
     order = [Listing.price_cny_per_tonne, Listing.id]
@@ -115,11 +118,12 @@ def _allocate(candidates, *, units: int, listing_id: int | None) -> list[tuple]:
 
 
 def quote(session: so.Session, *, units: int, listing_id: int | None = None,
-          prefer_county_id: int | None = None) -> list[QuoteLine]:
+          prefer_county_id: int | None = None, eligible_only: bool = False) -> list[QuoteLine]:
     """The lines an order for ``units`` would have now (listings loaded for display). Raises if the market
     cannot supply it."""
     stmt = _on_sale(sa.select(Listing, LedgerBalance.units).options(*QUOTE_LOADS), session,
-                    listing_id=listing_id, prefer_county_id=prefer_county_id if listing_id is None else None)
+                    listing_id=listing_id, prefer_county_id=prefer_county_id if listing_id is None else None,
+                    eligible_only=eligible_only)
     rows = session.execute(stmt).all()
     candidates = [(listing, available, listing.min_order_units) for listing, available in rows]
     return [QuoteLine(listing, take) for listing, take in _allocate(candidates, units=units, listing_id=listing_id)]
@@ -147,13 +151,14 @@ _ONE_OFFER = _on_sale(_OFFER_COLUMNS, None, listing_id=None, prefer_county_id=No
 
 
 def _offers(session: so.Session, *, units: int, listing_id: int | None,
-            prefer_county_id: int | None) -> list[tuple[Offer, int]]:
+            prefer_county_id: int | None, eligible_only: bool = False) -> list[tuple[Offer, int]]:
     """The same allocation as :func:`quote`, read in one Core statement: (offer, units) lines."""
-    if listing_id is not None:
+    if listing_id is not None and not eligible_only:
         rows = session.connection().execute(_ONE_OFFER, {"offer_listing_id": listing_id})
     else:
         rows = session.connection().execute(
-            _on_sale(_OFFER_COLUMNS, session, listing_id=None, prefer_county_id=prefer_county_id))
+            _on_sale(_OFFER_COLUMNS, session, listing_id=listing_id,
+                     prefer_county_id=prefer_county_id if listing_id is None else None, eligible_only=eligible_only))
     candidates = [(Offer(lid, batch_id, price, project, village), available, min_units)
                   for lid, batch_id, price, min_units, available, project, village in rows]
     return _allocate(candidates, units=units, listing_id=listing_id)
@@ -198,7 +203,7 @@ _INSERT_ORDER = sa.insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_LINES = sa.insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 _INSERT_TRANSITION = sa.insert(_TRANSITIONS)
 _ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_units", "amount_cny", "beneficiary",
-               "retirement_reason", "payment_method", "status", "reserved_until", "idempotency_key",
+               "retirement_reason", "purpose", "payment_method", "status", "reserved_until", "idempotency_key",
                "request_fingerprint", "refund_status", "created_at", "updated_at")
 _LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
 _TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "note_code", "note_params", "created_at")
@@ -245,7 +250,8 @@ MIN_ORDER_AMOUNT_CNY = Decimal("1.00")
 def place(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
           event_id: int | None = None, idempotency_key: str | None = None,
-          request_fingerprint: str | None = None) -> PlacedOrder:
+          request_fingerprint: str | None = None, purpose: str | None = None,
+          eligible_only: bool = False) -> PlacedOrder:
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
@@ -260,8 +266,10 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
         raise ValidationFailed(_l("Choose card or bank transfer."), "payment_method")
     beneficiary = _clean(beneficiary, Order.beneficiary)
     retirement_reason = _clean(retirement_reason, Order.retirement_reason)
+    purpose = purpose_for(purpose, event_id)
     session.flush()  # anything pending goes first, as an autoflush would before the quote
-    lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id),
+    lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id,
+                           eligible_only=eligible_only),
                    key=lambda line: (line[0].batch_id, line[0].listing_id))  # the ledger's lock order
     amounts = [amount_for(take, offer.price) for offer, take in lines]
     if sum(amounts, Decimal("0.00")) < MIN_ORDER_AMOUNT_CNY:
@@ -271,7 +279,7 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     now = utcnow()
     values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
               "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,
-              "retirement_reason": retirement_reason, "payment_method": payment_method,
+              "retirement_reason": retirement_reason, "purpose": purpose, "payment_method": payment_method,
               "status": "pending_payment", "reserved_until": reservation_deadline(payment_method, now),
               "idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint,
               "refund_status": "none", "created_at": now, "updated_at": now}
@@ -320,12 +328,30 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
 def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
                 retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
                 event_id: int | None = None, idempotency_key: str | None = None,
-                request_fingerprint: str | None = None) -> Order:
+                request_fingerprint: str | None = None, purpose: str | None = None) -> Order:
     """Create an order and reserve its units, in the caller's transaction."""
     return place(session, actor=actor, units=units, payment_method=payment_method, beneficiary=beneficiary,
                  retirement_reason=retirement_reason, listing_id=listing_id, prefer_county_id=prefer_county_id,
                  event_id=event_id, idempotency_key=idempotency_key,
-                 request_fingerprint=request_fingerprint).order
+                 request_fingerprint=request_fingerprint, purpose=purpose).order
+
+
+def purpose_for(purpose: str | None, event_id: int | None) -> str:
+    """The retirement's purpose: as given, else ``event`` for an order for an event and ``voluntary``
+    otherwise. An ``event`` purpose needs the event it neutralises."""
+    if purpose in (None, ""):
+        return "event" if event_id is not None else "voluntary"
+    if purpose not in RETIREMENT_PURPOSES:
+        raise ValidationFailed(_l("Choose what the retirement is for."), "purpose")
+    if purpose == "event" and event_id is None:
+        raise ValidationFailed(_l("A large-event neutralisation names its event; choose the event."), "event_id")
+    return purpose
+
+
+def purpose_label(purpose: str) -> str:
+    return str({"event": _l("Large-event carbon neutrality"), "zero_carbon_org": _l("Zero-carbon organisation"),
+                "ecological_compensation": _l("Ecological damage compensation"),
+                "voluntary": _l("Voluntary offsetting"), "other": _l("Other purpose")}.get(purpose, purpose))
 
 
 #: Tries of an allocated order that loses a race for the units it was quoted, or of a transaction that a
@@ -345,6 +371,10 @@ class OrderRequest:
     event_id: int | None = None
     listing_id: int | None = None
     prefer_county_id: int | None = None
+    #: RETIREMENT_PURPOSES, or None: ``event`` with an event, else ``voluntary``
+    purpose: str | None = None
+    #: only credits eligible for large-event neutralisation (a top-up towards a guideline claim)
+    eligible_only: bool = False
 
 
 def units_for(session: so.Session, actor, *, event_id: int | None, quantity, quantity_field: str) -> int:
@@ -383,7 +413,8 @@ def place_request(session: so.Session, *, actor, request: OrderRequest, quantity
                          beneficiary=request.beneficiary, retirement_reason=request.retirement_reason,
                          listing_id=request.listing_id, prefer_county_id=request.prefer_county_id,
                          event_id=request.event_id, idempotency_key=idempotency_key,
-                         request_fingerprint=request_fingerprint)
+                         request_fingerprint=request_fingerprint, purpose=request.purpose,
+                         eligible_only=request.eligible_only)
         except OperationalError:
             session.rollback()
             if attempt == PLACE_ATTEMPTS:

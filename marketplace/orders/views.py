@@ -22,7 +22,7 @@ from marketplace.footprint.models import Event
 from marketplace.orders import order_payments
 from marketplace.orders import service as orders
 from marketplace.orders.forms import OrderForm
-from marketplace.orders.models import ORDER_LINES_SHOWN, Order
+from marketplace.orders.models import ORDER_LINES_SHOWN, RETIREMENT_PURPOSES, Order
 from marketplace.orders.stripe.client import StripeError, StripeUnavailable, get_client
 from marketplace.registry import service as registry
 
@@ -89,7 +89,8 @@ def _order_request(form: OrderForm) -> orders.OrderRequest:
         retirement_reason=form.retirement_reason.data, quantity=(form.quantity.data or "").strip(),
         event_id=int(form.event_id.data) if form.event_id.data else None,
         listing_id=int(form.listing_id.data) if form.listing_id.data else None,
-        prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None)
+        prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
+        purpose=form.purpose.data or None, eligible_only=bool(form.eligible_only.data))
 
 
 def _next_page(order: Order) -> str:
@@ -111,7 +112,11 @@ def new():
         form.event_id.data = request.args.get("event_id", "")
         form.listing_id.data = request.args.get("listing_id", "")
         form.prefer_county_id.data = request.args.get("prefer_county_id", "")
+        # A top-up from an event's neutrality page: exactly the shortfall, eligible credits, for the event.
         form.quantity.data = request.args.get("quantity", "")[:30]
+        if request.args.get("purpose") in RETIREMENT_PURPOSES:
+            form.purpose.data = request.args["purpose"]
+        form.eligible_only.data = request.args.get("eligible") == "1"
         if request.args.get("payment_method") in ("card", "bank_transfer"):
             form.payment_method.data = request.args["payment_method"]
         form.beneficiary.data = request.args.get("beneficiary", "")[:200] or current_user.organisation.name
@@ -128,7 +133,7 @@ def new():
                 units = orders.units_for(db.session, current_user, event_id=wanted.event_id, quantity=wanted.quantity,
                                          quantity_field="quantity")
                 quote = orders.quote(db.session, units=units, listing_id=wanted.listing_id,
-                                     prefer_county_id=wanted.prefer_county_id)
+                                     prefer_county_id=wanted.prefer_county_id, eligible_only=wanted.eligible_only)
                 form.request_token.data = uuid.uuid4().hex
                 return render_template("orders/new.html", form=form, quote=quote, units=units,
                                        total=sum(line.amount for line in quote))

@@ -11,6 +11,7 @@ from marketplace.registry import (
     cli,
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
     parcel_models,  # noqa: F401
+    service,
     views,
     views_bureau,
     views_parcels,
@@ -25,4 +26,5 @@ def init_app(app: Flask) -> None:
     register_api_blueprint(api.blp)
     register_api_blueprint(api_parcels.blp)
     accept_raw_body("api_parcels.upload_parcels", "application/zip", "application/x-zip-compressed")
+    app.add_template_global(service.scheme_label, "scheme_label")
     cli.register_cli(app)

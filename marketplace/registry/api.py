@@ -18,7 +18,14 @@ from marketplace.core.quantities import format_cny, format_tonnes, parse_cny, pa
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
-from marketplace.registry.models import LISTING_SHOWN, PROJECT_SHOWN, CreditBatch, Listing, Project
+from marketplace.registry.models import (
+    CREDIT_SCHEMES,
+    LISTING_SHOWN,
+    PROJECT_SHOWN,
+    CreditBatch,
+    Listing,
+    Project,
+)
 
 blp = Blueprint("api_registry", __name__, url_prefix="/api/v1", description="Credit registry and listings")
 
@@ -38,11 +45,19 @@ def batch_json(batch: CreditBatch, summary: dict[str, int] | None = None) -> dic
         "quantity_tonnes": format_tonnes(batch.quantity_units), "buffer_tonnes": format_tonnes(batch.buffer_units),
         "serial_block": batch.serial_block(), "serial_start": batch.serial_start, "serial_end": batch.serial_end,
         "verification_body": batch.verification_body, "report_reference": batch.report_reference,
-        "issued_at": batch.issued_at.isoformat(),
+        "issued_at": batch.issued_at.isoformat(), **batch_labels(batch),
     }
     if summary is not None:
         data["balances"] = {f"{k}_tonnes": format_tonnes(v) for k, v in summary.items()}
     return data
+
+
+def batch_labels(batch: CreditBatch) -> dict:
+    """The labels the bureau set at issuance (the monitoring period is the batch's vintage)."""
+    return {"scheme": batch.scheme, "methodology_code": batch.methodology_code,
+            "methodology_version": batch.methodology_version,
+            "monitoring_period_start": batch.vintage_start.isoformat(),
+            "monitoring_period_end": batch.vintage_end.isoformat(), "event_eligible": batch.event_eligible}
 
 
 def listing_json(listing: Listing, available_units: int) -> dict:
@@ -53,6 +68,7 @@ def listing_json(listing: Listing, available_units: int) -> dict:
         "vintage": batch.vintage_end.year, "available_tonnes": format_tonnes(available_units),
         "price_cny_per_tonne": format_cny(listing.price_cny_per_tonne),
         "min_order_tonnes": format_tonnes(listing.min_order_units), "seller": project.seller.name,
+        **batch_labels(batch),
     }
 
 
@@ -83,13 +99,29 @@ def batches_with_summaries(session, project_ids) -> dict[int, list]:
 
 # --- schemas (documentation and input validation) ------------------------------------------------
 
+SCHEME_FIELD = {"description": "zhejiang_forestry (浙林碳汇) | lishui_inclusive (丽水碳普惠) | ccer | other"}
+
+
+class LabelsOut(ma.Schema):
+    """A batch's labels, set by the bureau at issuance."""
+
+    scheme = ma.fields.String(metadata=SCHEME_FIELD)
+    methodology_code = ma.fields.String(metadata={"example": "CCER-14-001"})
+    methodology_version = ma.fields.String(metadata={"example": "V01"})
+    monitoring_period_start = ma.fields.String()
+    monitoring_period_end = ma.fields.String()
+    event_eligible = ma.fields.Boolean(metadata={"description": "may count towards a large-event neutralisation"})
+
+
 class ListingQuery(ma.Schema):
     county = Id(metadata={"description": "region id of a county"})
     village = Id(metadata={"description": "region id of a village"})
     vintage = Year(metadata={"description": "vintage year"})
+    scheme = ma.fields.String(validate=ma.validate.OneOf(CREDIT_SCHEMES), metadata=SCHEME_FIELD)
+    event_eligible = ma.fields.Boolean(metadata={"description": "true: only batches eligible for large events"})
 
 
-class ListingOut(ma.Schema):
+class ListingOut(LabelsOut):
     id = ma.fields.Integer()
     status = ma.fields.String(metadata={"description": "active | paused | sold_out | withdrawn"})
     batch_id = ma.fields.Integer()
@@ -114,7 +146,7 @@ class BalancesOut(ma.Schema):
     cancelled_tonnes = ma.fields.String()
 
 
-class BatchOut(ma.Schema):
+class BatchOut(LabelsOut):
     id = ma.fields.Integer()
     project_id = ma.fields.Integer()
     vintage_start = ma.fields.String()
@@ -171,10 +203,14 @@ class ReviewIn(ma.Schema):
 
 class BatchIn(ma.Schema):
     quantity_tonnes = ma.fields.String(required=True, metadata={"example": "2000"})
-    vintage_start = ma.fields.Date(required=True)
-    vintage_end = ma.fields.Date(required=True)
+    vintage_start = ma.fields.Date(required=True, metadata={"description": "the monitoring period's first day"})
+    vintage_end = ma.fields.Date(required=True, metadata={"description": "the monitoring period's last day"})
     verification_body = ma.fields.String(required=True)
     report_reference = ma.fields.String(required=True)
+    scheme = ma.fields.String(load_default="other", validate=ma.validate.OneOf(CREDIT_SCHEMES), metadata=SCHEME_FIELD)
+    methodology_code = ma.fields.String(load_default="", metadata={"example": "CCER-14-001"})
+    methodology_version = ma.fields.String(load_default="", metadata={"example": "V01"})
+    event_eligible = ma.fields.Boolean(load_default=False)
 
 
 class ListingIn(ma.Schema):
@@ -190,10 +226,10 @@ class ListingIn(ma.Schema):
 @blp.arguments(ListingQuery, location="query")
 @blp.response(200, ListingOut(many=True))
 def listings(args):
-    """Active listings with units left, cheapest first. Filters: county, village, vintage."""
+    """Active listings with units left, cheapest first. Filters: county, village, vintage, scheme, event_eligible."""
     rows = db.session.execute(registry.public_listings_query(
         county_id=args.get("county"), village_id=args.get("village"), vintage=args.get("vintage"),
-        session=db.session, places=True)).all()
+        session=db.session, places=True, scheme=args.get("scheme"), event_eligible=args.get("event_eligible"))).all()
     return [listing_json(listing, units) for listing, units in rows]
 
 
@@ -318,5 +354,7 @@ def issue_batch(data, project_id: int):
     batch, status = idempotency.create_once(CreditBatch, {**data, "project_id": project_id}, lambda: registry.issue_batch(
         db.session, row, actor=api_user(), quantity_units=parse_tonnes(data["quantity_tonnes"], "quantity_tonnes"),
         vintage_start=data["vintage_start"], vintage_end=data["vintage_end"],
-        verification_body=data["verification_body"], report_reference=data["report_reference"]))
+        verification_body=data["verification_body"], report_reference=data["report_reference"],
+        scheme=data["scheme"], methodology_code=data["methodology_code"],
+        methodology_version=data["methodology_version"], event_eligible=data["event_eligible"]))
     return batch_json(batch, ledger.batch_summaries(db.session, [batch.id])[batch.id]), status

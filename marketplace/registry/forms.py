@@ -51,6 +51,14 @@ class BatchForm(FlaskForm):
                                     validators=[DataRequired(), Length(max=max_length(CreditBatch.verification_body))])
     report_reference = StringField(_l("Verification report reference"),
                                    validators=[DataRequired(), Length(max=max_length(CreditBatch.report_reference))])
+    scheme = SelectField(_l("Scheme"), choices=[
+        ("zhejiang_forestry", _l("Zhejiang forestry carbon sink")), ("lishui_inclusive", _l("Lishui carbon inclusion")),
+        ("ccer", _l("CCER")), ("other", _l("Other"))], default="other", validate_choice=False)
+    methodology_code = StringField(_l("Methodology code"), default="CCER-14-001",
+                                   validators=[Optional(), Length(max=max_length(CreditBatch.methodology_code))])
+    methodology_version = StringField(_l("Methodology version"), default="V01",
+                                      validators=[Optional(), Length(max=max_length(CreditBatch.methodology_version))])
+    event_eligible = BooleanField(_l("Eligible for large-event neutralisation (MEE guideline)"))
     #: Issuance cannot be undone (the serial block is the batch's for ever): a deliberate tick, not a click.
     confirmed = BooleanField(_l("I have checked the quantity and the monitoring period against the verification "
                                 "report. Issued credits cannot be withdrawn."),

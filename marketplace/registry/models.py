@@ -27,6 +27,8 @@ LISTING_STATUSES = ("active", "paused", "withdrawn")
 #: holds minus the quantity issued); listings have their own ``listed:<id>`` and ``reserved:<id>``.
 BATCH_ACCOUNTS = ("issuance", "available", "buffer", "retired", "cancelled")
 LOSS_KINDS = ("fire", "pests", "logging", "other")
+#: Credit schemes a batch is issued under (a label the bureau sets at issuance): 浙林碳汇, 丽水碳普惠, CCER.
+CREDIT_SCHEMES = ("zhejiang_forestry", "lishui_inclusive", "ccer", "other")
 
 
 def _in(column: str, values) -> str:
@@ -164,6 +166,7 @@ class CreditBatch(db.Model):
         sa.CheckConstraint("next_buffer_serial >= serial_end - buffer_units AND next_buffer_serial <= serial_end",
                            name="next_buffer_serial_in_buffer"),
         sa.CheckConstraint("vintage_end >= vintage_start", name="vintage"),
+        sa.CheckConstraint(_in("scheme", CREDIT_SCHEMES), name="scheme"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -182,12 +185,26 @@ class CreditBatch(db.Model):
     report_reference: so.Mapped[str] = so.mapped_column(sa.String(200))
     issued_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     issued_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Labels, set by the bureau at issuance (the monitoring period is vintage_start … vintage_end).
+    #: the scheme the credits are issued under: zhejiang_forestry | lishui_inclusive | ccer | other
+    scheme: so.Mapped[str] = so.mapped_column(sa.String(32), default="other", server_default="other", index=True)
+    #: the methodology's code, e.g. CCER-14-001 (造林碳汇), and its version, e.g. V01
+    methodology_code: so.Mapped[str] = so.mapped_column(sa.String(64), default="", server_default="")
+    methodology_version: so.Mapped[str] = so.mapped_column(sa.String(16), default="", server_default="")
+    #: may count towards a large-event neutralisation claim (大型活动碳中和) under the MEE guideline
+    event_eligible: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False, server_default=sa.false(),
+                                                       index=True)
 
     project: so.Mapped[Project] = so.relationship()
 
     @classmethod
     def owned_by(cls, organisation_id: int):
         return cls.project_id.in_(sa.select(Project.id).where(Project.seller_organisation_id == organisation_id))
+
+    @property
+    def methodology(self) -> str:
+        """Code and version as one label, e.g. CCER-14-001-V01."""
+        return "-".join(part for part in (self.methodology_code, self.methodology_version) if part)
 
     @property
     def serial_prefix(self) -> str:

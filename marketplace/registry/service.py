@@ -30,6 +30,7 @@ from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
 from marketplace.registry import ledger, parcels
 from marketplace.registry.models import (
     BATCH_ACCOUNTS,
+    CREDIT_SCHEMES,
     DOCUMENT_KINDS,
     LOSS_KINDS,
     PROJECT_SHOWN,
@@ -343,12 +344,22 @@ def buffer_share(quantity_units: int, percent: Decimal) -> int:
 
 def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_units: int, vintage_start: date,
                 vintage_end: date, verification_body: str, report_reference: str,
-                buffer_percent: Decimal | None = None) -> CreditBatch:
-    """Issue a credit batch with its serial block; the buffer share goes to the buffer pool."""
+                buffer_percent: Decimal | None = None, scheme: str = "other", methodology_code: str = "",
+                methodology_version: str = "", event_eligible: bool = False) -> CreditBatch:
+    """Issue a credit batch with its serial block and its labels; the buffer share goes to the buffer pool.
+
+    The labels (scheme, methodology code and version, ``event_eligible``) are the bureau's to set, here
+    only: they decide whether the units may count towards a large-event neutralisation claim."""
     if actor.role != "bureau":
         raise Forbidden(_l("Only the bureau issues credits."))
     if project.status != "verified":
         raise InvalidTransition(_l("Credits can only be issued for a verified project."))
+    if scheme not in CREDIT_SCHEMES:
+        raise ValidationFailed(_l("Choose the scheme the credits are issued under."), "scheme")
+    methodology_code = _clean(methodology_code, CreditBatch.methodology_code, required=False)
+    methodology_version = _clean(methodology_version, CreditBatch.methodology_version, required=False)
+    if event_eligible is not True and event_eligible is not False:
+        raise ValidationFailed(_l("Say whether the credits may count towards a large-event claim."), "event_eligible")
     if not vintage_start or not vintage_end or vintage_end < vintage_start:
         raise ValidationFailed(_l("The monitoring period must end after it starts."), "vintage_end")
     if vintage_start < project.crediting_start or vintage_end > project.crediting_end:
@@ -374,7 +385,9 @@ def issue_batch(session: so.Session, project: Project, *, actor: User, quantity_
                         serial_end=start + quantity_units, next_serial=start,
                         next_buffer_serial=start + quantity_units - buffer_units,
                         verification_body=_clean(verification_body, CreditBatch.verification_body),
-                        report_reference=_clean(report_reference, CreditBatch.report_reference), issued_by_id=actor.id)
+                        report_reference=_clean(report_reference, CreditBatch.report_reference), issued_by_id=actor.id,
+                        scheme=scheme, methodology_code=methodology_code, methodology_version=methodology_version,
+                        event_eligible=event_eligible)
     session.add(batch)
     session.flush()
     ledger.open_accounts(session, batch.id, BATCH_ACCOUNTS)
@@ -466,11 +479,28 @@ def listing_status(listing: Listing, available_units: int) -> str:
     return listing.status
 
 
+def scheme_label(scheme: str) -> str:
+    return str({"zhejiang_forestry": _l("Zhejiang forestry carbon sink"),
+                "lishui_inclusive": _l("Lishui carbon inclusion"), "ccer": _l("CCER"),
+                "other": _l("Other")}.get(scheme, scheme))
+
+
+def label_filters(stmt: sa.Select, *, scheme: str | None = None, event_eligible: bool | None = None) -> sa.Select:
+    """Narrow a statement that joins CreditBatch to the batches with these labels."""
+    if scheme:
+        stmt = stmt.where(CreditBatch.scheme == scheme)
+    if event_eligible is not None:
+        stmt = stmt.where(CreditBatch.event_eligible.is_(event_eligible))
+    return stmt
+
+
 def public_listings_query(*, county_id: int | None = None, village_id: int | None = None,
                           vintage: int | None = None, session: so.Session | None = None,
-                          places: bool = False) -> sa.Select:
+                          places: bool = False, scheme: str | None = None,
+                          event_eligible: bool | None = None) -> sa.Select:
     """Active listings with units left, with their batch and project; with ``places`` also the project's
-    seller, village and the village's ancestors (what the registry shows of a listing)."""
+    seller, village and the village's ancestors (what the registry shows of a listing). ``scheme`` and
+    ``event_eligible`` filter by the batch's labels."""
     balance = ledger.LedgerBalance
     project = so.contains_eager(Listing.batch).contains_eager(CreditBatch.project)
     if places:
@@ -489,7 +519,7 @@ def public_listings_query(*, county_id: int | None = None, village_id: int | Non
         stmt = stmt.where(Project.village_id.in_(village_ids_under(session, county_id)))
     if vintage:
         stmt = stmt.where(sa.extract("year", CreditBatch.vintage_end) == vintage)
-    return stmt
+    return label_filters(stmt, scheme=scheme, event_eligible=event_eligible)
 
 
 def listings_of(session: so.Session, actor) -> list[tuple[Listing, int, int, str]]:

@@ -15,7 +15,14 @@ from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import parcels as parcel_service
 from marketplace.registry import service as registry
-from marketplace.registry.models import PROJECT_SHOWN, CreditBatch, Listing, Project, ProjectDocument
+from marketplace.registry.models import (
+    CREDIT_SCHEMES,
+    PROJECT_SHOWN,
+    CreditBatch,
+    Listing,
+    Project,
+    ProjectDocument,
+)
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
@@ -28,6 +35,8 @@ def _int_arg(name: str) -> int | None:
 @bp.get("/")
 def index():
     county_id, village_id, vintage = _int_arg("county"), _int_arg("village"), _int_arg("vintage")
+    scheme = request.args.get("scheme") if request.args.get("scheme") in CREDIT_SCHEMES else None
+    event_eligible = True if request.args.get("event_eligible") == "1" else None
     stmt = (sa.select(Project).where(Project.status == "verified").order_by(Project.id)
             .options(*PROJECT_SHOWN))
     if village_id:
@@ -37,14 +46,20 @@ def index():
     if vintage:
         stmt = stmt.where(Project.id.in_(sa.select(CreditBatch.project_id).where(
             sa.extract("year", CreditBatch.vintage_end) == vintage)))
+    if scheme or event_eligible:
+        stmt = stmt.where(Project.id.in_(registry.label_filters(
+            sa.select(CreditBatch.project_id), scheme=scheme, event_eligible=event_eligible)))
     projects = db.session.scalars(stmt).all()
-    batches = db.session.scalars(sa.select(CreditBatch).where(CreditBatch.project_id.in_([p.id for p in projects]))
-                                 .order_by(CreditBatch.project_id, CreditBatch.vintage_start)).all()
+    batches = db.session.scalars(registry.label_filters(
+        sa.select(CreditBatch).where(CreditBatch.project_id.in_([p.id for p in projects])),
+        scheme=scheme, event_eligible=event_eligible)
+        .order_by(CreditBatch.project_id, CreditBatch.vintage_start)).all()
     balances = ledger.batch_summaries(db.session, [b.id for b in batches])
     # The listings' projects are among ``projects`` (the same filters; only verified projects have
     # batches), so their places and sellers are loaded already.
     listings = db.session.execute(registry.public_listings_query(
-        county_id=county_id, village_id=village_id, vintage=vintage, session=db.session)).all()
+        county_id=county_id, village_id=village_id, vintage=vintage, session=db.session, scheme=scheme,
+        event_eligible=event_eligible)).all()
     vintages = sorted({y for (y,) in db.session.execute(
         sa.select(sa.extract("year", CreditBatch.vintage_end)).distinct())}, reverse=True)
     counties = registry.counties(db.session)
@@ -59,7 +74,9 @@ def index():
                            county_figures=county_figures, registry_map_json=county_map,
                            listings=listings, counties=counties,
                            villages=registry.villages(db.session), vintages=[int(v) for v in vintages],
-                           selected={"county": county_id, "village": village_id, "vintage": vintage})
+                           schemes=CREDIT_SCHEMES,
+                           selected={"county": county_id, "village": village_id, "vintage": vintage,
+                                     "scheme": scheme, "event_eligible": event_eligible})
 
 
 @bp.get("/projects/<int:project_id>")

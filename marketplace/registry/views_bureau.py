@@ -81,7 +81,10 @@ def issue_batch(project_id: int):
             batch = registry.issue_batch(
                 db.session, row, actor=current_user, quantity_units=parse_tonnes(form.quantity.data),
                 vintage_start=form.vintage_start.data, vintage_end=form.vintage_end.data,
-                verification_body=form.verification_body.data, report_reference=form.report_reference.data)
+                verification_body=form.verification_body.data, report_reference=form.report_reference.data,
+                scheme=form.scheme.data or "other", methodology_code=form.methodology_code.data or "",
+                methodology_version=form.methodology_version.data or "",
+                event_eligible=bool(form.event_eligible.data))
             db.session.commit()
             flash(_("Batch issued: %(block)s", block=batch.serial_block()), "success")
             return redirect(url_for("registry_bureau.project", project_id=row.id))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from marketplace.core.api import Blueprint
 from marketplace.core.quantities import fen_to_cny, format_cny, format_tonnes
 from marketplace.extensions import db
 from marketplace.settlement import public_benefit

@@ -7,7 +7,7 @@ which names the table since 0012) refuses UPDATE and DELETE on it, as on ledger_
 such trigger.
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0018
 Create Date: 2026-12-04 03:42:36
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0019'
-down_revision = '0014'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
