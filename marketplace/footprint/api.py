@@ -14,6 +14,7 @@ from marketplace.extensions import db
 from marketplace.footprint import service as footprint
 from marketplace.footprint.emission_factors import current_factors
 from marketplace.footprint.models import CATEGORIES, ActivityLine, Event
+from marketplace.footprint.sources import BY_CODE, SOURCE_CODES, source_basis, source_name
 
 blp = Blueprint("api_footprint", __name__, url_prefix="/api/v1",
                 description="Emission factors and event carbon footprints")
@@ -39,6 +40,10 @@ class ActivitySchema(ma.Schema):
         "type": "string", "example": "34856.9",
         "description": "activity data in the factor's unit: decimal string, at most 4 places"})
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=max_length(ActivityLine.description)))
+    source = ma.fields.Raw(load_default="", metadata={
+        "type": "string", "enum": list(SOURCE_CODES), "example": "venue_electricity",
+        "description": "the guideline's emission source under the category; left out: the one the factor code "
+                       "names (transport.hsr → rail_travel), else the category's first"})
 
 
 class EventCreateSchema(ma.Schema):
@@ -56,12 +61,21 @@ class EventCreateSchema(ma.Schema):
 class LineSchema(ma.Schema):
     id = ma.fields.Integer()
     category = ma.fields.String()
+    source = ma.fields.String(metadata={"example": "venue_electricity"})
     factor_code = ma.fields.String()
     factor_version = ma.fields.Integer()
     kgco2e_per_unit = ma.fields.String()
     unit = ma.fields.String()
     quantity = ma.fields.String()
     description = ma.fields.String()
+    tco2e = ma.fields.String(metadata={"example": "19.1713"})
+
+
+class SourceTotalSchema(ma.Schema):
+    source = ma.fields.String(metadata={"example": "venue_electricity"})
+    category = ma.fields.String(metadata={"enum": list(CATEGORIES)})
+    name = ma.fields.String(metadata={"description": "in the caller's language"})
+    accounting_basis = ma.fields.String()
     tco2e = ma.fields.String(metadata={"example": "19.1713"})
 
 
@@ -76,6 +90,8 @@ class EventSchema(ma.Schema):
     total_tco2e = ma.fields.String(metadata={"example": "175.4020"})
     by_category = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(),
                                  metadata={"example": {"transport": "95.2224", "venue": "19.1713"}})
+    by_source = ma.fields.List(ma.fields.Nested(SourceTotalSchema), metadata={
+        "description": "the footprint under each category by the guideline's sources that have lines, in its order"})
     lines = ma.fields.List(ma.fields.Nested(LineSchema))
 
 
@@ -94,7 +110,10 @@ def _event_body(event) -> dict:
         "ends_on": event.ends_on.isoformat(), "location": event.location, "attendees": event.attendees,
         "organiser": event.organiser, "total_tco2e": format_tonnes(breakdown.total_units),
         "by_category": {c: format_tonnes(breakdown.by_category[c]) for c in CATEGORIES},
-        "lines": [{"id": line.id, "category": line.category, "factor_code": line.factor.code,
+        "by_source": [{"source": code, "category": BY_CODE[code].category, "name": source_name(code),
+                       "accounting_basis": source_basis(code), "tco2e": format_tonnes(units)}
+                      for code, units in breakdown.by_source.items()],
+        "lines": [{"id": line.id, "category": line.category, "source": line.source, "factor_code": line.factor.code,
                    "factor_version": line.factor.version,
                    "kgco2e_per_unit": format(line.factor.kgco2e_per_unit.normalize(), "f"),
                    "unit": line.factor.unit, "quantity": format(line.quantity.normalize(), "f"),
@@ -120,7 +139,8 @@ def list_emission_factors():
 def create_event(body):
     """Record an event and its activity data; returns its footprint. All or nothing."""
     fields = {name: value for name, value in body.items() if name != "activities"}
-    activities = [footprint.ActivityInput(a["category"], a["factor_code"], a["quantity"], a.get("description", ""))
+    activities = [footprint.ActivityInput(a["category"], a["factor_code"], a["quantity"], a.get("description", ""),
+                                          a.get("source", ""))
                   for a in body["activities"]]
     event, status = idempotency.create_once(Event, body, lambda: footprint.create_event_with_activities(
         db.session, api_user(), activities=activities, **fields))

@@ -13,6 +13,7 @@ from marketplace.core.db import max_length
 from marketplace.footprint.emission_factors import UNITS
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import CATEGORY_LABELS, unit_label
+from marketplace.footprint.sources import SOURCES
 
 
 def category_choices():
@@ -30,6 +31,14 @@ def factor_choices(factors, language: str, *, units: tuple[str, ...] | None = No
     return groups
 
 
+def source_choices():
+    """The guideline's sources grouped by category for a <select>, after a blank "by the factor" choice."""
+    groups: dict = {None: [("", _l("As the emission factor says (default)"))]}
+    for source in SOURCES:
+        groups.setdefault(str(CATEGORY_LABELS[source.category]), []).append((source.code, source.name))
+    return groups
+
+
 class EventForm(FlaskForm):
     name = StringField(_l("Event name"), validators=[DataRequired(), Length(max=max_length(Event.name))])
     starts_on = StringField(_l("First day"), widget=DateInput(), validators=[DataRequired()])
@@ -44,6 +53,7 @@ class EventForm(FlaskForm):
 class ActivityForm(FlaskForm):
     category = SelectField(_l("Category"), validators=[DataRequired()])
     factor_code = SelectField(_l("Emission factor"), validators=[DataRequired()])
+    source = SelectField(_l("Emission source (guideline)"), validators=[Optional()])
     quantity = StringField(_l("Quantity (in the factor's unit)"), validators=[DataRequired(), Length(max=30)])
     description = StringField(_l("Note (optional)"),
                               validators=[Optional(), Length(max=max_length(ActivityLine.description))])

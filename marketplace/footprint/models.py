@@ -108,6 +108,8 @@ class ActivityLine(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     event_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
     category: so.Mapped[str] = so.mapped_column(sa.String(16))
+    #: the guideline's emission source under the category (footprint.sources.SOURCES), e.g. venue_electricity
+    source: so.Mapped[str] = so.mapped_column(sa.String(32))
     #: the exact factor version used, so the line reproduces after the factor is replaced
     factor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("emission_factors.id"), index=True)
     #: activity data in the factor's unit, at most 4 decimal places
@@ -133,6 +135,7 @@ class ReductionMeasure(db.Model):
     __table_args__ = (
         sa.CheckConstraint(_CATEGORY_CHECK, name="category"),
         sa.CheckConstraint("estimated_units IS NULL OR estimated_units >= 0", name="estimate_not_negative"),
+        sa.CheckConstraint("achieved_units IS NULL OR achieved_units >= 0", name="achieved_not_negative"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -142,7 +145,42 @@ class ReductionMeasure(db.Model):
     #: the buyer's estimate of emissions avoided (units); disclosed only, never subtracted: the measured
     #: footprint already reflects the measures
     estimated_units: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    #: what the measure achieved, recorded after the event (units); may exceed the estimate
+    achieved_units: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    achieved_recorded_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    evidence: so.Mapped[list[ReductionEvidence]] = so.relationship(
+        back_populates="measure", order_by="ReductionEvidence.id", cascade="all, delete-orphan")
+
+    @classmethod
+    def owned_by(cls, organisation_id: int):
+        return cls.event_id.in_(sa.select(Event.id).where(Event.organisation_id == organisation_id))
+
+
+class ReductionEvidence(db.Model):
+    """A document proving a reduction measure was carried out (a PDF: an invoice, a meter reading, a
+    supplier's statement), stored outside the web root under a generated name like project documents."""
+
+    __tablename__ = "reduction_evidence"
+    __table_args__ = (sa.CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    measure_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("reduction_measures.id", ondelete="CASCADE"),
+                                                  index=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(200))
+    #: the uploader's file name, for display only (never used as a path)
+    original_name: so.Mapped[str] = so.mapped_column(sa.String(255))
+    #: the type checked from the content (application/pdf)
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(64))
+    #: generated name under UPLOAD_FOLDER
+    stored_name: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    size_bytes: so.Mapped[int]
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    uploaded_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    measure: so.Mapped[ReductionMeasure] = so.relationship(back_populates="evidence")
 
 
 #: PostgreSQL refuses to change a published factor's value, unit, code or version (the service never

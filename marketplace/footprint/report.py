@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask_babel import force_locale
 from reportlab.graphics.charts.barcharts import HorizontalBarChart
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
@@ -28,6 +29,7 @@ from marketplace.core.pdf_fonts import cjk_font
 from marketplace.core.quantities import UNITS_PER_TONNE, display_tonnes
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
 from marketplace.footprint.service import Breakdown, event_breakdown, event_lines, format_quantity
+from marketplace.footprint.sources import BY_CODE
 
 #: Category names for the PDF, both languages side by side (the PDF is one bilingual document).
 CATEGORY_NAMES = {
@@ -68,11 +70,22 @@ def build_report(session: so.Session, event: Event) -> EventReport:
     lines = sorted(lines, key=lambda line: (order[line.category], line.id))
     factors = {line.factor.id: line.factor for line in lines}
     reductions = session.scalars(sa.select(ReductionMeasure).where(ReductionMeasure.event_id == event.id)
-                                 .order_by(ReductionMeasure.id)).all()
+                                 .order_by(ReductionMeasure.id)
+                                 .options(so.selectinload(ReductionMeasure.evidence))).all()
     return EventReport(event=event, organisation=session.get(Organisation, event.organisation_id),
                        breakdown=event_breakdown(session, event.id), lines=lines,
                        factors=sorted(factors.values(), key=lambda f: (order[f.category], f.code, f.version)),
                        reductions=reductions)
+
+
+def source_names(code: str) -> tuple[str, str, str, str]:
+    """A source's name and accounting basis in Chinese and in English (the PDF carries both)."""
+    source = BY_CODE[code]
+    with force_locale("zh_CN"):
+        zh = (str(source.name), str(source.basis))
+    with force_locale("en"):
+        en = (str(source.name), str(source.basis))
+    return zh[0], en[0], zh[1], en[1]
 
 
 def _styles():
@@ -172,23 +185,35 @@ def report_pdf(report: EventReport) -> bytes:
         p(f"{ROUNDING_ZH} {ROUNDING_EN}", "small"),
         p("2. 分类排放量 / Emissions by category (tCO2e)", "h2"),
     ]
-    rows = [[p("类别 / Category"), p("tCO2e"), p("占比 / Share")]]
+    rows = [[p("类别及排放源 / Category and source"), p("核算依据 / Accounting basis"), p("tCO2e"),
+             p("占比 / Share")]]
     total = report.total_units
+
+    def share(units):
+        return f"{(Decimal(units) * 100 / total).quantize(Decimal('0.1'))}%" if total else "—"
+
     for category in CATEGORIES:
         units = report.breakdown.by_category[category]
-        share = f"{(Decimal(units) * 100 / total).quantize(Decimal('0.1'))}%" if total else "—"
-        rows.append([p(" / ".join(CATEGORY_NAMES[category])), display_tonnes(units), share])
-    rows.append([p("合计 / Total"), display_tonnes(total), "100%" if total else "—"])
-    story += [_table(rows, [80 * mm, 45 * mm, 45 * mm], font, numeric_columns=(1, 2)), Spacer(1, 4 * mm),
-              _chart(report, font)]
+        rows.append([p(" / ".join(CATEGORY_NAMES[category])), "", display_tonnes(units), share(units)])
+        for code, source_units in report.breakdown.sources_in(category):
+            name_zh, name_en, basis_zh, basis_en = source_names(code)
+            rows.append([[p(f"　{name_zh}"), p(f"  {name_en}", "latin")],
+                         [p(basis_zh, "small"), p(basis_en, "small")], display_tonnes(source_units),
+                         share(source_units)])
+    rows.append([p("合计 / Total"), "", display_tonnes(total), "100%" if total else "—"])
+    story += [_table(rows, [55 * mm, 65 * mm, 28 * mm, 22 * mm], font, numeric_columns=(2, 3)),
+              p("排放源及核算依据按指南列示；分类合计为其下各排放源之和。 Sources and their accounting basis as the "
+                "guideline names them; each category is the sum of its sources.", "small"),
+              Spacer(1, 4 * mm), _chart(report, font)]
 
     story.append(p("3. 活动数据 / Activity data", "h2"))
-    rows = [[both("类别", "Category"), both("排放因子", "Factor"), both("活动数据", "Quantity"),
+    rows = [[both("类别 · 排放源", "Category · source"), both("排放因子", "Factor"), both("活动数据", "Quantity"),
              both("千克/单位", "kgCO2e/unit"), p("tCO2e", "latin")]]
     for line in report.lines:
         factor = line.factor
+        source_zh, source_en, _basis_zh, _basis_en = source_names(line.source)
         rows.append([
-            both(*CATEGORY_NAMES[line.category]),
+            [*both(*CATEGORY_NAMES[line.category]), p(source_zh, "small"), p(source_en, "small")],
             [p(factor.name_zh), p(f"{factor.name_en} ({factor.code} v{factor.version})", "latin"),
              *([p(line.description)] if line.description else [])],
             [p(format_quantity(line.quantity), "latin"), p(factor.unit, "latin")],
@@ -209,11 +234,14 @@ def report_pdf(report: EventReport) -> bytes:
 
     story.append(p("5. 减排措施 / Reduction measures", "h2"))
     if report.reductions:
-        rows = [[p("类别 / Category"), p("措施 / Measure"), p("估算减排量 / Estimated tCO2e")]]
+        rows = [[p("类别 / Category"), p("措施 / Measure"), p("估算减排量 / Estimated tCO2e"),
+                 p("实际减排量 / Achieved tCO2e")]]
         for measure in report.reductions:
-            rows.append([p(" / ".join(CATEGORY_NAMES[measure.category])), p(measure.description),
-                         "—" if measure.estimated_units is None else display_tonnes(measure.estimated_units)])
-        story.append(_table(rows, [38 * mm, 100 * mm, 32 * mm], font, numeric_columns=(2,)))
+            evidence = [p(f"证据 / Evidence: {doc.title}", "small") for doc in measure.evidence]
+            rows.append([p(" / ".join(CATEGORY_NAMES[measure.category])), [p(measure.description), *evidence],
+                         "—" if measure.estimated_units is None else display_tonnes(measure.estimated_units),
+                         "—" if measure.achieved_units is None else display_tonnes(measure.achieved_units)])
+        story.append(_table(rows, [32 * mm, 86 * mm, 26 * mm, 26 * mm], font, numeric_columns=(2, 3)))
         story.append(p("减排估算仅作披露；上表排放量为实施措施后的实际排放，不再扣减。"
                        " Estimates are disclosed only: the footprint above is measured after the measures.",
                        "small"))

@@ -36,7 +36,8 @@ from marketplace.core.quantities import (
 from marketplace.core.signals import ask
 from marketplace.footprint.emission_factors import current_factor
 from marketplace.footprint.models import CATEGORIES, ActivityLine, EmissionFactor, Event, ReductionMeasure
-from marketplace.footprint.signals import event_locking_orders
+from marketplace.footprint.signals import event_boundary, event_locking_orders
+from marketplace.footprint.sources import BY_CODE, SOURCES, default_source, source_name
 
 CATEGORY_LABELS = {
     "transport": _l("Transport"),
@@ -207,6 +208,20 @@ def locking_orders(session: so.Session, event_id: int) -> list:
     return ask(event_locking_orders, session=session, event_id=event_id) or []
 
 
+def plan_boundary(session: so.Session, event_id: int) -> frozenset[str] | None:
+    """The sources the event's neutrality plan includes, or None without a plan."""
+    return ask(event_boundary, session=session, event_id=event_id)
+
+
+def outside_boundary(session: so.Session, event_id: int, breakdown: Breakdown | None = None) -> list[str]:
+    """Sources with lines that the event's plan leaves out of its boundary (empty without a plan)."""
+    boundary = plan_boundary(session, event_id)
+    if boundary is None:
+        return []
+    breakdown = breakdown or event_breakdown(session, event_id)
+    return [code for code, units in breakdown.by_source.items() if code not in boundary]
+
+
 def editable_event(session: so.Session, actor: User, event_id) -> Event:
     """The actor's own event, if its footprint may still change (no paid order for it yet)."""
     event = own_event(session, actor, event_id)
@@ -230,6 +245,8 @@ class ActivityInput:
     factor_code: object
     quantity: object
     description: object = ""
+    #: the guideline's source (footprint.sources); blank: the one the factor names, else the category's first
+    source: object = ""
 
 
 @dataclass(frozen=True)
@@ -239,6 +256,25 @@ class ValidActivity:
     quantity: Decimal
     description: str
     emissions_units: int
+    source: str = ""
+
+
+def validate_source(raw, category: str, factor_code: str, field: str = "source") -> str:
+    """The line's source: a code of the guideline's list under the line's category; blank takes the default."""
+    if raw is not None and not isinstance(raw, str):
+        raise ValidationFailed(_l("Send the emission source as its code, e.g. venue_electricity."), field)
+    code = (raw or "").strip().lower()
+    if not code:
+        return default_source(category, factor_code)
+    source = BY_CODE.get(code)
+    if source is None:
+        raise ValidationFailed(_l("Unknown emission source: %(code)s. Use one of: %(list)s.", code=code[:40],
+                                  list=", ".join(s.code for s in SOURCES if s.category == category)), field)
+    if source.category != category:
+        raise ValidationFailed(_l("The emission source “%(source)s” belongs to %(source_category)s, not %(category)s.",
+                                  source=source_name(code), source_category=category_label(source.category),
+                                  category=category_label(category)), field)
+    return code
 
 
 def validate_activity(session: so.Session, activity: ActivityInput, prefix: str = "") -> ValidActivity:
@@ -269,11 +305,12 @@ def validate_activity(session: so.Session, activity: ActivityInput, prefix: str 
                                f"{prefix}quantity")
     description = _text(activity.description if isinstance(activity.description, str)
                         else str(activity.description or ""), f"{prefix}description", ActivityLine.description)
-    return ValidActivity(category, factor, quantity, description, units)
+    source = validate_source(activity.source, category, factor.code, f"{prefix}source")
+    return ValidActivity(category, factor, quantity, description, units, source)
 
 
 def _add_valid(session: so.Session, event: Event, valid: ValidActivity) -> ActivityLine:
-    line = ActivityLine(event_id=event.id, category=valid.category, factor_id=valid.factor.id,
+    line = ActivityLine(event_id=event.id, category=valid.category, source=valid.source, factor_id=valid.factor.id,
                         quantity=valid.quantity, description=valid.description,
                         emissions_units=valid.emissions_units)
     session.add(line)
@@ -330,14 +367,14 @@ def _distance(raw, field: str) -> Decimal:
 
 
 def add_travel(session: so.Session, actor: User, event_id, *, factor_code, travellers, distance_km,
-               round_trip: bool = True) -> ActivityLine:
+               round_trip: bool = True, source="") -> ActivityLine:
     """Attendees × one-way distance (× 2 for a round trip) by one travel mode → passenger-km."""
     people = _count(travellers, "travellers")
     km = _distance(distance_km, "distance_km")
     trips = 2 if round_trip else 1
     description = f"{people} × {km} km" + (" × 2" if round_trip else "")
     return add_activity(session, actor, event_id, ActivityInput("transport", factor_code, people * km * trips,
-                                                                 description))
+                                                                 description, source))
 
 
 def add_room_nights(session: so.Session, actor: User, event_id, *, factor_code, rooms, nights) -> ActivityLine:
@@ -356,7 +393,8 @@ def add_meals(session: so.Session, actor: User, event_id, *, factor_code, people
 
 def add_venue_energy(session: so.Session, actor: User, event_id, *, factor_code, kwh) -> ActivityLine:
     amount = parse_activity_quantity(kwh, "kwh")
-    return add_activity(session, actor, event_id, ActivityInput("venue", factor_code, amount, f"{amount} kWh"))
+    return add_activity(session, actor, event_id, ActivityInput("venue", factor_code, amount, f"{amount} kWh",
+                                                                "venue_electricity"))
 
 
 # --- reduction measures ------------------------------------------------------------------------------
@@ -394,22 +432,32 @@ class Breakdown:
 
     event_id: int
     by_category: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    #: source code → units, only the sources that have lines (in the guideline's order)
+    by_source: dict[str, int] = field(default_factory=dict)
     line_count: int = 0
 
     @property
     def total_units(self) -> int:
         return sum(self.by_category.values())
 
+    def sources_in(self, category: str) -> list[tuple[str, int]]:
+        """(source code, units) of one category's sources that have lines, in the guideline's order."""
+        return [(code, units) for code, units in self.by_source.items() if BY_CODE[code].category == category]
+
 
 def event_breakdown(session: so.Session, event_id: int) -> Breakdown:
     """Per-category sums of the stored, rounded line emissions. No access check: callers scope first."""
     breakdown = Breakdown(event_id=int(event_id))
-    rows = session.execute(sa.select(ActivityLine.category, sa.func.sum(ActivityLine.emissions_units),
-                                     sa.func.count()).where(ActivityLine.event_id == event_id)
-                           .group_by(ActivityLine.category)).all()
-    for category, units, count in rows:
-        breakdown.by_category[category] = int(units or 0)
+    rows = session.execute(sa.select(ActivityLine.category, ActivityLine.source,
+                                     sa.func.sum(ActivityLine.emissions_units), sa.func.count())
+                           .where(ActivityLine.event_id == event_id)
+                           .group_by(ActivityLine.category, ActivityLine.source)).all()
+    by_source = {}
+    for category, source, units, count in rows:
+        breakdown.by_category[category] += int(units or 0)
+        by_source[source] = int(units or 0)
         breakdown.line_count += int(count)
+    breakdown.by_source = {s.code: by_source[s.code] for s in SOURCES if s.code in by_source}
     return breakdown
 
 

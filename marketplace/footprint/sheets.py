@@ -42,9 +42,11 @@ from marketplace.footprint.service import (
     unit_label,
     validate_activity,
 )
+from marketplace.footprint.sources import SOURCES
 
-#: The columns of the template, in order. ``description`` may be left out of an upload.
-COLUMNS = ("category", "factor_code", "quantity", "description")
+#: The columns of the template, in order. ``description`` and ``source`` may be left out of an upload (older
+#: templates have no source column; a blank source is the one the factor names).
+COLUMNS = ("category", "factor_code", "quantity", "description", "source")
 REQUIRED_COLUMNS = COLUMNS[:3]
 #: What each column is called in the template, by language. An upload may use either language's names or
 #: the codes themselves (older templates), in any letter case.
@@ -53,6 +55,7 @@ COLUMN_NAMES = {
     "factor_code": {"zh": "排放因子", "en": "Emission factor"},
     "quantity": {"zh": "数量", "en": "Quantity"},
     "description": {"zh": "说明", "en": "Description"},
+    "source": {"zh": "排放源", "en": "Emission source"},
 }
 #: A real event has dozens of lines; a cap keeps a runaway file from tying up a worker. Rows after the
 #: header, blank ones included (openpyxl pads the rows a sheet skips; they are work all the same).
@@ -79,6 +82,7 @@ MAX_REPORTED_ERRORS = 50
 SHEET_NAMES = {"zh": "活动数据", "en": "activities"}
 SHEET_NAME = SHEET_NAMES["en"]
 FACTOR_SHEET_NAMES = {"zh": "排放因子", "en": "factors"}
+SOURCE_SHEET_NAMES = {"zh": "排放源", "en": "sources"}
 
 
 def column_label(column: str | None, language: str) -> str | None:
@@ -125,7 +129,7 @@ def activity_template(session: so.Session, language: str) -> bytes:
     sheet.append([column_label(c, language) for c in COLUMNS])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    for letter, width in zip("ABCD", (16, 36, 16, 48), strict=True):
+    for letter, width in zip("ABCDE", (16, 36, 16, 48, 36), strict=True):
         sheet.column_dimensions[letter].width = width
     sheet.freeze_panes = "A2"
 
@@ -145,6 +149,15 @@ def activity_template(session: so.Session, language: str) -> bytes:
     listing.column_dimensions["E"].width = 40
     listing.column_dimensions["G"].width = 32
 
+    sources = workbook.create_sheet(SOURCE_SHEET_NAMES[language])
+    sources.append([_("Name"), column_label("category", language), _("Accounting basis"), _("Code")])
+    for cell in sources[1]:
+        cell.font = Font(bold=True)
+    for source in SOURCES:
+        sources.append([str(source.name), category_label(source.category), str(source.basis), source.code])
+    for letter, width in zip("ABCD", (36, 16, 60, 24), strict=True):
+        sources.column_dimensions[letter].width = width
+
     category_names = [category_label(c) for c in CATEGORIES]
     categories = DataValidation(type="list", formula1='"' + ",".join(category_names) + '"', allow_blank=True,
                                 showErrorMessage=True, errorTitle=_("Category"),
@@ -152,10 +165,15 @@ def activity_template(session: so.Session, language: str) -> bytes:
     codes = DataValidation(type="list", formula1=f"='{listing.title}'!$A$2:$A${len(factors) + 1}",
                            allow_blank=True, showErrorMessage=True, errorTitle=_("Emission factor"),
                            error=_("Choose an emission factor from the list."))
+    source_list = DataValidation(type="list", formula1=f"='{sources.title}'!$A$2:$A${len(SOURCES) + 1}",
+                                 allow_blank=True, showErrorMessage=True, errorTitle=_("Emission source"),
+                                 error=_("Choose an emission source from the list."))
     sheet.add_data_validation(categories)
     sheet.add_data_validation(codes)
+    sheet.add_data_validation(source_list)
     categories.add(f"A2:A{MAX_ROWS + 1}")
     codes.add(f"B2:B{MAX_ROWS + 1}")
+    source_list.add(f"E2:E{MAX_ROWS + 1}")
 
     notes = workbook.create_sheet(_("How to fill in"))
     names = {c: column_label(c, language) for c in COLUMNS}
@@ -168,6 +186,9 @@ def activity_template(session: so.Session, language: str) -> bytes:
         _("%(column)s: activity data in the factor's unit (see the sheet “%(sheet)s”), a positive number with at "
           "most 4 decimal places.", column=names["quantity"], sheet=listing.title),
         _("%(column)s: optional, at most 300 characters.", column=names["description"]),
+        _("%(column)s: optional, the guideline's emission source under the row's category (the sheet “%(sheet)s” "
+          "lists them with their accounting basis); left blank, the one the factor names.",
+          column=names["source"], sheet=sources.title),
         _("Names in Chinese or English are both accepted, and so are the codes of earlier templates."),
         _("Type values, not formulas; do not merge cells; at most %(n)d rows.", n=MAX_ROWS),
     ):
@@ -244,7 +265,7 @@ def _rows_to_activities(rows, positions: dict[str, int]) -> tuple[list[tuple[int
             cells[column] = text
         if not bad:
             activities.append((row_number, ActivityInput(cells["category"], cells["factor_code"], cells["quantity"],
-                                                         cells["description"])))
+                                                         cells["description"], cells["source"])))
     return activities, errors
 
 
@@ -454,6 +475,12 @@ class _Names:
             for locale in ("zh_CN", "en"):
                 with force_locale(locale):
                     self.categories[category_label(code).strip().lower()] = code
+        self.sources: dict[str, str] = {}
+        for source in SOURCES:
+            self.sources[source.code] = source.code
+            for locale in ("zh_CN", "en"):
+                with force_locale(locale):
+                    self.sources[str(source.name).strip().lower()] = source.code
         self.factors: dict[str, list] = {}
         for factor in current_factors(session):
             for key in {factor.code.lower(), factor.name_zh.strip().lower(), factor.name_en.strip().lower()}:
@@ -461,6 +488,11 @@ class _Names:
 
     def category(self, text) -> str | None:
         return self.categories.get(str(text or "").strip().lower())
+
+    def source(self, text) -> str | None:
+        """The source's code ("" when the cell is blank), or None for a name that is none of them."""
+        typed = str(text or "").strip().lower()
+        return self.sources.get(typed) if typed else ""
 
     def factors_named(self, text) -> list:
         return self.factors.get(str(text or "").strip().lower(), [])
@@ -499,9 +531,14 @@ def _resolve(names: _Names, row_number: int, activity: ActivityInput, language: 
             errors.append(RowError(row_number, "factor_code", _(
                 "Several emission factors of this category are called “%(value)s”; choose one from the drop-down "
                 "list.", value=typed[:64])))
+    source = names.source(activity.source)
+    if source is None:
+        errors.append(RowError(row_number, "source", _(
+            "Unknown emission source “%(value)s”. Choose one from the drop-down list (the sheet “%(sheet)s” lists "
+            "them).", value=str(activity.source).strip()[:64], sheet=SOURCE_SHEET_NAMES[language])))
     if errors or factor is None:
         return None, errors
-    return ActivityInput(category, factor.code, activity.quantity, activity.description), []
+    return ActivityInput(category, factor.code, activity.quantity, activity.description, source), []
 
 
 def import_activity_sheet(session: so.Session, actor: User, event_id, filename: str, data: bytes,

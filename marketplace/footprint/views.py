@@ -32,8 +32,10 @@ from marketplace.footprint.forms import (
     VenueEnergyForm,
     category_choices,
     factor_choices,
+    source_choices,
 )
 from marketplace.footprint.models import CATEGORIES, Event
+from marketplace.footprint.sources import source_basis, source_name
 
 bp = Blueprint("events", __name__, url_prefix="/buyers")
 
@@ -61,6 +63,16 @@ def _category_filter(code: str) -> str:
     return footprint.category_label(code)
 
 
+@bp.app_template_filter("source_name")
+def _source_name_filter(code: str) -> str:
+    return source_name(code)
+
+
+@bp.app_template_filter("source_basis")
+def _source_basis_filter(code: str) -> str:
+    return source_basis(code)
+
+
 @bp.app_template_filter("unit_label")
 def _unit_filter(unit: str) -> str:
     return footprint.unit_label(unit)
@@ -79,6 +91,7 @@ def _event_forms(**bound):
     }
     forms["line"].category.choices = category_choices()
     forms["line"].factor_code.choices = factor_choices(factors, language)
+    forms["line"].source.choices = source_choices()
     forms["reduction"].category.choices = category_choices()
     for kind, (form_class, _service, categories, units) in HELPERS.items():
         form = bound.get(kind) or form_class(prefix=kind, formdata=None)
@@ -95,7 +108,8 @@ def _render_event(event: Event, status: int = 200, upload_errors=None, **bound):
     locking_orders = footprint.locking_orders(db.session, event.id)
     return render_template("footprint/event.html", event=event, breakdown=breakdown, report=report,
                            forms=_event_forms(**bound), delete_form=EmptyForm(), upload_errors=upload_errors,
-                           categories=CATEGORIES, language=current_language(), locking_orders=locking_orders), status
+                           categories=CATEGORIES, language=current_language(), locking_orders=locking_orders,
+                           outside=footprint.outside_boundary(db.session, event.id, breakdown)), status
 
 
 @bp.get("/events")
@@ -168,7 +182,8 @@ def add_line(event_id: int):
     if forms["line"].validate_on_submit():
         try:
             footprint.add_activity(db.session, current_user, event.id, footprint.ActivityInput(
-                form.category.data, form.factor_code.data, form.quantity.data, form.description.data))
+                form.category.data, form.factor_code.data, form.quantity.data, form.description.data,
+                form.source.data or ""))
             db.session.commit()
             flash(_("Activity line added."), "success")
             return redirect(url_for("events.event", event_id=event.id, _anchor="lines"))

@@ -36,6 +36,26 @@ class CategoryOut(ma.Schema):
     actual_tco2e = ma.fields.String(allow_none=True)
 
 
+class SourceOut(ma.Schema):
+    source = ma.fields.String(metadata={"example": "venue_electricity"})
+    category = ma.fields.String()
+    name = ma.fields.String()
+    accounting_basis = ma.fields.String()
+    planned_tco2e = ma.fields.String(allow_none=True, metadata={
+        "description": "null for a plan made before sources were recorded on activity lines"})
+    actual_tco2e = ma.fields.String(allow_none=True)
+    in_boundary = ma.fields.Boolean(metadata={"description": "false: emissions of a source the plan left out"})
+
+
+class EvidenceOut(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    content_type = ma.fields.String(metadata={"example": "application/pdf"})
+    size_bytes = ma.fields.Integer()
+    uploaded_at = ma.fields.String()
+    download = ma.fields.String(metadata={"description": "path of the document, public once the plan is"})
+
+
 class DeclarationOut(ma.Schema):
     number = ma.fields.String(metadata={"example": "THN-2026-000001"})
     kind = ma.fields.String(metadata={"description": "self | evaluation"})
@@ -47,9 +67,12 @@ class DeclarationOut(ma.Schema):
 
 
 class ReductionOut(ma.Schema):
+    id = ma.fields.Integer()
     category = ma.fields.String()
     description = ma.fields.String()
     estimated_tco2e = ma.fields.String(allow_none=True)
+    achieved_tco2e = ma.fields.String(allow_none=True, metadata={"description": "recorded after the event"})
+    evidence = ma.fields.List(ma.fields.Nested(EvidenceOut))
 
 
 class RetiredOut(ma.Schema):
@@ -75,6 +98,8 @@ class PublicEventOut(ma.Schema):
     planned_tco2e = ma.fields.String(metadata={"example": "180.0000"})
     actual_tco2e = ma.fields.String(allow_none=True, metadata={"example": "175.4020"})
     by_category = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(CategoryOut))
+    by_source = ma.fields.List(ma.fields.Nested(SourceOut), metadata={
+        "description": "under the categories, the guideline's sources with emissions in either version"})
     retired_tonnes = ma.fields.String(metadata={"description": "eligible units retired for the event"})
     coverage_percent = ma.fields.String(allow_none=True, metadata={
         "example": "100.00", "description": "eligible retired / actual footprint, cut (never rounded up) to 0.01"})

@@ -13,10 +13,10 @@ from marketplace.accounts.models import Organisation
 from marketplace.certificates import public_retirements
 from marketplace.certificates.models import Certificate
 from marketplace.core.quantities import format_tonnes
-from marketplace.footprint.models import Event
+from marketplace.footprint.models import Event, ReductionEvidence, ReductionMeasure
+from marketplace.footprint.sources import BY_CODE, SOURCES
 from marketplace.neutrality import coverage as coverage_of
 from marketplace.neutrality import declarations
-from marketplace.neutrality.guideline import SOURCES
 from marketplace.neutrality.models import NeutralityPlan
 from marketplace.neutrality.service import plan_vs_actual, reductions
 from marketplace.orders.models import Order
@@ -79,6 +79,19 @@ def _declaration(session: so.Session, plan: NeutralityPlan) -> dict | None:
             "others": [d.number for d in found.values() if d.id != chosen.id]}
 
 
+def evidence_row(document: ReductionEvidence) -> dict:
+    return {"id": document.id, "title": document.title, "content_type": document.content_type,
+            "size_bytes": document.size_bytes, "uploaded_at": document.uploaded_at.isoformat(),
+            "download": f"/neutrality/events/{document.measure.event_id}/evidence/{document.id}"}
+
+
+def reduction_row(measure: ReductionMeasure) -> dict:
+    return {"id": measure.id, "category": measure.category, "description": measure.description,
+            "estimated_tco2e": format_tonnes(measure.estimated_units) if measure.estimated_units else None,
+            "achieved_tco2e": format_tonnes(measure.achieved_units) if measure.achieved_units is not None else None,
+            "evidence": [evidence_row(document) for document in measure.evidence]}
+
+
 def summary(session: so.Session, plan: NeutralityPlan, *, detail: bool = False) -> dict:
     """An event as the public sees it (DESIGN §5 fields; with ``detail`` also sources, reductions and the
     retirements with their projects, villages and serial ranges)."""
@@ -100,6 +113,12 @@ def summary(session: so.Session, plan: NeutralityPlan, *, detail: bool = False) 
         "planned_tco2e": format_tonnes(plan.planned_units),
         "actual_tco2e": format_tonnes(plan.actual_units) if plan.actual_units is not None else None,
         "by_category": by_category,
+        "by_source": [{"source": row.code, "category": category, "name": str(BY_CODE[row.code].name),
+                       "accounting_basis": str(BY_CODE[row.code].basis),
+                       "planned_tco2e": format_tonnes(row.planned) if row.planned is not None else None,
+                       "actual_tco2e": format_tonnes(row.actual) if row.actual is not None else None,
+                       "in_boundary": row.in_boundary}
+                      for category, _planned, _actual in comparison.rows for row in comparison.sources_in(category)],
         "retired_tonnes": format_tonnes(cover.eligible_units),
         "coverage_percent": cover.percent_text,
         "deadline": plan.deadline.isoformat(),
@@ -110,9 +129,7 @@ def summary(session: so.Session, plan: NeutralityPlan, *, detail: bool = False) 
         "declaration": _declaration(session, plan),
     }
     if detail:
-        data["reductions"] = [{"category": r.category, "description": r.description,
-                               "estimated_tco2e": format_tonnes(r.estimated_units) if r.estimated_units else None}
-                              for r in reductions(session, plan.event_id)]
+        data["reductions"] = [reduction_row(r) for r in reductions(session, plan.event_id)]
         rows = session.execute(sa.select(Certificate, Order.purpose).join(Order, Order.id == Certificate.order_id)
                                .where(Order.id.in_(coverage_of.counted_orders(plan.event_id)))
                                .order_by(Certificate.number)).all()

@@ -47,14 +47,18 @@ class NeutralityPlan(db.Model):
     event_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("events.id"), unique=True)
     #: the event's organisation (copied from the event, so the plan is scoped like everything else)
     organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisations.id"), index=True)
-    #: source code (neutrality.guideline.SOURCES) → {"included": bool, "reason": str}
+    #: source code (footprint.sources.SOURCES) → {"included": bool, "reason": str}
     boundary: so.Mapped[dict] = so.mapped_column(sa.JSON)
     #: the planned footprint version: category → units, and its total
     planned_by_category: so.Mapped[dict] = so.mapped_column(sa.JSON)
     planned_units: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    #: the same version by the guideline's source: source code → units (None for plans made before sources
+    #: were recorded on lines, whose lines no longer match the version)
+    planned_by_source: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     #: the actual footprint version, recorded after the event (None until then)
     actual_by_category: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     actual_units: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    actual_by_source: so.Mapped[dict | None] = so.mapped_column(sa.JSON(none_as_null=True))
     actual_recorded_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     #: the credit schemes the organiser intends to offset with (registry.models.CREDIT_SCHEMES)
     offsetting_route: so.Mapped[list] = so.mapped_column(sa.JSON)

@@ -7,7 +7,7 @@ raises before anything is written, so a refused request changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -21,8 +21,8 @@ from marketplace.core.db import utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from marketplace.core.i18n import platform_zone
 from marketplace.footprint import service as footprint
-from marketplace.footprint.models import CATEGORIES, Event, ReductionMeasure
-from marketplace.neutrality.guideline import SOURCE_CODES
+from marketplace.footprint.models import CATEGORIES, Event, ReductionEvidence, ReductionMeasure
+from marketplace.footprint.sources import SOURCE_CODES, SOURCES
 from marketplace.neutrality.models import EVALUATION_MODES, Declaration, NeutralityPlan
 from marketplace.registry.models import CREDIT_SCHEMES
 
@@ -142,7 +142,7 @@ def save_plan(session: so.Session, actor, event_id, data: PlanInput) -> Neutrali
         raise ValidationFailed(_l("The deadline cannot be before the event ends."), "deadline")
     evaluator_id = _evaluator(session, data)
     values = {"boundary": boundary, "planned_by_category": dict(breakdown.by_category),
-              "planned_units": breakdown.total_units, "offsetting_route": route, "deadline": deadline,
+              "planned_by_source": dict(breakdown.by_source), "planned_units": breakdown.total_units, "offsetting_route": route, "deadline": deadline,
               "evaluation": data.evaluation, "evaluator_organisation_id": evaluator_id}
     if plan is None:
         plan = NeutralityPlan(event_id=event.id, organisation_id=event.organisation_id, created_by_id=actor.id,
@@ -179,6 +179,7 @@ def record_actual(session: so.Session, actor, plan_id) -> NeutralityPlan:
     if breakdown.total_units <= 0:
         raise ValidationFailed(_l("The event has no footprint yet; add its activities first."), "actual")
     plan.actual_by_category = dict(breakdown.by_category)
+    plan.actual_by_source = dict(breakdown.by_source)
     plan.actual_units = breakdown.total_units
     plan.actual_recorded_at = utcnow()
     session.flush()
@@ -189,13 +190,38 @@ def declaration_of(session: so.Session, plan_id: int, kind: str) -> Declaration 
     return session.scalar(sa.select(Declaration).where(Declaration.plan_id == plan_id, Declaration.kind == kind))
 
 
+@dataclass(frozen=True)
+class SourceRow:
+    """One source under a category: planned and actual units (None where that version was not recorded by
+    source, or the actual not at all), and whether the plan's boundary includes it."""
+
+    code: str
+    planned: int | None
+    actual: int | None
+    in_boundary: bool
+
+
 @dataclass
 class Comparison:
-    """Plan against actual, per category (in the guideline's order) and in total, in units."""
+    """Plan against actual, per category (in the guideline's order) and in total, in units; under each
+    category the sources that have emissions in either version."""
 
     rows: list[tuple[str, int, int | None]]
     planned_total: int
     actual_total: int | None
+    sources: dict[str, list[SourceRow]] = field(default_factory=dict)
+
+    def sources_in(self, category: str) -> list[SourceRow]:
+        return self.sources.get(category, [])
+
+    @property
+    def outside_boundary(self) -> list[str]:
+        """Sources with emissions that the boundary leaves out."""
+        return [row.code for rows in self.sources.values() for row in rows if not row.in_boundary]
+
+
+def included_sources(plan: NeutralityPlan) -> frozenset[str]:
+    return frozenset(code for code, entry in (plan.boundary or {}).items() if entry.get("included"))
 
 
 def plan_vs_actual(plan: NeutralityPlan) -> Comparison:
@@ -203,12 +229,30 @@ def plan_vs_actual(plan: NeutralityPlan) -> Comparison:
     rows = [(category, int(plan.planned_by_category.get(category, 0)),
              int(actual.get(category, 0)) if plan.actual_by_category is not None else None)
             for category in CATEGORIES]
-    return Comparison(rows=rows, planned_total=plan.planned_units, actual_total=plan.actual_units)
+    planned_sources, actual_sources = plan.planned_by_source, plan.actual_by_source
+    included = included_sources(plan)
+    sources: dict[str, list[SourceRow]] = {}
+    for source in SOURCES:
+        planned = int(planned_sources.get(source.code, 0)) if planned_sources is not None else None
+        recorded = int(actual_sources.get(source.code, 0)) if actual_sources is not None else None
+        if not planned and not recorded:
+            continue
+        sources.setdefault(source.category, []).append(
+            SourceRow(source.code, planned, recorded, source.code in included))
+    return Comparison(rows=rows, planned_total=plan.planned_units, actual_total=plan.actual_units, sources=sources)
+
+
+def boundary_of_event(_sender=None, *, session: so.Session, event_id: int) -> frozenset[str] | None:
+    """The footprint feature's question: the sources the event's plan includes (None without a plan)."""
+    plan = plan_for(session, event_id)
+    return included_sources(plan) if plan is not None else None
 
 
 def reductions(session: so.Session, event_id: int) -> list[ReductionMeasure]:
     return list(session.scalars(sa.select(ReductionMeasure).where(ReductionMeasure.event_id == event_id)
-                                .order_by(ReductionMeasure.id)))
+                                .order_by(ReductionMeasure.id)
+                                .options(so.selectinload(ReductionMeasure.evidence)
+                                         .joinedload(ReductionEvidence.measure))))
 
 
 def evaluators(session: so.Session) -> list[Organisation]:

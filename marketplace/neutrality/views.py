@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from marketplace.core.errors import DomainError, ValidationFailed
 from marketplace.core.forms import EmptyForm
 from marketplace.core.quantities import format_tonnes
+from marketplace.core.uploads import upload_limit_bytes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
 from marketplace.footprint import service as footprint
 from marketplace.footprint.models import CATEGORIES
+from marketplace.footprint.sources import SOURCES, sources_of
 from marketplace.neutrality import coverage as coverage_of
-from marketplace.neutrality import declarations, disclosure
+from marketplace.neutrality import declarations, disclosure, evidence
 from marketplace.neutrality import service as neutrality
-from marketplace.neutrality.guideline import SOURCES, sources_of
 from marketplace.neutrality.models import CONCLUSIONS, NeutralityPlan
 from marketplace.registry.models import CREDIT_SCHEMES
 
@@ -44,14 +45,16 @@ def _plan_input(form) -> neutrality.PlanInput:
         evaluator_organisation_id=int(evaluator) if evaluator.isdigit() and len(evaluator) < 10 else None)
 
 
-def _dossier(event, plan, *, errors=None, typed=None, status=200):
+def _dossier(event, plan, *, errors=None, typed=None, reduction_typed=None, status=200):
     cover = coverage_of.of_plan(db.session, plan) if plan else None
+    comparison = neutrality.plan_vs_actual(plan) if plan else None
     return render_template(
         "neutrality/dossier.html", event=event, plan=plan, cover=cover, errors=errors or {}, typed=typed,
         categories=CATEGORIES, sources_of=sources_of, schemes=CREDIT_SCHEMES,
         evaluators=neutrality.evaluators(db.session),
         breakdown=footprint.event_breakdown(db.session, event.id),
-        comparison=neutrality.plan_vs_actual(plan) if plan else None,
+        comparison=comparison, reduction_typed=reduction_typed or {},
+        outside=footprint.outside_boundary(db.session, event.id) if plan else [],
         reductions=neutrality.reductions(db.session, event.id),
         default_deadline=neutrality.default_deadline(event),
         declaration=neutrality.declaration_of(db.session, plan.id, "self") if plan else None,
@@ -122,6 +125,58 @@ def declare(event_id: int):
                 _("The carbon-neutrality declaration is signed."))
 
 
+def _reduction_action(event_id: int, measure_id: int, action, done: str):
+    """Record what a measure achieved, or add its evidence; a refusal shows the dossier with the field's error
+    and what was typed, nothing changed."""
+    event = footprint.own_event(db.session, current_user, event_id)
+    if not EmptyForm().validate_on_submit():
+        return _dossier(event, neutrality.plan_for(db.session, event.id),
+                        errors={"form": _("The form has expired or was sent from elsewhere. Reload the page and try "
+                                          "again.")}, reduction_typed=request.form, status=400)
+    try:
+        action(event)
+        db.session.commit()
+        flash(done, "success")
+        return redirect(url_for("neutrality.plan", event_id=event.id, _anchor=f"reduction-{measure_id}"))
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            raise
+        field = exc.field if exc.field and exc.field.startswith("achieved-") else (
+            f"{exc.field}-{measure_id}" if exc.field else f"reduction-{measure_id}")
+        return _dossier(event, neutrality.plan_for(db.session, event.id), errors={field: str(exc.message)},
+                        reduction_typed=request.form, status=422)
+
+
+@bp.post("/buyers/events/<int:event_id>/neutrality/reductions/<int:measure_id>/achieved")
+@role_required("buyer")
+def record_achieved(event_id: int, measure_id: int):
+    return _reduction_action(event_id, measure_id, lambda event: evidence.record_achieved(
+        db.session, current_user, event.id, measure_id, request.form.get(f"achieved-{measure_id}", "")),
+        _("What the measure achieved is recorded."))
+
+
+@bp.post("/buyers/events/<int:event_id>/neutrality/reductions/<int:measure_id>/evidence")
+@role_required("buyer")
+def add_evidence(event_id: int, measure_id: int):
+    upload = request.files.get(f"file-{measure_id}")
+    data = upload.read(upload_limit_bytes() + 1) if upload else b""
+    return _reduction_action(event_id, measure_id, lambda event: evidence.add_evidence(
+        db.session, current_user, event.id, measure_id, title=request.form.get(f"title-{measure_id}", ""),
+        filename=upload.filename if upload else "", data=data), _("The evidence is attached."))
+
+
+def _send_evidence(document):
+    return send_file(evidence.document_path(document), mimetype=document.content_type, as_attachment=True,
+                     download_name=document.original_name, max_age=0)
+
+
+@bp.get("/buyers/events/<int:event_id>/neutrality/evidence/<int:evidence_id>")
+@role_required("buyer")
+def organiser_evidence(event_id: int, evidence_id: int):
+    return _send_evidence(evidence.organiser_document(db.session, current_user, event_id, evidence_id))
+
+
 # --- evaluators ------------------------------------------------------------------------------------
 
 @bp.get("/evaluators/")
@@ -153,6 +208,13 @@ def evaluate(plan_id: int):
                            evaluation=neutrality.declaration_of(db.session, plan.id, "evaluation"),
                            conclusions=CONCLUSIONS, errors=errors, typed=request.form,
                            action_form=EmptyForm()), 422 if errors else 200
+
+
+@bp.get("/evaluators/plans/<int:plan_id>/evidence/<int:evidence_id>")
+@role_required("evaluator")
+def evaluator_evidence(plan_id: int, evidence_id: int):
+    """Evidence of an assigned event only (another event's: 404)."""
+    return _send_evidence(evidence.evaluator_document(db.session, current_user, plan_id, evidence_id))
 
 
 # --- the bureau ------------------------------------------------------------------------------------
@@ -191,6 +253,12 @@ def public_event(event_id: int):
         abort(404)
     return render_template("neutrality/public_event.html", event=plan.event,
                            summary=disclosure.summary(db.session, plan, detail=True))
+
+
+@bp.get("/neutrality/events/<int:event_id>/evidence/<int:evidence_id>")
+def public_evidence(event_id: int, evidence_id: int):
+    """A reduction's evidence, public once the plan's main contents are."""
+    return _send_evidence(evidence.public_document(db.session, event_id, evidence_id))
 
 
 @bp.get("/neutrality/declarations/<number>")

@@ -17,7 +17,10 @@
         if (shown && !firstShown && group.querySelector("option")) { firstShown = group.querySelector("option"); }
       });
       var selected = factors.options[factors.selectedIndex];
-      if ((!selected || (selected.parentNode.disabled)) && firstShown) { factors.value = firstShown.value; }
+      if ((!selected || (selected.parentNode.disabled)) && firstShown) {
+        // A list with a blank first choice (the line's source: "as the factor says") falls back to it.
+        factors.value = factors.hasAttribute("data-filter-blank") ? "" : firstShown.value;
+      }
     }
     category.addEventListener("change", apply);
     apply();
