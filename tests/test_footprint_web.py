@@ -132,7 +132,7 @@ def test_spreadsheet_round_trip_template_fill_upload(buyer_client, app):
     assert template.status_code == 200
     workbook = load_workbook(io.BytesIO(template.data))
     sheet = workbook["活动数据"]
-    assert [c.value for c in sheet[1]] == ["类别", "排放因子", "数量", "说明"]
+    assert [c.value for c in sheet[1]] == ["类别", "排放因子", "数量", "说明", "排放源"]
     codes = {row[6] for row in workbook["排放因子"].iter_rows(min_row=2, values_only=True)}
     assert {code for _c, code, _q, _d in SUMMIT_ROWS} <= codes
     for category, code, quantity, description in SUMMIT_ROWS:
@@ -356,7 +356,7 @@ def test_a_chinese_template_comes_with_drop_downs_and_instructions_and_chinese_n
 
     event_id = _create_event(buyer_client)
     workbook = load_workbook(io.BytesIO(buyer_client.get("/buyers/events/template.xlsx").data))
-    assert workbook.sheetnames == ["活动数据", "排放因子", "填写说明"]
+    assert workbook.sheetnames == ["活动数据", "排放因子", "排放源", "填写说明"]
     sheet = workbook["活动数据"]
     rules = {str(v.sqref): v.formula1 for v in sheet.data_validations.dataValidation}
     assert "交通" in rules["A2:A2001"] and "transport" not in rules["A2:A2001"]

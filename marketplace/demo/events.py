@@ -30,35 +30,45 @@ class DemoEvent:
     location: str
     attendees: int
     boundary: str
-    #: (category, factor code, quantity, description[, source]); the venue's kWh is what makes the total exact.
-    #: Without a source a line takes the one its factor names (transport.hsr → rail_travel …).
-    lines: list[tuple]
+    #: (category, factor code, quantity, description); the venue's kWh is what makes the total exact
+    lines: list[tuple[str, str, str, str]]
     reductions: list[tuple[str, str, str | None]] = field(default_factory=list)
+    #: factor code → the guideline's source its lines are recorded under; a code not here takes the source
+    #: its factor names (transport.hsr → rail_travel …)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 _BOUNDARY = "活动筹备及举办期间：参会人员往返交通、住宿、餐饮、会场用能、会议资料及废弃物处理。"
 DEMO_EVENTS = [
     DemoEvent("summit", "第十届“智汇丽水”人才科技峰会", date(2026, 10, 30), date(2026, 11, 1), "浙江省丽水市", 800,
               _BOUNDARY, [
-                  ("transport", "transport.hsr", "312000", "600 人 × 260 km × 2（杭州、上海方向高铁）", "rail_travel"),
-                  ("transport", "transport.flight_medium", "360000", "120 人 × 1500 km × 2", "air_travel"),
-                  ("transport", "transport.flight_long", "160000", "10 人 × 8000 km × 2（境外嘉宾）", "air_travel"),
-                  ("transport", "transport.coach", "48000", "800 人 × 30 km × 2（接驳大巴）", "coach_travel"),
-                  ("transport", "transport.taxi", "18000", "150 人 × 60 km × 2", "taxi_travel"),
-                  ("accommodation", "accommodation.hotel_room_night", "900", "450 间 × 2 晚", "accommodation"),
-                  ("catering", "catering.meal_standard", "2400", "800 人 × 3 餐", "catering"),
-                  ("catering", "catering.meal_meat_rich", "600", "欢迎晚宴", "catering"),
-                  ("catering", "catering.meal_vegetarian", "200", "", "catering"),
-                  ("catering", "catering.natural_gas", "1800", "酒店厨房燃气", "catering"),
-                  ("venue", "venue.grid_east_2023", "34856.9", "会场及展区电表读数", "venue_electricity"),
-                  ("materials", "materials.paper", "1200", "会议手册、海报", "materials"),
-                  ("materials", "materials.plastic", "150", "胸牌、证件、展板", "materials"),
-                  ("waste", "waste.landfill", "2500", "", "waste_landfill"),
-                  ("waste", "waste.incineration", "1500", "", "waste_incineration"),
+                  ("transport", "transport.hsr", "312000", "600 人 × 260 km × 2（杭州、上海方向高铁）"),
+                  ("transport", "transport.flight_medium", "360000", "120 人 × 1500 km × 2"),
+                  ("transport", "transport.flight_long", "160000", "10 人 × 8000 km × 2（境外嘉宾）"),
+                  ("transport", "transport.coach", "48000", "800 人 × 30 km × 2（接驳大巴）"),
+                  ("transport", "transport.taxi", "18000", "150 人 × 60 km × 2"),
+                  ("accommodation", "accommodation.hotel_room_night", "900", "450 间 × 2 晚"),
+                  ("catering", "catering.meal_standard", "2400", "800 人 × 3 餐"),
+                  ("catering", "catering.meal_meat_rich", "600", "欢迎晚宴"),
+                  ("catering", "catering.meal_vegetarian", "200", ""),
+                  ("catering", "catering.natural_gas", "1800", "酒店厨房燃气"),
+                  ("venue", "venue.grid_east_2023", "34856.9", "会场及展区电表读数"),
+                  ("materials", "materials.paper", "1200", "会议手册、海报"),
+                  ("materials", "materials.plastic", "150", "胸牌、证件、展板"),
+                  ("waste", "waste.landfill", "2500", ""),
+                  ("waste", "waste.incineration", "1500", ""),
               ], [
                   ("materials", "电子会议手册替代部分纸质资料", "0.45"),
                   ("transport", "鼓励高铁出行并统一安排新能源接驳车", "6.2"),
-              ]),
+              ], sources={
+                  "transport.hsr": "rail_travel", "transport.flight_medium": "air_travel",
+                  "transport.flight_long": "air_travel", "transport.coach": "coach_travel",
+                  "transport.taxi": "taxi_travel", "accommodation.hotel_room_night": "accommodation",
+                  "catering.meal_standard": "catering", "catering.meal_meat_rich": "catering",
+                  "catering.meal_vegetarian": "catering", "catering.natural_gas": "catering",
+                  "venue.grid_east_2023": "venue_electricity", "materials.paper": "materials",
+                  "materials.plastic": "materials", "waste.landfill": "waste_landfill",
+                  "waste.incineration": "waste_incineration"}),
     DemoEvent("province", "2026年浙江省机关事务工作会议", date(2026, 3, 18), date(2026, 3, 19), "浙江省杭州市", 1200,
               _BOUNDARY, [
                   ("transport", "transport.hsr", "700000", ""), ("transport", "transport.flight_medium", "420000", ""),
@@ -117,7 +127,8 @@ def ensure_event(ctx: DemoContext, spec: DemoEvent) -> Event:
                                    ends_on=spec.ends_on, location=spec.location, attendees=spec.attendees,
                                    organiser=org.name, boundary=spec.boundary)
     footprint.add_activities(ctx.session, actor, event.id, [
-        footprint.ActivityInput(*line) for line in spec.lines])
+        footprint.ActivityInput(category, code, quantity, description, spec.sources.get(code, ""))
+        for category, code, quantity, description in spec.lines])
     for category, description, estimate in spec.reductions:
         footprint.add_reduction(ctx.session, actor, event.id, category=category, description=description,
                                 estimated_tonnes=estimate)
