@@ -408,3 +408,74 @@ def test_order_notes_become_codes_and_parameters_and_back(make_app, empty_databa
                 old for old, _expected in OLD_NOTES]
             assert "note_code" not in {c["name"] for c in sa.inspect(conn).get_columns("order_transitions")}
         db.engine.dispose()
+
+
+def test_0021_gives_lines_their_source_and_plans_their_versions_by_source(make_app, empty_database_url):
+    """0021 names each existing line's source from its factor code (else the category's first), fills a plan's
+    versions by source where its lines still add up to them, adds coach travel to old boundaries, and goes
+    back down."""
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with migrated.app_context():
+        upgrade(revision="0020")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO organisations (kind, name, credit_code, created_at)"
+                " VALUES ('buyer', '丽水市人才办', '11331100MB1234567X', CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO users (organisation_id, email, display_name, password_hash, locale, active, created_at)"
+                " VALUES (1, 'b@example.org', '', 'x', 'zh_CN', true, CURRENT_TIMESTAMP)"))
+            for code, category in [("transport.hsr", "transport"), ("transport.coach", "transport"),
+                                   ("venue.grid_east_2023", "venue"), ("venue.diesel_generator", "venue"),
+                                   ("transport.bike_share", "transport")]:
+                conn.execute(sa.text(
+                    "INSERT INTO emission_factors (code, version, category, name_zh, name_en, unit, kgco2e_per_unit,"
+                    " source, year, created_at) VALUES (:code, 1, :category, 'x', 'x', 'kWh', 1, 's', 2023,"
+                    " CURRENT_TIMESTAMP)"), {"code": code, "category": category})
+            for name in ("峰会", "论坛"):
+                conn.execute(sa.text(
+                    "INSERT INTO events (organisation_id, name, starts_on, ends_on, location, organiser, boundary,"
+                    " created_at) VALUES (1, :name, '2026-10-30', '2026-11-01', '丽水', '', '', CURRENT_TIMESTAMP)"),
+                    {"name": name})
+            for event_id, factor_id, category, units in [(1, 1, "transport", 100), (1, 2, "transport", 20),
+                                                         (1, 3, "venue", 30), (1, 4, "venue", 5),
+                                                         (2, 5, "transport", 7), (2, 3, "venue", 9)]:
+                conn.execute(sa.text(
+                    "INSERT INTO activity_lines (event_id, category, factor_id, quantity, description,"
+                    " emissions_units, created_at) VALUES (:e, :c, :f, 1, '', :u, CURRENT_TIMESTAMP)"),
+                    {"e": event_id, "c": category, "f": factor_id, "u": units})
+            plans = sa.table("neutrality_plans", *(sa.column(c) for c in (
+                "event_id", "organisation_id", "planned_units", "actual_units", "deadline", "evaluation",
+                "created_by_id", "created_at", "updated_at")),
+                *(sa.column(c, sa.JSON) for c in ("boundary", "planned_by_category", "actual_by_category",
+                                                  "offsetting_route")))
+            from datetime import UTC, date, datetime
+
+            now = datetime(2026, 11, 1, tzinfo=UTC)
+            common = {"organisation_id": 1, "offsetting_route": ["zhejiang_forestry"], "deadline": date(2027, 11, 1),
+                      "evaluation": "self", "created_by_id": 1, "created_at": now, "updated_at": now,
+                      "boundary": {"venue_heat": {"included": False, "reason": "无"}}}
+            # the summit's lines still add up to its plan and actual; the forum's lines changed after its plan
+            conn.execute(plans.insert().values(event_id=1, planned_by_category={"transport": 120, "venue": 35},
+                                               planned_units=155, actual_by_category={"transport": 120, "venue": 35},
+                                               actual_units=155, **common))
+            conn.execute(plans.insert().values(event_id=2, planned_by_category={"transport": 7, "venue": 1},
+                                               planned_units=8, **common))
+        upgrade(revision="0021")
+        with db.engine.connect() as conn:
+            sources = conn.execute(sa.text("SELECT source FROM activity_lines ORDER BY id")).scalars().all()
+            rows = conn.execute(sa.text("SELECT boundary, planned_by_source, actual_by_source FROM neutrality_plans"
+                                        " ORDER BY event_id")).all()
+        assert sources == ["rail_travel", "coach_travel", "venue_electricity", "venue_stationary_fuel",
+                           "official_cars", "venue_electricity"]
+        decoded = [[json.loads(v) if isinstance(v, str) else v for v in row] for row in rows]
+        assert decoded[0][1] == decoded[0][2] == {"rail_travel": 100, "coach_travel": 20, "venue_electricity": 30,
+                                                  "venue_stationary_fuel": 5}
+        assert decoded[0][0]["coach_travel"] == {"included": True, "reason": ""}
+        assert decoded[1][1] is None and decoded[1][2] is None
+        assert decoded[1][0]["coach_travel"]["included"] is False and decoded[1][0]["coach_travel"]["reason"]
+        downgrade(revision="0020")
+        with db.engine.connect() as conn:
+            assert "source" not in {c["name"] for c in sa.inspect(conn).get_columns("activity_lines")}
+            assert not sa.inspect(conn).has_table("reduction_evidence")
+        upgrade()
+        db.engine.dispose()

@@ -435,3 +435,222 @@ def test_a_declaration_signed_twice_at_once_is_one_declaration_and_one_number(ap
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Declaration)) == 1
         assert db.session.scalar(sa.select(DeclarationCounter.last_number)) == 1
+
+
+# --- sources and reductions achieved, with their evidence ------------------------------------------
+
+def _pdf(text: str = "evidence") -> bytes:
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer)
+    page.drawString(72, 720, text)
+    page.showPage()
+    page.save()
+    return buffer.getvalue()
+
+
+def test_the_plan_keeps_its_versions_by_source_and_the_public_json_compares_them(app, factory, market, client):
+    buyer = factory.user("buyer")
+    event_id = make_event(app, buyer, "100")
+    with app.app_context():
+        actor = _actor(db.session, buyer)
+        footprint.add_activity(db.session, actor, event_id, footprint.ActivityInput(
+            "venue", FACTOR, "20", "备用发电机", "venue_stationary_fuel"))
+        db.session.commit()
+    plan_id = make_plan(app, buyer, event_id)
+    with app.app_context():
+        plan = db.session.get(NeutralityPlan, plan_id)
+        # FACTOR names no source: its lines default to the venue's first, stationary fuel
+        assert plan.planned_by_source == {"venue_stationary_fuel": 1_200_000}
+        actor = _actor(db.session, buyer)
+        footprint.add_activity(db.session, actor, event_id, footprint.ActivityInput(
+            "venue", FACTOR, "5", "", "venue_heat"))  # a source the plan left out
+        footprint.add_activity(db.session, actor, event_id, footprint.ActivityInput(
+            "venue", FACTOR, "3", "", "venue_electricity"))
+        neutrality.publish(db.session, actor, plan_id)
+        neutrality.record_actual(db.session, actor, plan_id)
+        db.session.commit()
+        plan = db.session.get(NeutralityPlan, plan_id)
+        assert plan.actual_by_source == {"venue_stationary_fuel": 1_200_000, "venue_electricity": 30_000,
+                                         "venue_heat": 50_000}
+        assert sum(plan.actual_by_source.values()) == plan.actual_units == 1_280_000
+        comparison = neutrality.plan_vs_actual(plan)
+        assert [(r.code, r.planned, r.actual, r.in_boundary) for r in comparison.sources_in("venue")] == [
+            ("venue_stationary_fuel", 1_200_000, 1_200_000, True), ("venue_electricity", 0, 30_000, True),
+            ("venue_heat", 0, 50_000, False)]
+        assert comparison.outside_boundary == ["venue_heat"]
+        assert footprint.outside_boundary(db.session, event_id) == ["venue_heat"]
+    body = client.get(f"/api/v1/public/events/{event_id}").get_json()
+    assert body["by_category"]["venue"] == {"planned_tco2e": "120.0000", "actual_tco2e": "128.0000"}
+    by_source = {row["source"]: row for row in body["by_source"]}
+    assert list(by_source) == ["venue_stationary_fuel", "venue_electricity", "venue_heat"]
+    heat = by_source["venue_heat"]
+    assert (heat["category"], heat["planned_tco2e"], heat["actual_tco2e"], heat["in_boundary"]) == (
+        "venue", "0.0000", "5.0000", False)
+    assert heat["name"] == "外购热力" and heat["accounting_basis"]
+    assert by_source["venue_stationary_fuel"]["in_boundary"] is True
+    html = client.get(f"/neutrality/events/{event_id}").get_data(as_text=True)
+    assert 'data-source="venue_heat"' in html and "不在计划核算边界内" in html
+
+
+def test_the_event_page_and_the_dossier_warn_of_lines_outside_the_boundary(app, factory, client, login):
+    buyer = factory.user("buyer")
+    event_id = make_event(app, buyer, "100")
+    make_plan(app, buyer, event_id, boundary=full_boundary(venue_stationary_fuel="未使用化石燃料"))
+    login(buyer.email)
+    page = client.get(f"/buyers/events/{event_id}").get_data(as_text=True)
+    assert 'id="outside-boundary"' in page and "固定源化石燃料" in page
+    dossier = client.get(f"/buyers/events/{event_id}/neutrality").get_data(as_text=True)
+    assert 'id="outside-boundary"' in dossier
+
+
+def _evidence_post(client, event_id, measure_id, *, title="电费单", data=None, filename="bill.pdf"):
+    page = f"/buyers/events/{event_id}/neutrality"
+    token = CsrfClient(client).csrf_token(page)
+    return client.post(f"{page}/reductions/{measure_id}/evidence", content_type="multipart/form-data", data={
+        "csrf_token": token, f"title-{measure_id}": title,
+        f"file-{measure_id}": (io.BytesIO(_pdf() if data is None else data), filename)})
+
+
+def _measure_of(app, event_id):
+    from marketplace.footprint.models import ReductionMeasure
+
+    with app.app_context():
+        return db.session.scalar(sa.select(ReductionMeasure.id).where(ReductionMeasure.event_id == event_id))
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("-1", "实际减排量不能为负数"), ("1.23456", "最多保留 4 位小数"), ("", "请填写该措施实际减排"),
+    ("abc", "请输入以吨为单位的数字"), ("2000000", "单项措施最多 1,000,000 吨"),
+])
+def test_a_bad_achieved_figure_is_a_form_error_and_changes_nothing(app, factory, client, login, typed, message):
+    from marketplace.footprint.models import ReductionMeasure
+
+    buyer = factory.user("buyer")
+    event_id = make_event(app, buyer, reductions=["2"])
+    make_plan(app, buyer, event_id)
+    measure_id = _measure_of(app, event_id)
+    login(buyer.email)
+    page = f"/buyers/events/{event_id}/neutrality"
+    refused = CsrfClient(client).post_form(page, {f"achieved-{measure_id}": typed},
+                                           action=f"{page}/reductions/{measure_id}/achieved")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and message in html, html[-2000:]
+    assert f'id="achieved-{measure_id}-error"' in html and f'value="{typed}"' in html
+    with app.app_context():
+        assert db.session.get(ReductionMeasure, measure_id).achieved_units is None
+
+
+def test_reductions_achieved_and_their_evidence_for_the_organiser_the_evaluator_and_the_public(
+        app, factory, market, client, login):
+    from marketplace.footprint.models import ReductionEvidence, ReductionMeasure
+
+    evaluator, other_evaluator = factory.user("evaluator"), factory.user("evaluator")
+    buyer, other_buyer = factory.user("buyer"), factory.user("buyer")
+    event_id = make_event(app, buyer, reductions=["2"])
+    plan_id = make_plan(app, buyer, event_id, evaluation="third_party",
+                        evaluator_organisation_id=evaluator.organisation_id)
+    measure_id = _measure_of(app, event_id)
+    page = f"/buyers/events/{event_id}/neutrality"
+
+    # another organisation's measure, or a measure of another event: 404, nothing changed
+    other_event = make_event(app, other_buyer, reductions=["1"])
+    make_plan(app, other_buyer, other_event)
+    login(other_buyer.email)
+    csrf = CsrfClient(client)
+    assert csrf.post_form(f"/buyers/events/{other_event}/neutrality", {f"achieved-{measure_id}": "1"},
+                          action=f"{page}/reductions/{measure_id}/achieved").status_code == 404
+    assert csrf.post_form(f"/buyers/events/{other_event}/neutrality", {f"achieved-{measure_id}": "1"},
+                          action=f"/buyers/events/{other_event}/neutrality/reductions/{measure_id}/achieved"
+                          ).status_code == 404
+    assert _evidence_post(client, other_event, measure_id).status_code == 404
+    client.post("/logout", data={"csrf_token": csrf.csrf_token("/")})
+
+    login(buyer.email)
+    csrf = CsrfClient(client)
+    # more than estimated is fine: a measure may do better than planned
+    done = csrf.post_form(page, {f"achieved-{measure_id}": "2.5"}, action=f"{page}/reductions/{measure_id}/achieved")
+    assert done.status_code == 302
+    again = csrf.post_form(page, {f"achieved-{measure_id}": "2.5000"}, action=f"{page}/reductions/{measure_id}/achieved")
+    assert again.status_code == 302  # the same figure again changes nothing
+    for kwargs, message in [({"data": b"<html>not a pdf</html>"}, "只接受 PDF"), ({"title": " "}, "请为材料填写标题"),
+                            ({"data": b""}, "请选择要上传的文件")]:
+        refused = _evidence_post(client, event_id, measure_id, **kwargs)
+        assert refused.status_code == 422 and message in refused.get_data(as_text=True), message
+    app.config["UPLOAD_MAX_MB"] = 1
+    try:
+        refused = _evidence_post(client, event_id, measure_id, data=_pdf() + b"%" * (1024 * 1024))
+        assert refused.status_code == 422 and "文件太大：最多 1 MB" in refused.get_data(as_text=True)
+    finally:
+        app.config["UPLOAD_MAX_MB"] = 10
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReductionEvidence)) == 0
+    assert _evidence_post(client, event_id, measure_id, title="光伏发电量记录").status_code == 302
+    with app.app_context():
+        measure = db.session.get(ReductionMeasure, measure_id)
+        assert measure.achieved_units == 25_000 and measure.achieved_recorded_at is not None
+        document = measure.evidence[0]
+        assert (document.title, document.content_type, document.original_name) == ("光伏发电量记录", "application/pdf",
+                                                                                   "bill.pdf")
+        evidence_id = document.id
+    dossier = client.get(page).get_data(as_text=True)
+    assert "光伏发电量记录" in dossier and "2.5000 t" in dossier and "超过预计" in dossier
+    download = client.get(f"{page}/evidence/{evidence_id}")
+    assert download.status_code == 200 and download.data.startswith(b"%PDF-")
+    assert client.get(f"/buyers/events/{other_event}/neutrality/evidence/{evidence_id}").status_code == 404
+    # the public sees it once the plan is published
+    client.post("/logout", data={"csrf_token": csrf.csrf_token("/")})
+    assert client.get(f"/neutrality/events/{event_id}/evidence/{evidence_id}").status_code == 404
+    with app.app_context():
+        neutrality.publish(db.session, _actor(db.session, buyer), plan_id)
+        db.session.commit()
+    body = client.get(f"/api/v1/public/events/{event_id}").get_json()
+    reduction = body["reductions"][0]
+    assert reduction["estimated_tco2e"] == "2.0000" and reduction["achieved_tco2e"] == "2.5000"
+    listed = reduction["evidence"][0]
+    assert (listed["title"], listed["content_type"]) == ("光伏发电量记录", "application/pdf")
+    assert listed["size_bytes"] == len(_pdf()) and listed["uploaded_at"]
+    assert client.get(listed["download"]).data.startswith(b"%PDF-")
+    html = client.get(f"/neutrality/events/{event_id}").get_data(as_text=True)
+    assert "光伏发电量记录" in html and f"/neutrality/events/{event_id}/evidence/{evidence_id}" in html
+    assert client.get(f"/neutrality/events/{other_event}/evidence/{evidence_id}").status_code == 404
+    # the assigned evaluator reads it; another evaluator gets 404
+    login(other_evaluator.email)
+    assert client.get(f"/evaluators/plans/{plan_id}/evidence/{evidence_id}").status_code == 404
+    client.post("/logout", data={"csrf_token": CsrfClient(client).csrf_token("/")})
+    login(evaluator.email)
+    assert "光伏发电量记录" in client.get(f"/evaluators/plans/{plan_id}").get_data(as_text=True)
+    assert client.get(f"/evaluators/plans/{plan_id}/evidence/{evidence_id}").data.startswith(b"%PDF-")
+
+
+def test_achieved_figures_wait_for_the_event_and_freeze_once_it_is_declared(app, factory, market):
+    from marketplace.neutrality import evidence
+
+    buyer = factory.user("buyer")
+    future = (date.today() + timedelta(days=40)).isoformat()
+    early = make_event(app, buyer, starts_on=future, ends_on=future, reductions=["1"])
+    make_plan(app, buyer, early)
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        with pytest.raises(InvalidTransition) as refused:
+            evidence.record_achieved(db.session, _actor(db.session, buyer), early, _measure_of(app, early), "1")
+        assert "活动举办后" in str(refused.value.message)
+    buyer, event_id, plan_id = _neutralised(app, factory, market)
+    complete_order(app, buyer, event_id, "175.402", listing_id=market.eligible.id)
+    with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
+        from marketplace.footprint.models import ReductionMeasure
+
+        actor = _actor(db.session, buyer)
+        measure = ReductionMeasure(event_id=event_id, category="venue", description="光伏")
+        db.session.add(measure)
+        db.session.commit()
+        evidence.record_achieved(db.session, actor, event_id, measure.id, "0")
+        declarations.declare(db.session, actor, db.session.get(NeutralityPlan, plan_id))
+        db.session.commit()
+        for call in (lambda: evidence.record_achieved(db.session, actor, event_id, measure.id, "1"),
+                     lambda: evidence.add_evidence(db.session, actor, event_id, measure.id, title="t",
+                                                   filename="a.pdf", data=_pdf())):
+            with pytest.raises(InvalidTransition) as refused:
+                call()
+            assert "不能再修改" in str(refused.value.message)
+        assert db.session.get(ReductionMeasure, measure.id).achieved_units == 0
