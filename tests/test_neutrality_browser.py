@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.test_neutrality import make_event
+from tests.test_neutrality import _pdf, make_event
 from tests.test_pay_page_browser import browser, log_in, order_state, page, pay, serve  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.stripe, pytest.mark.browser, pytest.mark.redis]
@@ -21,7 +21,7 @@ def test_the_organiser_plans_orders_pays_declares_and_the_public_page_shows_it(
                                   scheme="zhejiang_forestry", event_eligible=True), tonnes="500", price="30.00")
     buyer = factory.user("buyer")
     app, base = serve(CELERY_BROKER_URL=redis_url)
-    event_id = make_event(app, buyer, "175.402")
+    event_id = make_event(app, buyer, "175.402", reductions=["2"])
     log_in(page, base, buyer)
 
     page.goto(f"{base}/buyers/events/{event_id}/neutrality")
@@ -42,6 +42,23 @@ def test_the_organiser_plans_orders_pays_declares_and_the_public_page_shows_it(
     page.get_by_role("button", name="公开实施计划主要内容").click()
     page.get_by_role("button", name="记录实际排放量").click()
     page.wait_for_selector("text=实际排放量已记录")
+    assert 'data-source="venue_stationary_fuel"' in page.inner_html("#plan-and-actual")
+
+    # the reduction measure: what it achieved, and its evidence (a refusal first, typed value kept)
+    page.fill("input[id^='achieved-']", "-1")
+    page.get_by_role("button", name="记录实际减排量").click()
+    assert "实际减排量不能为负数" in page.inner_text("#reductions")
+    assert page.input_value("input[id^='achieved-']") == "-1"
+    page.console_errors.clear()
+    page.fill("input[id^='achieved-']", "2.5")
+    page.get_by_role("button", name="记录实际减排量").click()
+    page.wait_for_selector("text=实际减排量已记录")
+    page.fill("input[id^='title-']", "光伏发电量记录")
+    page.set_input_files("input[id^='file-']", files=[{"name": "pv.pdf", "mimeType": "application/pdf",
+                                                        "buffer": _pdf()}])
+    page.get_by_role("button", name="上传证明材料").click()
+    page.wait_for_selector("text=证明材料已上传")
+    assert "光伏发电量记录" in page.inner_text("#reductions") and "2.5000 t" in page.inner_text("#reductions")
 
     page.click("#top-up")
     page.wait_for_url(re.compile(r"/buyers/orders/new\?"))
@@ -67,6 +84,7 @@ def test_the_organiser_plans_orders_pays_declares_and_the_public_page_shows_it(
     page.goto(f"{base}/neutrality/events/{event_id}")
     assert page.inner_text("#coverage") == "100.00 %"
     assert number in page.inner_text("#declaration") and "签名有效" in page.inner_text("#declaration")
+    assert "光伏发电量记录" in page.inner_text("main") and "2.5000" in page.inner_text("main")
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 400
     assert page.console_errors == [], page.console_errors
