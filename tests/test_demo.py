@@ -158,6 +158,35 @@ def test_the_summit_is_carried_through_every_stage_of_the_guideline(app, client)
     assert "斋郎村" not in {row["village"] for row in eligible}
 
 
+def test_the_summits_lines_carry_their_sources_and_its_reductions_their_achievements_and_evidence(app, client):
+    from marketplace.footprint.models import ActivityLine, ReductionEvidence
+    from marketplace.neutrality.models import NeutralityPlan
+
+    with app.app_context():
+        demo.seed_demo(db.session)
+        demo.seed_demo(db.session)  # idempotent: no second evidence document
+        plan = db.session.scalar(sa.select(NeutralityPlan).where(NeutralityPlan.evaluation == "third_party"))
+        sources = dict(db.session.execute(sa.select(ActivityLine.source, sa.func.sum(ActivityLine.emissions_units))
+                                          .where(ActivityLine.event_id == plan.event_id)
+                                          .group_by(ActivityLine.source)).all())
+        assert sum(sources.values()) == plan.actual_units == plan.planned_units == 1_754_020
+        assert plan.actual_by_source == plan.planned_by_source == {k: int(v) for k, v in sources.items()}
+        assert sources["venue_electricity"] == 191_713 and sources["coach_travel"] > 0
+        assert {"rail_travel", "air_travel", "taxi_travel", "waste_landfill", "waste_incineration"} <= set(sources)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ReductionEvidence)) == 2
+        event_id = plan.event_id
+    body = client.get(f"/api/v1/public/events/{event_id}").get_json()
+    assert body["actual_tco2e"] == "175.4020"
+    assert sum(int(row["actual_tco2e"].replace(".", "")) for row in body["by_source"]) == 1_754_020
+    assert all(row["in_boundary"] for row in body["by_source"])
+    achieved = {r["description"]: r for r in body["reductions"]}
+    assert achieved["电子会议手册替代部分纸质资料"]["achieved_tco2e"] == "0.5210"
+    assert achieved["鼓励高铁出行并统一安排新能源接驳车"]["estimated_tco2e"] == "6.2000"
+    document = achieved["鼓励高铁出行并统一安排新能源接驳车"]["evidence"][0]
+    assert document["title"] == "新能源接驳车租赁合同及行驶里程记录" and document["content_type"] == "application/pdf"
+    assert client.get(document["download"]).data.startswith(b"%PDF-")
+
+
 def test_the_story_settles_to_the_fen_and_reaches_guanpuyang_households(app, client):
     from marketplace.core.quantities import fen
     from marketplace.settlement import journal, money_check, public_benefit
