@@ -33,6 +33,7 @@ PUBLIC = {
     "api_public.retirements", "api_certificates.public_keys", "api_certificates.public_certificate",
     # the public disclosure of neutralised events and their declarations
     "neutrality.public_events", "neutrality.public_event", "neutrality.declaration", "neutrality.declaration_pdf",
+    "neutrality.public_evidence",  # a reduction's evidence, once its plan is published
     "api_public_events.events", "api_public_events.event",
     # the public benefit ledger of villages (settlement)
     "settlement_public.villages", "settlement_public.village", "api_public_villages.villages",
