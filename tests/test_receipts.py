@@ -226,7 +226,7 @@ def test_an_order_of_two_cooperatives_is_issued_by_the_platform(app, factory, or
         listing = coop.client.get("/sellers/money/fapiao").get_data(as_text=True)
         assert 'data-issuer="platform"' in listing  # the status is visible, the form is not
         refused = _record(coop, request_id)
-        assert refused.status_code == 403 and "platform" in refused.get_data(as_text=True)
+        assert refused.status_code == 403 and "发票由平台开具" in refused.get_data(as_text=True)
         assert _state(app, request_id) == ("requested", None, None)
     operator = factory.user("operator")
     desk = _client(app, operator)

@@ -112,7 +112,7 @@ def create_user(session: so.Session, *, organisation_id: int, email: str, passwo
     session.flush()
     if user.role == "operator":
         record_event(session, user.id, "operator_granted", actor_id=actor_id,
-                     detail="" if actor_id else "marketplace users create")
+                     detail="" if actor_id else "command line")
     return user
 
 

@@ -60,10 +60,6 @@ def moment(day: date, zone: ZoneInfo | None = None) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone or platform_zone())
 
 
-def month_bounds(year: int, month: int, zone: ZoneInfo | None = None) -> tuple[datetime, datetime]:
-    """[start, end) of the month in the platform zone, as aware datetimes."""
-    start, end = period_containing("month", date(year, month, 1))
-    return moment(start, zone), moment(end, zone)
 
 
 def period_label(kind: str, starts_on: date, ends_on: date) -> str:
