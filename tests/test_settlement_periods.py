@@ -124,6 +124,13 @@ def test_money_check_finds_a_closed_statement_that_no_longer_equals_the_journal(
     problems = money_check.check_invariants(session)
     assert any("2026-01" in p and "the journal" in p for p in problems)
     assert any("2026-02" in p and "previous" in p for p in problems)
+    # an entry written into a closed period: nothing more is closed over it
+    from marketplace.core.errors import Conflict
+
+    _move(session, coop, _at(2026, 2, 20), 300)
+    assert any("2026-02" in p and "the journal" in p for p in money_check.check_invariants(session))
+    with pytest.raises(Conflict):
+        statements.close_due(session, coop, now=_at(2026, 4, 2), kind="month")
 
 
 @pytest.mark.parametrize("value", ["week", "", "Month"])

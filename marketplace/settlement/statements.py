@@ -23,9 +23,11 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.models import Organisation
 from marketplace.core.db import utcnow
+from marketplace.core.errors import Conflict
 from marketplace.core.i18n import platform_zone
 from marketplace.settlement import journal
 from marketplace.settlement.models import STATEMENT_KINDS, MoneyEntry, StatementRecord
@@ -240,8 +242,9 @@ def close_due(session: so.Session, organisation_id: int, *, now: datetime | None
             break
         sheet = compute(session, organisation_id, kind, start, end, with_lines=False)
         if last is not None and sheet.opening_fen != last.closing_fen:
-            raise RuntimeError(f"seller:{organisation_id}: the journal before {start} changed after its statement "
-                               f"closed ({last.closing_fen} fen, now {sheet.opening_fen})")
+            # Entries written into a closed period: nothing is closed over it; `money check` names it.
+            raise Conflict(_l("The journal before %(day)s no longer equals the last closed statement: run the "
+                              "money check.", day=start.isoformat()))
         last = StatementRecord(organisation_id=organisation_id, period_kind=kind, starts_on=start, ends_on=end,
                                closed_at=now, **sheet.figures)
         session.add(last)

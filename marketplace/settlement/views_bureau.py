@@ -203,7 +203,12 @@ def statements_page():
 def close_statements():
     """Close the statements whose period has ended (also ``marketplace money close-statements``)."""
     if EmptyForm().validate_on_submit():
-        written = statements.close_all_due(db.session)
+        try:
+            written = statements.close_all_due(db.session)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(str(exc.message), "error")
+            return redirect(url_for("settlement_bureau.statements_page"))
         if written:
             record_event(db.session, current_user.id, "statements_closed", actor_id=current_user.id,
                          detail=f"{written} ({statements.period_kind()})")
