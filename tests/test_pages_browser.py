@@ -131,7 +131,8 @@ def plan(app) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
     """(URLs every visitor tries, URLs each visitor must be able to open, routes nobody visits)."""
     with app.app_context():
         concrete = concrete_urls(db.session)
-    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": [], "evaluator": []}, []
+    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": [], "evaluator": [],
+                                    "operator": []}, []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or not _is_page(rule.endpoint):
             continue
