@@ -174,3 +174,19 @@ def test_the_cooperative_and_the_desk_see_the_statements_with_their_period(app, 
         assert rows[0].period_kind == "quarter" and all(r.period_kind == "month" for r in rows[1:])
         assert rows[1].starts_on == date(2026, 4, 1)
         assert money_check.check_invariants(db.session) == []
+
+
+def test_money_close_statements_closes_the_ended_periods_and_money_check_agrees(app, factory):
+    seller = factory.user("seller")
+    with app.app_context():
+        _move(db.session, seller.organisation_id, _at(2026, 1, 10), 1_000)
+        db.session.commit()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["money", "close-statements"])
+    assert first.exit_code == 0 and "month" in first.output
+    with app.app_context():
+        closed = db.session.scalar(sa.select(sa.func.count()).select_from(StatementRecord))
+    assert closed >= 1  # January 2026 up to the last month that has ended
+    again = runner.invoke(args=["money", "close-statements"])
+    assert again.exit_code == 0 and "statements closed now: 0" in again.output
+    assert runner.invoke(args=["money", "check"]).exit_code == 0
