@@ -97,7 +97,7 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_IDLE_MINUTES": int(env("SESSION_IDLE_MINUTES", "30")),
         # Roles whose users must sign in with a second step (TOTP); they enrol on their first sign-in.
         "TWO_STEP_REQUIRED_ROLES": frozenset(
-            role.strip() for role in env("TWO_STEP_REQUIRED_ROLES", "bureau").split(",") if role.strip()),
+            role.strip() for role in env("TWO_STEP_REQUIRED_ROLES", "bureau,operator").split(",") if role.strip()),
         # How long an e-mailed password-reset link works (it works once).
         "PASSWORD_RESET_MINUTES": int(env("PASSWORD_RESET_MINUTES", "60")),
         # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For / -Proto we believe;
@@ -133,6 +133,9 @@ def load_config(instance_path: Path) -> dict:
         "BUFFER_POOL_PERCENT": int(env("BUFFER_POOL_PERCENT", "10")),
         # Neutralisation must be complete this many days after an event ends (provincial rules, ISO 14068-1).
         "NEUTRALITY_DEADLINE_DAYS": int(env("NEUTRALITY_DEADLINE_DAYS", "365")),
+        # What a cooperative's statement covers: "month" or "quarter" (calendar periods, platform zone). A change
+        # applies from the end of the last closed statement; closed ones are never rewritten.
+        "STATEMENT_PERIOD": env("STATEMENT_PERIOD", "month"),
         # The platform's service fee until the bureau sets one on its Payouts page: percent of each order
         # (0-100, 2 places), at least the floor and at most the ceiling (fen; an empty ceiling: none).
         "PLATFORM_FEE_PERCENT": env("PLATFORM_FEE_PERCENT", "0"),

@@ -11,7 +11,7 @@ import marshmallow as ma
 import pytest
 from flask import url_for
 
-ROLES = ("bureau", "seller", "buyer", "evaluator")
+ROLES = ("bureau", "seller", "buyer", "evaluator", "operator")
 
 #: Anyone may call these, signed in or not.
 PUBLIC = {
@@ -48,8 +48,17 @@ ANY_ROLE = {
     "api_account.me", "api_certificates.certificate", "api_footprint.get_event",
 }
 
-#: Pages under these prefixes are for one role only.
+#: Pages under these prefixes are for one role only …
 PREFIX_ROLE = {"/bureau/": "bureau", "/sellers/": "seller", "/buyers/": "buyer", "/evaluators/": "evaluator"}
+#: … but for the money desk, which the bureau shares with the platform operator it delegates its settlement work
+#: to: statements, payout batches, the bank's sheet, payouts paid or failed, fapiao records. Not the fee rule,
+#: and nothing else of the bureau's (registry review and issuance, organisations and users).
+DESK = {
+    "settlement_bureau.money", "settlement_bureau.create_batch", "settlement_bureau.batch",
+    "settlement_bureau.batch_xlsx", "settlement_bureau.mark_paid", "settlement_bureau.mark_failed",
+    "settlement_bureau.fapiao", "settlement_bureau.record_fapiao", "settlement_bureau.statements_page",
+    "settlement_bureau.close_statements", "settlement_bureau.statement",
+}
 
 NO_ROW = 987_654_321  # an id no test row has
 ARGUMENT_VALUES = {"number": "TH-C-2026-000000", "action": "pause", "kind": "transport", "table_key": "orders",
@@ -133,7 +142,20 @@ def callers(make_app, factory):
 
 def test_the_public_list_names_real_endpoints(app):
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
-    assert (PUBLIC | ANY_ROLE) - endpoints == set()
+    assert (PUBLIC | ANY_ROLE | DESK) - endpoints == set()
+
+
+def test_the_operator_reaches_the_money_desk_only(routes, callers):
+    """Every page the operator is let into is on the money desk (or open to any role); everything else of the
+    bureau's answers 403."""
+    let_in = []
+    for endpoint, method, url, is_api, body in routes:
+        if endpoint in PUBLIC or endpoint in ANY_ROLE or endpoint in DESK:
+            continue
+        response = callers("operator", method, url, is_api, body)
+        if response.status_code != 403:
+            let_in.append(f"{method} {url} ({endpoint}): {response.status_code}")
+    assert not let_in, "the operator is let in outside the money desk:\n" + "\n".join(let_in)
 
 
 def test_every_other_endpoint_refuses_anonymous_callers(routes, callers):
@@ -164,12 +186,14 @@ def test_every_role_restricted_endpoint_refuses_the_wrong_role(routes, callers):
                    and (not is_api or response.get_json()["error"]["code"] == "forbidden")}
         let_in = set(ROLES) - refused
         statuses = ", ".join(f"{role} {response.status_code}" for role, response in answers.items())
-        expected = next((role for prefix, role in PREFIX_ROLE.items() if url.startswith(prefix)), None)
+        expected = next(({role} for prefix, role in PREFIX_ROLE.items() if url.startswith(prefix)), None)
+        if endpoint in DESK:
+            expected = {"bureau", "operator"}
         if not refused:
             problems.append(f"{method} {url} ({endpoint}) refuses no role: {statuses}")
         elif not let_in:
             problems.append(f"{method} {url} ({endpoint}) refuses every role: {statuses}")
-        elif not is_api and expected and let_in != {expected}:
+        elif not is_api and expected and let_in != expected:
             problems.append(f"{method} {url} ({endpoint}) is for {expected} but lets in {sorted(let_in)}")
     assert not problems, "endpoints without a right role guard (@role_required / @token_required(roles)):\n" + \
         "\n".join(problems)

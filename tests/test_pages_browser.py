@@ -43,7 +43,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 LOGINS = {"bureau": "bureau@lishui.example", "seller": "guanpuyang@lishui.example",
-          "buyer": "summit@lishui.example", "evaluator": "evaluator@lishui.example"}
+          "buyer": "summit@lishui.example", "evaluator": "evaluator@lishui.example",
+          "operator": "operator@lishui.example"}
 TIMEOUT_MS = 15_000
 
 #: GET routes that are not pages a person reads (files, JSON, redirects), with why.
@@ -96,7 +97,8 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
     # A reset link for someone who is not one of the visitors (a GET does not use it up).
     _user, reset_token = accounts.request_password_reset(session, colleague.email, minutes=120)
     session.commit()
-    month = local_time(order.created_at, "%Y-%m")
+    # the statement of the month the order was placed in (STATEMENT_PERIOD month): its first day
+    month = local_time(order.created_at, "%Y-%m") + "-01"
     return {
         "registry.project": {"public": [f"/registry/projects/{project.id}"]},
         "certificates.verify": {"public": [f"/verify/{certificate.number}"]},
@@ -113,7 +115,10 @@ def concrete_urls(session) -> dict[str, dict[str, list[str]]]:
         "auth.reset_password": {"public": [f"/password/reset/{reset_token}"]},
         "events.edit_event": {"buyer": [f"/buyers/events/{event.id}/edit"]},  # neutralised: leads to the event
         "registry_sellers.edit_project": {"seller": [f"/sellers/projects/{project.id}/edit"]},
-        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout.batch_id}"]},
+        "settlement_bureau.batch": {"bureau": [f"/bureau/money/batches/{payout.batch_id}"],
+                                    "operator": [f"/bureau/money/batches/{payout.batch_id}"]},
+        "settlement_bureau.statement": {who: [f"/bureau/money/statements/{seller.id}/{month}"]
+                                        for who in ("bureau", "operator")},
         "settlement_buyers.documents": {"buyer": [f"/buyers/orders/{order.id}/documents"]},
         "settlement_sellers.statement": {"seller": [f"/sellers/money/statements/{month}"]},
         "settlement_sellers.distribution": {"seller": [f"/sellers/money/distributions/{distribution.id}"]},
@@ -129,7 +134,8 @@ def plan(app) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
     """(URLs every visitor tries, URLs each visitor must be able to open, routes nobody visits)."""
     with app.app_context():
         concrete = concrete_urls(db.session)
-    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": [], "evaluator": []}, []
+    try_all, must, unvisited = [], {"public": [], "bureau": [], "seller": [], "buyer": [], "evaluator": [],
+                                    "operator": []}, []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or not _is_page(rule.endpoint):
             continue

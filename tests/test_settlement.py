@@ -122,8 +122,8 @@ def test_a_refund_after_payout_leaves_a_negative_balance_carried_into_the_statem
     orders.cancel(session, refunded, actor=session.get(User, world["buyer"].id))
     session.commit()
     assert journal.balance(session, journal.seller(seller.organisation_id)) == -60_000
-    (year, month), *_ = statements.months_with_entries(session, seller.organisation_id)
-    sheet = statements.statement(session, seller.organisation_id, year, month)
+    current, *_ = statements.statements_of(session, seller.organisation_id)
+    sheet = statements.statement_starting(session, seller.organisation_id, current.starts_on)
     assert (sheet.sales_fen, sheet.fees_fen, sheet.refunds_fen, sheet.payouts_fen) == (90_000, 0, 60_000, 90_000)
     assert sheet.closing_fen == -60_000
     # The next sale first pays off what is owed.

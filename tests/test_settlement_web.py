@@ -86,8 +86,8 @@ def test_money_flows_from_payment_to_the_village_notice_board(app, client, paid_
     with app.app_context():
         from marketplace.settlement import statements
 
-        (year, month), *_ = statements.months_with_entries(db.session, org)
-    statement = coop.client.get(f"/sellers/money/statements/{year:04d}-{month:02d}").get_data(as_text=True)
+        current, *_ = statements.statements_of(db.session, org)
+    statement = coop.client.get(f"/sellers/money/statements/{current.starts_on.isoformat()}").get_data(as_text=True)
     assert 'data-field="opening">¥0.00' in statement and 'data-field="closing">¥0.00' in statement
     assert "5262.06" in statement and "105.24" in statement  # the sale and its fee, then the payout
     assert coop.client.get("/sellers/money/statements/2026-13").status_code == 404

@@ -17,7 +17,9 @@ from marketplace.core.cli import fail
 from marketplace.core.errors import DomainError
 from marketplace.extensions import db
 
-ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau", "evaluator": "evaluator"}
+#: ``operator``: the platform operator the bureau delegates its settlement work to (README "Money to villages").
+ROLE_KINDS = {"seller": "seller", "buyer": "buyer", "bureau": "bureau", "evaluator": "evaluator",
+              "operator": "operator"}
 
 
 @click.group("users", help="Manage users.")

@@ -31,7 +31,8 @@ class OrganisationForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[("seller", _l("Seller (village cooperative)")),
                                             ("buyer", _l("Buyer organisation")),
                                             ("bureau", _l("Bureau")),
-                                            ("evaluator", _l("Accredited third-party evaluator"))],
+                                            ("evaluator", _l("Accredited third-party evaluator")),
+                                            ("operator", _l("Platform operator (settlement work delegated by the bureau)"))],
                        validators=[DataRequired()])
     name = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=max_length(Organisation.name))])
     name_en = StringField(_l("Name (English, optional)"),

@@ -12,13 +12,15 @@ from marketplace.core.db import UTCDateTime, utcnow
 from marketplace.extensions import db
 
 #: ``evaluator``: an accredited third-party body the bureau registers to evaluate events' neutrality.
-ORGANISATION_KINDS = ("seller", "buyer", "bureau", "evaluator")
+#: ``operator``: the platform operator the bureau delegates its settlement work to (statements, payout
+#: batches, the bank's sheet, payouts paid or failed, fapiao records); never registry or user administration.
+ORGANISATION_KINDS = ("seller", "buyer", "bureau", "evaluator", "operator")
 
 
 class Organisation(db.Model):
     __tablename__ = "organisations"
     __table_args__ = (
-        sa.CheckConstraint("kind IN ('seller', 'buyer', 'bureau', 'evaluator')", name="kind"),
+        sa.CheckConstraint("kind IN ('seller', 'buyer', 'bureau', 'evaluator', 'operator')", name="kind"),
         sa.CheckConstraint("length(credit_code) = 18", name="credit_code_length"),
     )
 
@@ -153,6 +155,10 @@ ACCOUNT_EVENT_KINDS = (
     "password_reset_requested", "password_reset", "password_reset_forced", "disabled", "enabled",
     "token_created", "token_revoked", "token_refused_read_only", "two_step_enabled", "two_step_disabled",
     "two_step_failed", "recovery_code_used", "recovery_codes_renewed",
+    # the platform operator role the bureau delegates (a user of an ``operator`` organisation) …
+    "operator_granted", "operator_revoked",
+    # … and the settlement work done by the bureau or an operator, on the actor's own log
+    "statements_closed", "payout_batch_created", "payout_paid", "payout_failed", "fapiao_recorded",
 )
 
 

@@ -75,7 +75,7 @@ def create_organisation(session: so.Session, *, kind: str, name: str, credit_cod
     """A new organisation; the credit code's check digit must be right."""
     name = (name or "").strip()
     if kind not in ORGANISATION_KINDS:
-        raise ValidationFailed(_l("Choose seller, buyer or bureau."), "kind")
+        raise ValidationFailed(_l("Choose the kind of organisation."), "kind")
     if not name:
         raise ValidationFailed(_l("Enter the organisation's name."), "name")
     code = normalise_credit_code(credit_code)
@@ -94,7 +94,10 @@ def create_organisation(session: so.Session, *, kind: str, name: str, credit_cod
 
 
 def create_user(session: so.Session, *, organisation_id: int, email: str, password: str,
-                display_name: str = "", locale: str = "zh_CN") -> User:
+                display_name: str = "", locale: str = "zh_CN", actor_id: int | None = None) -> User:
+    """A new user of the organisation. A user of an ``operator`` organisation holds the platform operator role
+    the bureau delegates: its audit log records the grant and who made it (``actor_id``; none from the
+    command line)."""
     email = normalise_email(email)
     if len(password or "") < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(_l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH),
@@ -107,6 +110,9 @@ def create_user(session: so.Session, *, organisation_id: int, email: str, passwo
                 display_name=(display_name or "").strip(), locale=locale if locale in ("zh_CN", "en") else "zh_CN")
     session.add(user)
     session.flush()
+    if user.role == "operator":
+        record_event(session, user.id, "operator_granted", actor_id=actor_id,
+                     detail="" if actor_id else "command line")
     return user
 
 
@@ -264,6 +270,11 @@ def set_user_active(session: so.Session, actor, user_id: int, active: bool, *, a
     user.active = active
     session.flush()
     end_all_sessions(session, user.id, kind="enabled" if active else "disabled", actor_id=actor.id, address=address)
+    if user.role == "operator":
+        # The operator role is held by an active user of an operator organisation: enabling grants it again,
+        # disabling revokes it.
+        record_event(session, user.id, "operator_granted" if active else "operator_revoked", actor_id=actor.id,
+                     address=address)
     return user
 
 

@@ -58,7 +58,8 @@ def organisation(organisation_id: int):
     if form.validate_on_submit():
         try:
             user = accounts.create_user(db.session, organisation_id=org.id, email=form.email.data,
-                                        password=form.password.data, display_name=form.display_name.data)
+                                        password=form.password.data, display_name=form.display_name.data,
+                                        actor_id=current_user.id)
             db.session.commit()
             flash(_("User %(email)s created.", email=user.email), "success")
             return redirect(url_for("accounts_bureau.organisation", organisation_id=org.id))

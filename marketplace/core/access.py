@@ -29,16 +29,23 @@ class Actor(Protocol):
     role: str
 
 
-def scoped_select(model: type[M], actor: Actor, *, bureau_sees_all: bool = True) -> sa.Select:
+#: Who sees every organisation's rows when ``bureau_sees_all``: the bureau. A feature that shares a desk with
+#: another platform role (settlement with the ``operator`` the bureau delegates to) names it in ``sees_all``.
+SEES_ALL = ("bureau",)
+
+
+def scoped_select(model: type[M], actor: Actor, *, bureau_sees_all: bool = True,
+                  sees_all: Sequence[str] = SEES_ALL) -> sa.Select:
     """SELECT of the model's rows the actor may see."""
     stmt = sa.select(model)
-    if bureau_sees_all and actor.role == "bureau":
+    if bureau_sees_all and actor.role in sees_all:
         return stmt
     return stmt.where(model.owned_by(actor.organisation_id))
 
 
 def get_scoped(session: so.Session, model: type[M], object_id, actor: Actor, *,
-               bureau_sees_all: bool = True, for_update: bool = False, options: Sequence = ()) -> M:
+               bureau_sees_all: bool = True, for_update: bool = False, options: Sequence = (),
+               sees_all: Sequence[str] = SEES_ALL) -> M:
     """The object with this id if the actor may see it, else NotFound. ``options`` are loader options for
     the relationships the caller reads (selectinload, joinedload)."""
     try:
@@ -47,7 +54,7 @@ def get_scoped(session: so.Session, model: type[M], object_id, actor: Actor, *,
         raise NotFound(_l("Not found.")) from None
     if not is_id(object_id):  # no row has it, and the database would refuse to compare with it
         raise NotFound(_l("Not found."))
-    stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all).where(model.id == object_id)
+    stmt = scoped_select(model, actor, bureau_sees_all=bureau_sees_all, sees_all=sees_all).where(model.id == object_id)
     if for_update:
         stmt = stmt.with_for_update(of=model)
     if options:

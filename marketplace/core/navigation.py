@@ -13,19 +13,24 @@ PUBLIC = [("public.home", _l("Home")), ("registry.index", _l("Registry")),
 BY_ROLE = {
     "seller": [("home.seller", _l("My cooperative")), ("registry_sellers.listings", _l("Listings")),
                ("orders_sellers.orders", _l("Sales")),
-               ("settlement_sellers.money", _l("Money")), ("dashboards.seller", _l("Dashboard"))],
+               ("settlement_sellers.money", _l("Money")), ("settlement_sellers.fapiao", _l("Fapiao")),
+               ("dashboards.seller", _l("Dashboard"))],
     "buyer": [("home.buyer", _l("My organisation")), ("events.events", _l("Events")),
               ("orders.new", _l("Order credits")),
               ("orders.index", _l("Orders")), ("dashboards.buyer", _l("Dashboard"))],
     "bureau": [("home.bureau", _l("Bureau")), ("dashboards.bureau", _l("Dashboard")),
                ("registry_bureau.projects", _l("Project review")),
                ("orders_bureau.orders_list", _l("Orders")),
-               ("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.fapiao", _l("Fapiao")),
+               ("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.statements_page", _l("Statements")),
+               ("settlement_bureau.fapiao", _l("Fapiao")),
                ("registry_bureau.buffer_pool", _l("Buffer pool")), ("registry_pledges.pledges_page", _l("Pledges")),
                ("footprint_bureau.emission_factors_page", _l("Emission factors")), ("registry_bureau.ledger_check", _l("Ledger check")),
                ("accounts_bureau.organisations", _l("Organisations")),
                ("neutrality.bureau_overview", _l("Event neutrality"))],
     "evaluator": [("neutrality.assignments", _l("Assigned events"))],
+    # the platform operator the bureau delegates its settlement work to
+    "operator": [("settlement_bureau.money", _l("Payouts")), ("settlement_bureau.statements_page", _l("Statements")),
+                 ("settlement_bureau.fapiao", _l("Fapiao"))],
 }
 
 #: Menus that hold several entries under one name (a <details> drop-down in the header, no script), so a
@@ -34,7 +39,8 @@ BY_ROLE = {
 GROUPS = {
     "bureau": [(_l("Registry"), ("registry_bureau.projects", "registry_bureau.buffer_pool",
                                  "registry_pledges.pledges_page", "registry_bureau.ledger_check")),
-               (_l("Market"), ("orders_bureau.orders_list", "settlement_bureau.money", "settlement_bureau.fapiao",
+               (_l("Market"), ("orders_bureau.orders_list", "settlement_bureau.money", "settlement_bureau.statements_page",
+                               "settlement_bureau.fapiao",
                                "footprint_bureau.emission_factors_page", "accounts_bureau.organisations",
                                "neutrality.bureau_overview"))],
 }
@@ -82,7 +88,7 @@ def navigation_for(user) -> list:
 
 #: Where each role starts: its home page.
 HOME = {"bureau": "home.bureau", "buyer": "home.buyer", "seller": "home.seller",
-        "evaluator": "neutrality.assignments"}
+        "evaluator": "neutrality.assignments", "operator": "settlement_bureau.money"}
 
 
 def home_for(user) -> str:

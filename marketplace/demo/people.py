@@ -44,6 +44,10 @@ ORGANISATIONS = [
                      "11330700MB1863347", "jinhua@zj.example", "吴涛"),
     DemoOrganisation("jiaxing", "buyer", "嘉兴市生态环境局", "Jiaxing Ecology and Environment Bureau",
                      "11330400MB1592276", "jiaxing@zj.example", "沈洁"),
+    # the platform operator the bureau delegates its settlement work to (statements, payouts, fapiao)
+    DemoOrganisation("operator", "operator", "丽水两山生态产品运营有限公司",
+                     "Lishui Two Mountains Ecological Products Operating Co.",
+                     "91331100MA2E7C3X1", "operator@lishui.example", "郑慧"),
 ]
 
 

@@ -14,6 +14,7 @@ from marketplace.settlement import (
     cli,
     journal,
     models,  # noqa: F401  (its tables, on the metadata Alembic compares)
+    statements,
     views,
     views_bureau,
     views_buyers,
@@ -40,6 +41,7 @@ def check_fee_settings(config) -> None:
 
 def init_app(app: Flask) -> None:
     check_fee_settings(app.config)
+    statements.check_statement_settings(app.config)
     order_paid.connect(journal.on_order_paid)
     order_refunded.connect(journal.on_order_refunded)
     # Amounts in the journal are integer fen: ``{{ amount_fen|fen_to_cny|cny }}`` on the pages.

@@ -1,4 +1,4 @@
-"""`marketplace money check`."""
+"""`marketplace money check`, `marketplace money close-statements`, `marketplace money backfill`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from marketplace.extensions import db
-from marketplace.settlement import journal, money_check
+from marketplace.settlement import journal, money_check, statements
 
 
 @click.group("money", help="The money journal.")
@@ -31,6 +31,15 @@ def money_check_command():
     for problem in problems:
         click.echo(f"  - {problem}", err=True)
     sys.exit(1)
+
+
+@money_group.command("close-statements")
+@with_appcontext
+def money_close_statements_command():
+    """Close every cooperative's statements whose period (STATEMENT_PERIOD) has ended; safe to repeat (daily)."""
+    written = statements.close_all_due(db.session)
+    db.session.commit()
+    click.echo(f"statements closed now: {written} ({statements.period_kind()})")
 
 
 @money_group.command("backfill")

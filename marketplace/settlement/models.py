@@ -31,6 +31,12 @@ from marketplace.extensions import db
 ENTRY_KINDS = ("capture", "proceeds", "fee", "refund", "payout", "payout_paid", "payout_failed",
                "distribution")
 PAYOUT_STATUSES = ("pending", "paid", "failed")
+#: The periods a statement may cover (the ``STATEMENT_PERIOD`` setting): calendar months or quarters.
+STATEMENT_KINDS = ("month", "quarter")
+#: The roles of the money desk: the bureau, and the platform operator it delegates its settlement work to
+#: (statements, payout batches, the bank's sheet, payouts paid or failed, fapiao records). The fee rule
+#: stays the bureau's.
+DESK_ROLES = ("bureau", "operator")
 
 
 def _in(column: str, values) -> str:
@@ -84,6 +90,39 @@ class FeeRule(db.Model):
     ceiling_fen: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class StatementRecord(db.Model):
+    """A cooperative's closed statement: the period it covered (kind, first day, the day after its last) and its
+    figures as they were when it closed. Written once, when the period has ended; the next one starts on
+    ``ends_on``. ``money check`` proves the figures still equal the journal and that they chain."""
+
+    __tablename__ = "statements"
+    __table_args__ = (
+        sa.CheckConstraint(_in("period_kind", STATEMENT_KINDS), name="period_kind"),
+        sa.CheckConstraint("ends_on > starts_on", name="period_not_empty"),
+        sa.CheckConstraint("closing_fen = opening_fen + sales_fen - fees_fen - refunds_fen - payouts_fen",
+                           name="closing_adds_up"),
+        sa.UniqueConstraint("organisation_id", "starts_on", name="uq_statements_organisation_start"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    organisation_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    period_kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    starts_on: so.Mapped[date] = so.mapped_column(sa.Date)
+    #: the day after the period's last day (platform zone)
+    ends_on: so.Mapped[date] = so.mapped_column(sa.Date)
+    opening_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    sales_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    fees_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    refunds_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    payouts_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    closing_fen: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    closed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    @classmethod
+    def owned_by(cls, organisation_id: int):
+        return cls.organisation_id == organisation_id
 
 
 class PayeeAccount(db.Model):
@@ -259,8 +298,9 @@ FAPIAO_STATUSES = ("requested", "issued")
 
 
 class FapiaoRequest(db.Model):
-    """A buyer's request for a fapiao (发票) for a paid order, and the fapiao once issued (recorded by the
-    bureau, with its number, date and PDF; no tax-system integration)."""
+    """A buyer's request for a fapiao (发票) for a paid order, and the fapiao once issued (recorded with its
+    number, date and PDF by the selling cooperative when the order's credits are all its own, else by the
+    platform: the bureau or its operator; no tax-system integration)."""
 
     __tablename__ = "fapiao_requests"
     __table_args__ = (sa.CheckConstraint(_in("kind", FAPIAO_KINDS), name="kind"),
@@ -283,8 +323,12 @@ class FapiaoRequest(db.Model):
     pdf_name: so.Mapped[str | None] = so.mapped_column(sa.String(80))
     requested_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     recorded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    #: who issued it: the selling cooperative, the bureau or the operator
+    issuer_organisation_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("organisations.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     issued_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    issuer: so.Mapped[Organisation | None] = so.relationship(foreign_keys=[issuer_organisation_id])  # noqa: F821
 
     @classmethod
     def owned_by(cls, organisation_id: int):

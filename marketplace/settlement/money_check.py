@@ -4,8 +4,8 @@
 - per order and in total, payments captured = seller proceeds + fees + refunds; a settled order's
   clearing account is empty, its capture equals its amount, and only paid (or later, or refunded) orders
   have one;
-- each cooperative's monthly statements chain (one closing is the next opening) and the latest closing
-  equals its balance in the journal;
+- each cooperative's closed statements chain (each starts where the previous one ended and opens at its
+  closing), their figures still equal the journal, and the open statement closes at the balance;
 - payouts never exceed balances (replaying the journal, no payout leaves a balance below zero), and a
   payout's account holds its amount while pending and nothing once paid or failed;
 - no distribution exceeds what was paid out (``cooperative:<organisation>`` never below zero), and a
@@ -104,19 +104,36 @@ def check_invariants(session: so.Session) -> list[str]:
             problems.append(f"distribution {distribution.id}: parts {total} fen, amount {distribution.amount_fen}, "
                             f"payout {payout_amount} ({payout_status})")
 
-    # Statements: each one's closing is the next one's opening, and the latest equals the journal.
+    # Statements: the closed ones chain (each starts where the previous ended and opens at its closing), each
+    # one's figures still equal the journal, and the statement open now closes at the journal's balance.
     for account, balance in running.items():
         if not account.startswith("seller:"):
             continue
         organisation_id = int(account.split(":", 1)[1])
         previous = None
-        for year, month in reversed(statements.months_with_entries(session, organisation_id)):
-            sheet = statements.statement(session, organisation_id, year, month)
-            if previous is not None and sheet.opening_fen != previous.closing_fen:
-                problems.append(f"{account}: {sheet.period} opens at {sheet.opening_fen}, "
-                                f"{previous.period} closed at {previous.closing_fen}")
-            previous = sheet
-        if previous is not None and previous.closing_fen != balance:
-            problems.append(f"{account}: statement {previous.period} closes at {previous.closing_fen}, "
+        for record in statements.closed_statements(session, organisation_id):
+            label = statements.period_label(record.period_kind, record.starts_on, record.ends_on)
+            if previous is not None and (record.starts_on != previous.ends_on or record.opening_fen != previous.closing_fen):
+                problems.append(f"{account}: statement {label} starts {record.starts_on} at {record.opening_fen} fen, "
+                                f"the previous one ended {previous.ends_on} at {previous.closing_fen}")
+            recomputed = statements.compute(session, organisation_id, record.period_kind, record.starts_on,
+                                            record.ends_on, with_lines=False).figures
+            written = {key: getattr(record, key) for key in recomputed}
+            if written != recomputed:
+                problems.append(f"{account}: statement {label} says {written}, the journal {recomputed}")
+            previous = record
+        kind = previous.period_kind if previous else statements.STATEMENT_KINDS[0]
+        start = previous.ends_on if previous else None
+        if start is None:
+            first = statements.first_entry_day(session, organisation_id)
+            start = statements.period_containing(kind, first)[0] if first else None
+        if start is None:
+            continue
+        current = statements.compute(session, organisation_id, kind, start, None, with_lines=False)
+        if previous is not None and current.opening_fen != previous.closing_fen:
+            problems.append(f"{account}: the open statement from {start} opens at {current.opening_fen} fen, "
+                            f"the last closed one closed at {previous.closing_fen}")
+        if current.closing_fen != balance:
+            problems.append(f"{account}: the open statement from {start} closes at {current.closing_fen} fen, "
                             f"the journal holds {balance}")
     return problems

@@ -1,4 +1,5 @@
-"""Payouts: the bureau pays cooperatives' balances out in batches, and records what the bank did.
+"""Payouts: the money desk (the bureau, or the platform operator it delegates to) pays cooperatives' balances
+out in batches, and records what the bank did; each step is on the actor's account audit log.
 
 A payout moves the amount from ``seller:<organisation>`` to ``payout:<id>`` when it is made (so it can
 never be more than the balance: the organisation's row is locked while the balance is read); once the
@@ -12,12 +13,13 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_babel import lazy_gettext as _l
 
+from marketplace.accounts.audit import record_event
 from marketplace.accounts.models import Organisation
 from marketplace.core.access import Actor
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from marketplace.settlement import journal
-from marketplace.settlement.models import PayeeAccount, Payout, PayoutBatch
+from marketplace.settlement.models import DESK_ROLES, PayeeAccount, Payout, PayoutBatch
 
 
 def _clean(text, column, field: str, message) -> str:
@@ -72,8 +74,8 @@ def create_batch(session: so.Session, *, actor: Actor, amounts: dict[int, int]) 
     """A payout batch paying each organisation the amount (fen) given. Refuses, having written nothing, an
     amount that is not positive or larger than the organisation's balance, or a cooperative without a
     bank account."""
-    if actor.role != "bureau":
-        raise Forbidden(_l("Only the bureau makes payouts."))
+    if actor.role not in DESK_ROLES:
+        raise Forbidden(_l("Only the bureau or its platform operator makes payouts."))
     if not amounts:
         raise ValidationFailed(_l("Choose at least one cooperative to pay."), "amounts")
     # One lock order (organisation id): two bureau users making batches at once never deadlock, and a
@@ -100,6 +102,7 @@ def create_batch(session: so.Session, *, actor: Actor, amounts: dict[int, int]) 
     batch = PayoutBatch(created_by_id=actor.id)
     session.add(batch)
     session.flush()
+    made = []
     for org in locked:
         payee = payees[org.id]
         payout = Payout(batch_id=batch.id, seller_organisation_id=org.id, amount_fen=amounts[org.id],
@@ -107,10 +110,14 @@ def create_batch(session: so.Session, *, actor: Actor, amounts: dict[int, int]) 
                         account_number=payee.account_number)
         session.add(payout)
         session.flush()
+        made.append(payout)
         journal.post(session, ref=f"payout:{payout.id}", kind="payout", debit=journal.seller(org.id),
                      credit=journal.in_transit(payout.id), amount_fen=payout.amount_fen,
                      seller_organisation_id=org.id, payout_id=payout.id)
     session.flush()
+    record_event(session, actor.id, "payout_batch_created", actor_id=actor.id,
+                 detail=f"{batch.reference}: " + ", ".join(f"{p.reference} ¥{p.amount_fen / 100:,.2f}"
+                                                           for p in made))
     return batch
 
 
@@ -122,8 +129,8 @@ def _lock(session: so.Session, payout: Payout) -> Payout:
 def mark_paid(session: so.Session, payout: Payout, *, actor: Actor, reference: str) -> Payout:
     """The bank transferred it, under ``reference``. The same reference again changes nothing; a reference
     already used for another payout is refused."""
-    if actor.role != "bureau":
-        raise Forbidden(_l("Only the bureau records payouts."))
+    if actor.role not in DESK_ROLES:
+        raise Forbidden(_l("Only the bureau or its platform operator records payouts."))
     reference = _clean(reference, Payout.bank_reference, "reference", _l("Enter the bank's reference."))
     payout = _lock(session, payout)
     if payout.status == "paid" and payout.bank_reference == reference:
@@ -138,13 +145,14 @@ def mark_paid(session: so.Session, payout: Payout, *, actor: Actor, reference: s
                  credit=journal.cooperative(payout.seller_organisation_id), amount_fen=payout.amount_fen,
                  seller_organisation_id=payout.seller_organisation_id, payout_id=payout.id)
     session.flush()
+    record_event(session, actor.id, "payout_paid", actor_id=actor.id, detail=f"{payout.reference} {reference}")
     return payout
 
 
 def mark_failed(session: so.Session, payout: Payout, *, actor: Actor, reason: str) -> Payout:
     """The bank refused it: the amount returns to the cooperative's balance. Repeating it changes nothing."""
-    if actor.role != "bureau":
-        raise Forbidden(_l("Only the bureau records payouts."))
+    if actor.role not in DESK_ROLES:
+        raise Forbidden(_l("Only the bureau or its platform operator records payouts."))
     reason = _clean(reason, Payout.failure_reason, "reason", _l("Say why the payout failed."))
     payout = _lock(session, payout)
     if payout.status == "failed":
@@ -158,6 +166,7 @@ def mark_failed(session: so.Session, payout: Payout, *, actor: Actor, reason: st
                  amount_fen=payout.amount_fen, seller_organisation_id=payout.seller_organisation_id,
                  payout_id=payout.id)
     session.flush()
+    record_event(session, actor.id, "payout_failed", actor_id=actor.id, detail=f"{payout.reference} {reason}")
     return payout
 
 

@@ -8,6 +8,7 @@ amounts come from the order and, for the receipt, from the money journal's captu
 from __future__ import annotations
 
 import io
+import re
 import secrets
 from datetime import date
 from pathlib import Path
@@ -25,15 +26,19 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from marketplace.accounts.audit import record_event
 from marketplace.accounts.credit_code import is_valid_credit_code, normalise_credit_code
 from marketplace.core.access import Actor
 from marketplace.core.db import max_length, utcnow
-from marketplace.core.errors import Forbidden, InvalidTransition, ValidationFailed
-from marketplace.core.i18n import local_time
+from marketplace.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from marketplace.core.i18n import local_time, platform_zone
+from marketplace.core.ids import is_id
 from marketplace.core.pdf_fonts import cjk_font
 from marketplace.core.quantities import display_cny, display_tonnes, fen_to_cny
-from marketplace.orders.models import ORDER_LINES_SHOWN, Order
-from marketplace.settlement.models import FAPIAO_KINDS, FapiaoRequest, MoneyEntry
+from marketplace.core.uploads import upload_limit_bytes, upload_limit_mb
+from marketplace.orders.models import ORDER_LINES_SHOWN, Order, OrderLine
+from marketplace.registry.models import Listing
+from marketplace.settlement.models import DESK_ROLES, FAPIAO_KINDS, FapiaoRequest, MoneyEntry
 
 PAID_STATUSES = ("paid", "retiring", "completed")
 PRINT_LOCALE = "zh_CN"
@@ -85,29 +90,89 @@ def fapiao_folder() -> Path:
     return folder
 
 
+def order_sellers(session: so.Session, order_id: int) -> set[int]:
+    """The cooperatives whose credits the order bought."""
+    return set(session.scalars(sa.select(Listing.seller_organisation_id).join(OrderLine, OrderLine.listing_id == Listing.id)
+                               .where(OrderLine.order_id == order_id).distinct()))
+
+
+def sold_by(organisation_id: int):
+    """SQL condition: the fapiao request is for an order with credits of this cooperative."""
+    return FapiaoRequest.order_id.in_(sa.select(OrderLine.order_id).join(Listing, Listing.id == OrderLine.listing_id)
+                                      .where(Listing.seller_organisation_id == organisation_id))
+
+
+def seller_request(session: so.Session, request_id, organisation_id: int) -> FapiaoRequest:
+    """A fapiao request for one of the cooperative's sales; another cooperative's request is NotFound."""
+    if not str(request_id).isdigit() or not is_id(int(request_id)):
+        raise NotFound(_l("Not found."))
+    row = session.scalar(sa.select(FapiaoRequest).where(FapiaoRequest.id == int(request_id), sold_by(organisation_id)))
+    if row is None:
+        raise NotFound(_l("Not found."))
+    return row
+
+
+def may_record(session: so.Session, request: FapiaoRequest, actor: Actor) -> bool:
+    """Who issues the fapiao: the selling cooperative when every credit of the order is its own; an order with
+    credits of several cooperatives is one payment to the platform, so the platform (the bureau or its
+    operator) issues its one fapiao. The money desk may always record it."""
+    if actor.role in DESK_ROLES:
+        return True
+    return actor.role == "seller" and order_sellers(session, request.order_id) == {actor.organisation_id}
+
+
+#: A fapiao number: the 8-digit number of a paper or older electronic fapiao (with its 10- or 12-digit code in
+#: front, if given), or the 20 digits of a fully digital one (数电发票).
+FAPIAO_NUMBER = re.compile(r"\d{8,20}")
+
+
 def record_fapiao(session: so.Session, request: FapiaoRequest, *, actor: Actor, number: str, issued_on: date | None,
                   pdf: bytes | None) -> FapiaoRequest:
-    """The bureau records the fapiao it issued: number (unique), date and PDF. The same number again
-    changes nothing."""
-    if actor.role != "bureau":
-        raise Forbidden(_l("Only the bureau records issued fapiao."))
-    number = _text(number, FapiaoRequest.fapiao_number, "number", _l("Enter the fapiao number."))
+    """The issuer records the fapiao: number (digits, unique), date (not in the future, not before the order
+    was paid) and PDF (within the upload limit). The same number again changes nothing; anything refused
+    leaves the request as it was."""
+    if not may_record(session, request, actor):
+        if actor.role == "seller":
+            raise Forbidden(_l("This order has credits of several cooperatives: the platform issues its fapiao."))
+        raise Forbidden(_l("Only the selling cooperative, the bureau or its platform operator records fapiao."))
+    number = re.sub(r"[\s-]", "", str(number or ""))
+    if not number:
+        raise ValidationFailed(_l("Enter the fapiao number."), "number")
+    if not FAPIAO_NUMBER.fullmatch(number):
+        raise ValidationFailed(_l("A fapiao number has 8 to 20 digits."), "number")
+    request = session.scalar(sa.select(FapiaoRequest).where(FapiaoRequest.id == request.id).with_for_update()
+                             .execution_options(populate_existing=True))
     if request.status == "issued":
         if request.fapiao_number == number:
             return request
         raise InvalidTransition(_l("The fapiao has been issued already."))
     if issued_on is None:
         raise ValidationFailed(_l("Enter the date of issue."), "issued_on")
+    zone = platform_zone()
+    if issued_on > utcnow().astimezone(zone).date():
+        raise ValidationFailed(_l("The date of issue cannot be in the future."), "issued_on")
+    paid_at = session.scalar(sa.select(Order.paid_at).where(Order.id == request.order_id))
+    if paid_at is not None and issued_on < paid_at.astimezone(zone).date():
+        raise ValidationFailed(_l("The date of issue cannot be before the order was paid (%(day)s).",
+                                  day=paid_at.astimezone(zone).date().isoformat()), "issued_on")
     if session.scalar(sa.select(FapiaoRequest.id).where(FapiaoRequest.fapiao_number == number)):
         raise ValidationFailed(_l("This fapiao number is already recorded."), "number")
+    if pdf is not None and len(pdf) > upload_limit_bytes():
+        raise ValidationFailed(_l("The file is too large: at most %(mb)d MB.", mb=upload_limit_mb()), "pdf")
     if not pdf or not pdf.startswith(b"%PDF-") or b"%%EOF" not in pdf[-2048:]:
         raise ValidationFailed(_l("Upload the fapiao as a PDF."), "pdf")
     name = f"{secrets.token_hex(16)}.pdf"
-    path = fapiao_folder() / name
-    path.write_bytes(pdf)
     request.status, request.fapiao_number, request.issued_on, request.pdf_name = "issued", number, issued_on, name
-    request.recorded_by_id, request.issued_at = actor.id, utcnow()
-    session.flush()
+    request.recorded_by_id, request.issuer_organisation_id, request.issued_at = actor.id, actor.organisation_id, utcnow()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except sa.exc.IntegrityError:
+        # the same number recorded for another request a moment ago
+        session.expire(request)
+        raise ValidationFailed(_l("This fapiao number is already recorded."), "number") from None
+    (fapiao_folder() / name).write_bytes(pdf)
+    record_event(session, actor.id, "fapiao_recorded", actor_id=actor.id, detail=f"order {request.order_id}: {number}")
     return request
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, Response, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -26,7 +27,8 @@ def _order(order_id: int) -> Order:
 
 
 def _page(order: Order, form=None, status=200):
-    request = db.session.scalar(sa.select(FapiaoRequest).where(FapiaoRequest.order_id == order.id))
+    request = db.session.scalar(sa.select(FapiaoRequest).where(FapiaoRequest.order_id == order.id)
+                                .options(so.joinedload(FapiaoRequest.issuer)))
     if form is None:
         form = FapiaoRequestForm(obj=request) if request else FapiaoRequestForm(
             data={"title": order.buyer.name, "tax_id": order.buyer.credit_code, "kind": "ordinary"})

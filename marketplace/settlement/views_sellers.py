@@ -1,21 +1,24 @@
-"""A cooperative's money: balance, monthly statements, payouts, bank account, households and distributions."""
+"""A cooperative's money: balance, statements, payouts, bank account, households and distributions, and the
+fapiao it issues for its sales."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from marketplace.core.access import get_scoped
-from marketplace.core.errors import DomainError, NotFound
+from marketplace.core.errors import DomainError, Forbidden, NotFound
 from marketplace.core.forms import EmptyForm, form_error
 from marketplace.core.once import once
+from marketplace.core.uploads import upload_limit_bytes
 from marketplace.core.web import role_required
 from marketplace.extensions import db
-from marketplace.settlement import journal, payouts, settlement_sheets, shares, statements
-from marketplace.settlement.forms import HouseholdsForm, PayeeForm, RuleForm
-from marketplace.settlement.models import Distribution, PayeeAccount, Payout
+from marketplace.settlement import journal, payouts, receipts, settlement_sheets, shares, statements
+from marketplace.settlement.forms import FapiaoRecordForm, HouseholdsForm, PayeeForm, RuleForm
+from marketplace.settlement.models import Distribution, FapiaoRequest, PayeeAccount, Payout
 
 bp = Blueprint("settlement_sellers", __name__, url_prefix="/sellers/money")
 
@@ -39,7 +42,7 @@ def _page(*, payee_form=None, rule_form=None, households_form=None, status=200):
     return render_template(
         "settlement/seller_money.html", balance_fen=journal.balance(db.session, journal.seller(org_id)),
         undistributed_fen=journal.balance(db.session, journal.cooperative(org_id)),
-        months=statements.months_with_entries(db.session, org_id), payouts=rows, distributed=distributed,
+        statements=statements.statements_of(db.session, org_id), payouts=rows, distributed=distributed,
         payee=payee, rule=rule, households=households, payee_form=payee_form, rule_form=rule_form,
         households_form=households_form, button=EmptyForm()), status
 
@@ -90,14 +93,55 @@ def households():
 @bp.get("/statements/<period>")
 @role_required("seller")
 def statement(period: str):
-    """``period`` is a month, ``YYYY-MM``."""
-    year, _dash, month = period.partition("-")
-    if not (len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()
-            and 2000 <= int(year) <= 2100 and 1 <= int(month) <= 12):
+    """``period`` is the statement's first day, ``YYYY-MM-DD`` (``YYYY-MM``: the first of the month)."""
+    day = statements.parse_start(period)
+    sheet = statements.statement_starting(db.session, current_user.organisation_id, day) if day else None
+    if sheet is None:
         raise NotFound(_("Not found."))
-    year, month = int(year), int(month)
-    sheet = statements.statement(db.session, current_user.organisation_id, year, month)
-    return render_template("settlement/statement.html", sheet=sheet)
+    return render_template("settlement/statement.html", sheet=sheet, organisation=None,
+                           back=url_for("settlement_sellers.money"))
+
+
+# --- fapiao ---------------------------------------------------------------------------------------------
+
+def _fapiao_page(forms=None, status=200):
+    org_id = current_user.organisation_id
+    rows = db.session.scalars(sa.select(FapiaoRequest).where(receipts.sold_by(org_id))
+                              .options(so.joinedload(FapiaoRequest.issuer))
+                              .order_by(FapiaoRequest.status.desc(), FapiaoRequest.id.desc()).limit(300)).all()
+    own = {r.id for r in rows if receipts.may_record(db.session, r, current_user)}
+    forms = forms or {}
+    return render_template("settlement/seller_fapiao.html", rows=rows, own=own,
+                           forms={r.id: forms.get(r.id) or FapiaoRecordForm(prefix=f"f{r.id}") for r in rows}), status
+
+
+@bp.get("/fapiao")
+@role_required("seller")
+def fapiao():
+    """The fapiao requested for the cooperative's sales: it records those of orders whose credits are all its own
+    (an order with credits of several cooperatives is issued by the platform; its status shows here too)."""
+    return _fapiao_page()
+
+
+@bp.post("/fapiao/<int:request_id>")
+@role_required("seller")
+def record_fapiao(request_id: int):
+    row = receipts.seller_request(db.session, request_id, current_user.organisation_id)
+    form = FapiaoRecordForm(prefix=f"f{row.id}")
+    if form.validate_on_submit():
+        try:
+            receipts.record_fapiao(db.session, row, actor=current_user, number=form.number.data,
+                                   issued_on=form.issued_on.data, pdf=form.pdf.data.read(upload_limit_bytes() + 1))
+            db.session.commit()
+            flash(_("Fapiao recorded."), "success")
+            return redirect(url_for("settlement_sellers.fapiao"))
+        except Forbidden:
+            db.session.rollback()
+            raise
+        except DomainError as exc:
+            db.session.rollback()
+            form_error(form, exc)
+    return _fapiao_page({row.id: form}, status=422)
 
 
 @bp.post("/payouts/<int:payout_id>/distribute")
