@@ -190,3 +190,19 @@ def test_money_close_statements_closes_the_ended_periods_and_money_check_agrees(
     again = runner.invoke(args=["money", "close-statements"])
     assert again.exit_code == 0 and "statements closed now: 0" in again.output
     assert runner.invoke(args=["money", "check"]).exit_code == 0
+
+
+def test_beat_closes_the_ended_periods_hourly_and_a_repeat_writes_nothing(app, factory):
+    from workers.schedule import BEAT_SCHEDULE
+    from workers.tasks.settlement import close_statements
+
+    assert BEAT_SCHEDULE["close-statements"]["task"] == "tanhui.close_statements"
+    seller = factory.user("seller")
+    with app.app_context():
+        _move(db.session, seller.organisation_id, _at(2026, 1, 10), 1_000)
+        db.session.commit()
+        assert close_statements.apply().get() >= 1  # the task's body, run here; beat runs it every hour
+        closed = db.session.scalar(sa.select(sa.func.count()).select_from(StatementRecord))
+        assert close_statements.apply().get() == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(StatementRecord)) == closed
+        assert money_check.check_invariants(db.session) == []

@@ -17,4 +17,6 @@ BEAT_SCHEDULE = {
     "purge-idempotency-keys": {"task": "tanhui.purge_idempotency_keys", "schedule": timedelta(days=1)},
     # Events' neutralisation deadlines: reminders at 90/30/7 days while coverage < 100 %, then overdue.
     "neutrality-reminders": {"task": "tanhui.neutrality_reminders", "schedule": timedelta(hours=6)},
+    # Cooperatives' statements: each period (STATEMENT_PERIOD) is closed once it has been over for an hour.
+    "close-statements": {"task": "tanhui.close_statements", "schedule": timedelta(hours=1)},
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 from marketplace.extensions import db
 
@@ -19,7 +19,11 @@ def celery_init_app(app: Flask) -> Celery:
         flask_app = app
 
         def __call__(self, *args, **kwargs):
-            with app.app_context():
+            # In a worker there is no application yet: the one this Celery app was made for. Called inside an
+            # application (eagerly, or `.apply()` in a test), a fresh context of that one: the Celery app set as
+            # default is the last one created, which in a process holding several is not always the caller's.
+            target = current_app._get_current_object() if has_app_context() else app
+            with target.app_context():
                 try:
                     return self.run(*args, **kwargs)
                 finally:
