@@ -113,8 +113,9 @@ def summary(session: so.Session, plan: NeutralityPlan, *, detail: bool = False) 
         data["reductions"] = [{"category": r.category, "description": r.description,
                                "estimated_tco2e": format_tonnes(r.estimated_units) if r.estimated_units else None}
                               for r in reductions(session, plan.event_id)]
-        rows = session.execute(sa.select(Certificate, Order.purpose).join(Order, Order.id == Certificate.order_id)
+        rows = session.execute(sa.select(Certificate, Order.purpose, Order.event_id, Order.period_start,
+                                         Order.period_end).join(Order, Order.id == Certificate.order_id)
                                .where(Order.id.in_(coverage_of.counted_orders(plan.event_id)))
                                .order_by(Certificate.number)).all()
-        data["retirements"] = [public_retirements.row(certificate, purpose) for certificate, purpose in rows]
+        data["retirements"] = [public_retirements.row(*values) for values in rows]
     return data

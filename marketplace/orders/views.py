@@ -90,7 +90,9 @@ def _order_request(form: OrderForm) -> orders.OrderRequest:
         event_id=int(form.event_id.data) if form.event_id.data else None,
         listing_id=int(form.listing_id.data) if form.listing_id.data else None,
         prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
-        purpose=form.purpose.data or None, eligible_only=bool(form.eligible_only.data))
+        purpose=form.purpose.data or None, eligible_only=bool(form.eligible_only.data),
+        period_start=(form.period_start.data or "").strip() or None,
+        period_end=(form.period_end.data or "").strip() or None)
 
 
 def _next_page(order: Order) -> str:
@@ -117,6 +119,8 @@ def new():
         if request.args.get("purpose") in RETIREMENT_PURPOSES:
             form.purpose.data = request.args["purpose"]
         form.eligible_only.data = request.args.get("eligible") == "1"
+        form.period_start.data = request.args.get("period_start", "")[:10]
+        form.period_end.data = request.args.get("period_end", "")[:10]
         if request.args.get("payment_method") in ("card", "bank_transfer"):
             form.payment_method.data = request.args["payment_method"]
         form.beneficiary.data = request.args.get("beneficiary", "")[:200] or current_user.organisation.name
@@ -162,7 +166,11 @@ def new():
 def index():
     rows = db.session.scalars(scoped_select(Order, current_user, bureau_sees_all=False)
                               .order_by(Order.id.desc()).limit(500)).all()
-    return render_template("orders/index.html", rows=rows)
+    event_ids = {o.event_id for o in rows if o.event_id}
+    event_names = dict(db.session.execute(
+        scoped_select(Event, current_user, bureau_sees_all=False).with_only_columns(Event.id, Event.name)
+        .where(Event.id.in_(event_ids))).all()) if event_ids else {}
+    return render_template("orders/index.html", rows=rows, event_names=event_names)
 
 
 def _certificate_number(order: Order) -> str | None:
@@ -174,7 +182,9 @@ def _certificate_number(order: Order) -> str | None:
 def detail(order_id: int):
     order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
     history = order_payments.order_history(db.session, order.id)
-    return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
+    event = get_scoped(db.session, Event, order.event_id, current_user, bureau_sees_all=False) if order.event_id else None
+    return render_template("orders/detail.html", order=order, history=history, event=event,
+                           certificate_number=_certificate_number(order),
                            action_form=EmptyForm(), order_again_url=_order_again_url(order))
 
 
@@ -184,7 +194,9 @@ def _order_again_url(order: Order) -> str | None:
         return None
     single = {line.listing_id for line in order.lines}
     args = {"payment_method": order.payment_method, "beneficiary": order.beneficiary,
-            "retirement_reason": order.retirement_reason}
+            "retirement_reason": order.retirement_reason, "purpose": order.purpose}
+    if order.period_start and order.period_end:
+        args["period_start"], args["period_end"] = order.period_start.isoformat(), order.period_end.isoformat()
     if order.event_id:  # the event's footprint as it is now
         args["event_id"] = order.event_id
     else:
