@@ -134,6 +134,8 @@ def new():
         try:
             wanted = _order_request(form)
             if request.form.get("confirm") != "1":
+                # Refused at the review already, not only when confirming: the period as given must hold.
+                orders.period_for(db.session, wanted.period_start, wanted.period_end, wanted.event_id)
                 units = orders.units_for(db.session, current_user, event_id=wanted.event_id, quantity=wanted.quantity,
                                          quantity_field="quantity")
                 quote = orders.quote(db.session, units=units, listing_id=wanted.listing_id,
