@@ -10,6 +10,7 @@ import sqlalchemy.orm as so
 
 from marketplace.core.db import UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.footprint.models import Event
 from marketplace.registry.models import CreditBatch, Listing, Project
 
 ORDER_STATUSES = ("pending_payment", "paid", "retiring", "completed", "cancelled", "expired", "refunded")
@@ -77,6 +78,8 @@ class Order(db.Model):
     notified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     buyer: so.Mapped[Organisation] = so.relationship()  # noqa: F821
+    #: the event neutralised (the buyer's own: an order's event is its organisation's)
+    event: so.Mapped[Event | None] = so.relationship()
     lines: so.Mapped[list[OrderLine]] = so.relationship(back_populates="order", order_by="OrderLine.id")
 
     @classmethod

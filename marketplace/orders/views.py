@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -167,12 +168,8 @@ def new():
 @role_required("buyer")
 def index():
     rows = db.session.scalars(scoped_select(Order, current_user, bureau_sees_all=False)
-                              .order_by(Order.id.desc()).limit(500)).all()
-    event_ids = {o.event_id for o in rows if o.event_id}
-    event_names = dict(db.session.execute(
-        scoped_select(Event, current_user, bureau_sees_all=False).with_only_columns(Event.id, Event.name)
-        .where(Event.id.in_(event_ids))).all()) if event_ids else {}
-    return render_template("orders/index.html", rows=rows, event_names=event_names)
+                              .options(so.joinedload(Order.event)).order_by(Order.id.desc()).limit(500)).all()
+    return render_template("orders/index.html", rows=rows)
 
 
 def _certificate_number(order: Order) -> str | None:
@@ -182,10 +179,10 @@ def _certificate_number(order: Order) -> str | None:
 @bp.get("/<int:order_id>")
 @role_required("buyer")
 def detail(order_id: int):
-    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False,
+                       options=[ORDER_LINES_SHOWN, so.joinedload(Order.event)])
     history = order_payments.order_history(db.session, order.id)
-    event = get_scoped(db.session, Event, order.event_id, current_user, bureau_sees_all=False) if order.event_id else None
-    return render_template("orders/detail.html", order=order, history=history, event=event,
+    return render_template("orders/detail.html", order=order, history=history,
                            certificate_number=_certificate_number(order),
                            action_form=EmptyForm(), order_again_url=_order_again_url(order))
 
