@@ -370,3 +370,23 @@ def test_the_api_document_describes_the_period(app, client):
     assert {"period_start", "period_end", "event_id"} <= set(schemas["PublicCertificate"]["properties"])
     parameters = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/public/retirements"]["get"]["parameters"]
     assert {"period_from", "period_to", "event_id"} <= {p["name"] for p in parameters}
+
+
+def test_the_command_prints_the_period_and_refuses_a_file_whose_period_was_edited(app, factory, runner, tmp_path):
+    buyer = factory.user("buyer")
+    listing = factory.listing()
+    event_id = _event(app, buyer)
+    number = _complete(app, _place(app, buyer, listing.id, event_id=event_id))
+    _facts, _signature, pdf, _keys = _certificate(app, number)
+    genuine = tmp_path / "genuine.pdf"
+    genuine.write_bytes(pdf)
+    result = runner.invoke(args=["certificates", "verify", str(genuine)])
+    assert result.exit_code == 0 and "VALID" in result.output, result.output
+    assert "period: 2026-10-30 to 2026-11-01" in result.output and f"(id {event_id})" in result.output
+
+    signed = b'"period":{"end":"2026-11-01","start":"2026-10-30"}'
+    assert pdf.count(signed) == 1
+    edited = tmp_path / "edited.pdf"
+    edited.write_bytes(pdf.replace(signed, b'"period":{"end":"2026-12-31","start":"2026-10-30"}'))
+    result = runner.invoke(args=["certificates", "verify", str(edited)])
+    assert result.exit_code == 1 and "INVALID" in result.output
