@@ -82,6 +82,8 @@ def test_the_storys_retirements_cover_their_events_days(app, client):
     found = client.get("/api/v1/public/retirements", query_string={"period_from": "2026-10-31",
                                                                    "period_to": "2026-10-31"}).get_json()["items"]
     assert [row["event"] for row in found] == ["第十届“智汇丽水”人才科技峰会"]
+    disclosed = client.get(f"/api/v1/public/events/{found[0]['event_id']}").get_json()["retirements"]
+    assert {(r["period_start"], r["period_end"]) for r in disclosed} == {("2026-10-30", "2026-11-01")}
 
 
 def test_a_neutralised_event_can_no_longer_change(app):
