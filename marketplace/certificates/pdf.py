@@ -12,6 +12,8 @@ record cannot lend its signature to an edited page.
 
 The drawing is therefore part of the format: a change to ``render_pages`` that moves any text must come
 with a new ``FORMAT`` (and the old drawing kept for the old one), or earlier certificates stop verifying.
+The rows of the optional facts (purpose, the period covered, the event's id) are drawn only when the facts
+carry them, so a certificate signed before they existed is drawn exactly as it was.
 
 Files live in ``instance/certificates/<number>.pdf`` (never under the web root) and are written to a
 temporary file and renamed, so a killed worker never leaves half a PDF. A PDF is derived data: if it
