@@ -64,6 +64,28 @@ def test_the_public_retirement_registry_searches_the_story(app, client):
     assert client.get(f"/api/v1/public/certificates/{number}").get_json()["valid"] is True
 
 
+def test_the_storys_retirements_cover_their_events_days(app, client):
+    """Each story order covers its event's days (the summit: 30 Oct – 1 Nov 2026), signed on its certificate,
+    and the registry's period filter finds the summit alone on 31 October."""
+    from marketplace.demo.events import DEMO_EVENTS
+
+    with app.app_context():
+        demo.seed_demo(db.session)
+    days = {spec.name: (spec.starts_on.isoformat(), spec.ends_on.isoformat()) for spec in DEMO_EVENTS}
+    rows = client.get("/api/v1/public/retirements").get_json()["items"]
+    assert {row["event"]: (row["period_start"], row["period_end"]) for row in rows} == days
+    assert days["第十届“智汇丽水”人才科技峰会"] == ("2026-10-30", "2026-11-01")
+    for row in rows:
+        facts = client.get(f"/api/v1/public/certificates/{row['certificate_number']}").get_json()["facts"]
+        assert facts["period"] == {"start": row["period_start"], "end": row["period_end"]}
+        assert facts["event_id"] == row["event_id"] and facts["purpose"] == "event"
+    found = client.get("/api/v1/public/retirements", query_string={"period_from": "2026-10-31",
+                                                                   "period_to": "2026-10-31"}).get_json()["items"]
+    assert [row["event"] for row in found] == ["第十届“智汇丽水”人才科技峰会"]
+    disclosed = client.get(f"/api/v1/public/events/{found[0]['event_id']}").get_json()["retirements"]
+    assert {(r["period_start"], r["period_end"]) for r in disclosed} == {("2026-10-30", "2026-11-01")}
+
+
 def test_a_neutralised_event_can_no_longer_change(app):
     from marketplace.accounts.models import User
     from marketplace.core.errors import InvalidTransition

@@ -479,3 +479,40 @@ def test_0021_gives_lines_their_source_and_plans_their_versions_by_source(make_a
             assert not sa.inspect(conn).has_table("reduction_evidence")
         upgrade()
         db.engine.dispose()
+
+
+def test_orders_for_an_event_get_its_days_as_their_period_in_0022(make_app, empty_database_url):
+    """0022 gives an order for an event the event's days as the period it covers; other orders none. The
+    database then refuses a period with one day, or ending before it starts; the downgrade drops it."""
+    migrated = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    order = ("INSERT INTO orders (buyer_organisation_id, created_by_id, event_id, quantity_units, amount_cny,"
+             " beneficiary, retirement_reason, payment_method, status, refund_status, created_at, updated_at)"
+             " VALUES (1, 1, :event, 10000, 30.00, '甲', '测试', 'card', 'completed', 'none', CURRENT_TIMESTAMP,"
+             " CURRENT_TIMESTAMP)")
+    with migrated.app_context():
+        upgrade(revision="0020")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO organisations (kind, name, credit_code, created_at)"
+                " VALUES ('buyer', '峰会组委会', '11331100MB1234567X', CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO users (organisation_id, email, display_name, password_hash, locale, active, created_at)"
+                " VALUES (1, 'b@example.org', '', 'x', 'zh_CN', true, CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(
+                "INSERT INTO events (organisation_id, name, starts_on, ends_on, location, organiser, boundary,"
+                " created_at) VALUES (1, '峰会', '2026-10-30', '2026-11-01', '丽水', '', '', CURRENT_TIMESTAMP)"))
+            conn.execute(sa.text(order), {"event": 1})
+            conn.execute(sa.text(order), {"event": None})
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT period_start, period_end FROM orders ORDER BY id")).all()
+        assert [tuple(str(day) if day else None for day in row) for row in rows] == [
+            ("2026-10-30", "2026-11-01"), (None, None)]
+        for start, end in (("2026-11-01", None), ("2026-11-02", "2026-11-01")):
+            with db.engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+                conn.execute(sa.text("UPDATE orders SET period_start = :start, period_end = :end WHERE id = 2"),
+                             {"start": start, "end": end})
+        downgrade(revision="0020")
+        with db.engine.connect() as conn:
+            assert "period_start" not in {c["name"] for c in sa.inspect(conn).get_columns("orders")}
+        db.engine.dispose()

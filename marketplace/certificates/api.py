@@ -7,6 +7,7 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
+from marketplace.certificates import public_retirements
 from marketplace.certificates.models import Certificate, SigningKey
 from marketplace.certificates.pdf import verify_url_for
 from marketplace.certificates.service import find_certificate, verify_certificate_record
@@ -43,6 +44,15 @@ class PublicCertificateSchema(ma.Schema):
     key_id = ma.fields.String()
     algorithm = ma.fields.String()
     verify_url = ma.fields.String()
+    # The retirement's attribution, as the public registry shows it: the signed facts, or for a certificate
+    # signed before its facts carried one of them, the order's value.
+    purpose = ma.fields.String(allow_none=True, metadata={"description": "what the retirement is for"})
+    event = ma.fields.String(allow_none=True, metadata={"description": "the neutralised event's name, if any"})
+    event_id = ma.fields.Integer(allow_none=True, metadata={"description": "the event's id, if any"})
+    period_start = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-10-30", "description": "first day of the period the retirement covers"})
+    period_end = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-11-01", "description": "last day of the period covered (inclusive)"})
 
 
 class OwnerCertificateSchema(PublicCertificateSchema):
@@ -55,7 +65,9 @@ def _public(number: str) -> dict:
     result = verify_certificate_record(db.session, number)
     if not result["found"]:
         raise NotFound(_("No certificate has this number."))
-    return {**result, "reason": str(result["reason"]), "verify_url": verify_url_for(result["number"])}
+    certificate = find_certificate(db.session, result["number"])
+    return {**result, "reason": str(result["reason"]), "verify_url": verify_url_for(result["number"]),
+            **public_retirements.certificate_attribution(db.session, certificate)}
 
 
 @blp.route("/public/keys")

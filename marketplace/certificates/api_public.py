@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 
 from marketplace.certificates import public_retirements as registry
 from marketplace.core.api import Blueprint
+from marketplace.core.api_fields import Id
 from marketplace.core.dates import FIRST_DAY, LAST_DAY
 from marketplace.extensions import db
 from marketplace.orders.models import RETIREMENT_PURPOSES
@@ -25,6 +27,19 @@ class RetirementQuery(ma.Schema):
     purpose = ma.fields.String(load_default="", validate=ma.validate.OneOf(("", *RETIREMENT_PURPOSES)),
                                metadata={"description": "event | zero_carbon_org | ecological_compensation | "
                                                         "voluntary | other"})
+    period_from = ma.fields.Date(load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                                 metadata={"description": "the period covered overlaps this day or later days"})
+    period_to = ma.fields.Date(load_default=None, validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY),
+                               metadata={"description": "the period covered overlaps this day or earlier days "
+                                                        "(with period_from: overlaps [period_from, period_to]; "
+                                                        "retirements without a period never match)"})
+    event_id = Id(load_default=None, metadata={"description": "retirements for this event"})
+
+    @ma.validates_schema
+    def _period_in_order(self, data, **_kwargs):
+        if data.get("period_from") and data.get("period_to") and data["period_to"] < data["period_from"]:
+            raise ma.ValidationError(_l("The period cannot end before it starts."), "period_to")
+
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=100000))
     per_page = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=registry.MAX_PER_PAGE))
 
@@ -41,7 +56,12 @@ class RetirementOut(ma.Schema):
     certificate_number = ma.fields.String()
     beneficiary = ma.fields.String()
     buyer = ma.fields.String()
-    event = ma.fields.String(allow_none=True)
+    event = ma.fields.String(allow_none=True, metadata={"description": "the neutralised event's name, if any"})
+    event_id = ma.fields.Integer(allow_none=True, metadata={"description": "the event's id, if any"})
+    period_start = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-10-30", "description": "first day of the period the retirement covers"})
+    period_end = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-11-01", "description": "last day of the period covered (inclusive)"})
     quantity_tonnes = ma.fields.String()
     retirement_reason = ma.fields.String()
     purpose = ma.fields.String(allow_none=True, metadata={"description": "what the retirement is for"})
@@ -66,6 +86,7 @@ def retirements(args):
     """Every retirement, newest first, with its certificate number and serial ranges."""
     filters = registry.Filters(beneficiary=args["beneficiary"], buyer=args["buyer"], project=args["project"],
                                village=args["village"], date_from=args["date_from"], date_to=args["date_to"],
-                               purpose=args["purpose"])
+                               purpose=args["purpose"], period_from=args["period_from"],
+                               period_to=args["period_to"], event_id=args["event_id"])
     items, total = registry.search(db.session, filters, page=args["page"], per_page=args["per_page"])
     return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}

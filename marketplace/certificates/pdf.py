@@ -12,6 +12,8 @@ record cannot lend its signature to an edited page.
 
 The drawing is therefore part of the format: a change to ``render_pages`` that moves any text must come
 with a new ``FORMAT`` (and the old drawing kept for the old one), or earlier certificates stop verifying.
+The rows of the optional facts (purpose, the period covered, the event's id) are drawn only when the facts
+carry them, so a certificate signed before they existed is drawn exactly as it was.
 
 Files live in ``instance/certificates/<number>.pdf`` (never under the web root) and are written to a
 temporary file and renamed, so a killed worker never leaves half a PDF. A PDF is derived data: if it
@@ -121,6 +123,22 @@ def _batch_lines(batch: dict) -> str:
         for start, end in batch["ranges"])])
 
 
+def _event_cell(facts: dict) -> str:
+    """The event's name, and its id when the facts carry one (certificates signed before did not: their
+    row is drawn exactly as it was)."""
+    if not facts.get("event"):
+        return "—"
+    if "event_id" not in facts:
+        return escape(facts["event"])
+    return f"{escape(facts['event'])}<br/>活动编号 Event ID: {int(facts['event_id'])}"
+
+
+def _period_cell(period: dict) -> str:
+    """The days the retirement covers, both included."""
+    return (f"{escape(period['start'])} 至 {escape(period['end'])}（含首尾两日）<br/>"
+            f"{escape(period['start'])} to {escape(period['end'])}, both days included")
+
+
 def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
     """The certificate's pages as PDF bytes (no attachment yet)."""
     font = cjk_font()
@@ -149,9 +167,10 @@ def render_pages(facts: dict, signature: str, verify_url: str) -> bytes:
     rows = [
         row("受益方", "Beneficiary", e(facts["beneficiary"])),
         row("购买方", "Buyer", f"{e(buyer['name'])}<br/>统一社会信用代码 Credit code: {e(buyer['credit_code'])}"),
-        row("活动", "Event", e(facts["event"]) if facts.get("event") else "—"),
+        row("活动", "Event", _event_cell(facts)),
         row("注销数量", "Quantity retired", f"{e(facts['quantity_tonnes'])} tCO2e"),
         *([row("注销用途", "Purpose", PURPOSES.get(facts["purpose"], e(facts["purpose"])))] if facts.get("purpose") else []),
+        *([row("覆盖期间", "Period covered", _period_cell(facts["period"]))] if facts.get("period") else []),
         row("注销原因", "Retirement reason", e(facts["retirement_reason"])),
         row("注销时间", "Retired at", _local(facts["retired_at"])),
         row("签发时间", "Issued at", _local(facts["issued_at"])),
@@ -369,7 +388,12 @@ def signed_facts_lines(facts: dict) -> list[str]:
     """The signed facts as lines for people (the command line prints them after a verification)."""
     lines = [f"number: {facts.get('number')}", f"beneficiary: {facts.get('beneficiary')}",
              f"buyer: {(facts.get('buyer') or {}).get('name')} ({(facts.get('buyer') or {}).get('credit_code')})",
-             f"event: {facts.get('event') or '-'}", f"quantity: {facts.get('quantity_tonnes')} tCO2e",
+             f"event: {facts.get('event') or '-'}"
+             + (f" (id {facts['event_id']})" if facts.get("event_id") is not None else ""),
+             f"quantity: {facts.get('quantity_tonnes')} tCO2e",
+             *([f"purpose: {facts['purpose']}"] if facts.get("purpose") else []),
+             *([f"period: {(facts['period'] or {}).get('start')} to {(facts['period'] or {}).get('end')}"]
+               if isinstance(facts.get("period"), dict) else []),
              f"retirement reason: {facts.get('retirement_reason')}", f"retired at: {facts.get('retired_at')}",
              f"issued at: {facts.get('issued_at')}", f"key: {facts.get('key_id')}"]
     for project in facts.get("projects") or []:

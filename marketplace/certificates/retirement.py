@@ -83,7 +83,9 @@ def facts_for(session: so.Session, order: Order) -> dict:
     return certificates.certificate_facts(
         beneficiary=order.beneficiary, buyer=order.buyer, event_name=event_name,
         quantity_units=sum(r.units for r in ranges), retirement_reason=order.retirement_reason,
-        retired_at=retired_at, projects=list(projects.values()), purpose=order.purpose)
+        retired_at=retired_at, projects=list(projects.values()), purpose=order.purpose,
+        event_id=order.event_id if event_name else None,
+        period=(order.period_start, order.period_end) if order.period_start and order.period_end else None)
 
 
 def generate_certificate(session: so.Session, order_id: int) -> str:

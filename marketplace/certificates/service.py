@@ -21,6 +21,12 @@ The service adds ``format``, ``number``, ``issued_at`` and ``key_id``, signs the
       "retirement_reason": "…",                        # the buyer's stated reason
       "purpose": "event",                              # optional (older certificates lack it): what the
                                                        # retirement is for, orders.models.RETIREMENT_PURPOSES
+      "event_id": 12,                                  # optional (older certificates lack it): the event's
+                                                       # id, only beside an event's name
+      "period": {"start": "2026-10-30", "end": "2026-11-01"},
+                                                       # optional (older certificates, and retirements
+                                                       # without one, lack it): the days the retirement
+                                                       # covers, inclusive, ISO dates
       "retired_at": "2026-11-25T08:30:00+00:00",       # when the units left circulation
       "projects": [{
           "name": "官埔垟村造林碳汇项目", "village": "官埔垟村", "township": "兰巨乡",
@@ -49,7 +55,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -66,6 +72,7 @@ from marketplace.certificates.signing import (
     sign_facts,
     verify_signature,
 )
+from marketplace.core.dates import within_calendar
 from marketplace.core.db import insert, max_length, utcnow
 from marketplace.core.errors import Conflict, NotFound, ValidationFailed
 from marketplace.core.i18n import platform_zone
@@ -100,7 +107,8 @@ NUMBER_PATTERN = re.compile(r"^TH-(?P<year>[0-9]{4})-(?P<seq>[0-9]{6,})$")
 CALLER_KEYS = frozenset({"beneficiary", "buyer", "event", "quantity_tonnes", "retirement_reason", "retired_at",
                          "projects"})
 #: Keys a caller may give; certificates signed before they existed lack them and still verify.
-CALLER_OPTIONAL_KEYS = frozenset({"purpose"})
+CALLER_OPTIONAL_KEYS = frozenset({"purpose", "event_id", "period"})
+PERIOD_KEYS = frozenset({"start", "end"})
 SERVICE_KEYS = frozenset({"format", "number", "issued_at", "key_id"})
 BUYER_KEYS = frozenset({"name", "credit_code"})
 PROJECT_KEYS = frozenset({"name", "village", "township", "county", "batches"})
@@ -117,11 +125,15 @@ class InvalidFacts(ValueError):
 
 def certificate_facts(*, beneficiary: str, buyer: Organisation, event_name: str | None, quantity_units: int,
                       retirement_reason: str, retired_at: datetime, projects: list[dict],
-                      purpose: str | None = None) -> dict:
+                      purpose: str | None = None, event_id: int | None = None,
+                      period: tuple[date, date] | None = None) -> dict:
     """The caller's part of the facts, formatted. ``projects`` as in the module docstring (ranges
-    as (start, end) pairs of ints, half-open)."""
+    as (start, end) pairs of ints, half-open); ``period`` the first and last day covered."""
     return {
         **({"purpose": purpose} if purpose else {}),
+        **({"event_id": int(event_id)} if event_id is not None and event_name else {}),
+        **({"period": {"start": period[0].isoformat(), "end": period[1].isoformat()}}
+           if period and period[0] and period[1] else {}),
         "beneficiary": beneficiary.strip(),
         "buyer": {"name": buyer.name, "credit_code": buyer.credit_code},
         "event": event_name.strip() if event_name else None,
@@ -164,6 +176,22 @@ def _keys(obj, required: frozenset, where: str, optional: frozenset = frozenset(
         raise InvalidFacts(f"{where}: missing {sorted(missing)}, unknown {sorted(unknown)}")
 
 
+def _check_period(period) -> None:
+    _keys(period, PERIOD_KEYS, "period")
+    days = []
+    for key in ("start", "end"):
+        value = period[key]
+        try:
+            day = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        except ValueError:
+            day = None
+        if day is None or not within_calendar(day):
+            raise InvalidFacts(f"period.{key} must be a day as YYYY-MM-DD within the calendar")
+        days.append(day)
+    if days[1] < days[0]:
+        raise InvalidFacts("period.end must not be before period.start")
+
+
 def quantity_units_of(facts: dict) -> int:
     text = facts.get("quantity_tonnes")
     if not isinstance(text, str) or not _QUANTITY.match(text):
@@ -182,6 +210,14 @@ def validate_facts(facts: dict) -> int:
     _text(facts["buyer"]["name"], "buyer.name", Organisation.name)
     _text(facts["buyer"]["credit_code"], "buyer.credit_code", Organisation.credit_code)
     _text(facts["event"], "event", Event.name, optional=True)
+    if "event_id" in facts:
+        event_id = facts["event_id"]
+        if not isinstance(event_id, int) or isinstance(event_id, bool) or event_id <= 0:
+            raise InvalidFacts("event_id must be a positive integer")
+        if facts["event"] is None:
+            raise InvalidFacts("event_id needs the event's name in event")
+    if "period" in facts:
+        _check_period(facts["period"])
     _text(facts["retirement_reason"], "retirement_reason", Order.retirement_reason)
     try:
         retired_at = datetime.fromisoformat(facts["retired_at"])

@@ -90,6 +90,7 @@ def _verify_page(number: str, revoke_form: RevokeForm | None = None, status: int
     is_bureau = current_user.is_authenticated and current_user.role == "bureau"
     return render_template(
         "certificates/verify.html", form=form, result=result, facts=facts, projects=_projects(facts),
+        attribution=retirements_registry.certificate_attribution(db.session, certificate),
         quantity=display_tonnes(quantity_units_of(facts)) if facts.get("quantity_tonnes") else "",
         retired_at=_when(facts.get("retired_at")), issued_at=_when(facts.get("issued_at")),
         revoked_at=local_time(certificate.revoked_at),
@@ -172,6 +173,12 @@ def public_pdf(number: str):
     return _send_pdf(certificate, cache="public, no-cache")  # revalidated: a revocation shows at once
 
 
+def _id_arg(name: str) -> int | None:
+    """A row id from the query string; anything else (like an unreadable date) is no filter."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and 0 < len(value) < 10 and int(value) > 0 else None
+
+
 def _page_arg() -> int:
     value = request.args.get("page", "")
     return int(value) if value.isdigit() and 0 < len(value) < 10 and int(value) > 0 else 1
@@ -191,7 +198,8 @@ def retirements():
         beneficiary=request.args.get("beneficiary", "")[:100], buyer=request.args.get("buyer", "")[:100],
         project=request.args.get("project", "")[:100], village=request.args.get("village", "")[:100],
         date_from=_date("from"), date_to=_date("to"),
-        purpose=request.args.get("purpose") if request.args.get("purpose") in RETIREMENT_PURPOSES else "")
+        purpose=request.args.get("purpose") if request.args.get("purpose") in RETIREMENT_PURPOSES else "",
+        period_from=_date("period_from"), period_to=_date("period_to"), event_id=_id_arg("event_id"))
     page = _page_arg()
     rows, total = retirements_registry.search(db.session, filters, page=page, per_page=20)
     return render_template("certificates/retirements.html", rows=rows, total=total, page=page, per_page=20,

@@ -79,6 +79,8 @@ class RetiredOut(ma.Schema):
     certificate_number = ma.fields.String()
     beneficiary = ma.fields.String()
     purpose = ma.fields.String(allow_none=True)
+    period_start = ma.fields.String(allow_none=True, metadata={"format": "date"})
+    period_end = ma.fields.String(allow_none=True, metadata={"format": "date"})
     quantity_tonnes = ma.fields.String()
     projects = ma.fields.List(ma.fields.String())
     villages = ma.fields.List(ma.fields.String())

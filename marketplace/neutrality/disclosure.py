@@ -130,8 +130,9 @@ def summary(session: so.Session, plan: NeutralityPlan, *, detail: bool = False) 
     }
     if detail:
         data["reductions"] = [reduction_row(r) for r in reductions(session, plan.event_id)]
-        rows = session.execute(sa.select(Certificate, Order.purpose).join(Order, Order.id == Certificate.order_id)
+        rows = session.execute(sa.select(Certificate, Order.purpose, Order.event_id, Order.period_start,
+                                         Order.period_end).join(Order, Order.id == Certificate.order_id)
                                .where(Order.id.in_(coverage_of.counted_orders(plan.event_id)))
                                .order_by(Certificate.number)).all()
-        data["retirements"] = [public_retirements.row(certificate, purpose) for certificate, purpose in rows]
+        data["retirements"] = [public_retirements.row(*values) for values in rows]
     return data

@@ -10,6 +10,7 @@ from marketplace.core import api_idempotency as idempotency
 from marketplace.core.access import get_scoped
 from marketplace.core.api import Blueprint
 from marketplace.core.api_fields import Id
+from marketplace.core.dates import FIRST_DAY, LAST_DAY
 from marketplace.core.db import reload
 from marketplace.core.errors import InsufficientCredits
 from marketplace.core.idempotency import act_once
@@ -31,6 +32,8 @@ def order_json(order: Order, *, new: bool = False, places: dict[int, tuple[str, 
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
         "amount_cny": format_cny(order.amount_cny), "event_id": order.event_id, "beneficiary": order.beneficiary,
         "retirement_reason": order.retirement_reason, "purpose": order.purpose,
+        "period_start": order.period_start.isoformat() if order.period_start else None,
+        "period_end": order.period_end.isoformat() if order.period_end else None,
         "payment_method": order.payment_method,
         "reserved_until": order.reserved_until.isoformat() if order.reserved_until else None,
         "created_at": order.created_at.isoformat(), "refund_status": order.refund_status,
@@ -95,6 +98,10 @@ class OrderOut(ma.Schema):
     beneficiary = ma.fields.String()
     retirement_reason = ma.fields.String()
     purpose = ma.fields.String(metadata=PURPOSE_FIELD)
+    period_start = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-10-30", "description": "first day of the period the retirement covers"})
+    period_end = ma.fields.String(allow_none=True, metadata={
+        "format": "date", "example": "2026-11-01", "description": "last day of the period (inclusive)"})
     payment_method = ma.fields.String()
     reserved_until = ma.fields.String(allow_none=True)
     created_at = ma.fields.String()
@@ -117,6 +124,11 @@ class OrderIn(ma.Schema):
     retirement_reason = ma.fields.String(required=True)
     purpose = ma.fields.String(validate=ma.validate.OneOf(RETIREMENT_PURPOSES), metadata={
         **PURPOSE_FIELD, "description": PURPOSE_FIELD["description"] + "; default: event with event_id, else voluntary"})
+    period_start = ma.fields.Date(validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY), metadata={
+        "example": "2026-10-30", "description": "first day of the period the retirement covers (with period_end, "
+                                               "or neither: an order for an event covers the event's days)"})
+    period_end = ma.fields.Date(validate=ma.validate.Range(min=FIRST_DAY, max=LAST_DAY), metadata={
+        "example": "2026-11-01", "description": "last day of the period, inclusive; not before period_start"})
 
 
 class ReferenceIn(ma.Schema):
@@ -150,7 +162,8 @@ def create_order(data):
         retirement_reason=data["retirement_reason"], quantity=data.get("quantity_tonnes"),
         event_id=data.get("event_id"), listing_id=data.get("listing_id"),
         prefer_county_id=data.get("prefer_county_id"), purpose=data.get("purpose"),
-        eligible_only=data["eligible_only"])
+        eligible_only=data["eligible_only"], period_start=data.get("period_start"),
+        period_end=data.get("period_end"))
     # A new key is the common case, and the order's unique key finds a used one: no lookup first.
     outcome = act_once(
         db.session, look_first=False,

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import DateInput
 
 from marketplace.core.db import max_length
 from marketplace.orders.models import Order
@@ -27,6 +28,11 @@ class OrderForm(FlaskForm):
         ("event", _l("Large-event carbon neutrality")), ("zero_carbon_org", _l("Zero-carbon organisation")),
         ("ecological_compensation", _l("Ecological damage compensation")), ("voluntary", _l("Voluntary offsetting")),
         ("other", _l("Other purpose"))], validators=[Optional()])
+    # Text fields: the service reads the days (one set of messages for the form and the API).
+    period_start = StringField(_l("Period covered: first day (optional)"), widget=DateInput(),
+                               validators=[Optional(), Length(max=10)])
+    period_end = StringField(_l("Period covered: last day (optional)"), widget=DateInput(),
+                             validators=[Optional(), Length(max=10)])
     retirement_reason = TextAreaField(_l("Retirement reason (printed on the certificate)"),
                                       validators=[DataRequired(), Length(max=max_length(Order.retirement_reason))])
     request_token = HiddenField()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -10,6 +10,7 @@ import sqlalchemy.orm as so
 
 from marketplace.core.db import UTCDateTime, utcnow
 from marketplace.extensions import db
+from marketplace.footprint.models import Event
 from marketplace.registry.models import CreditBatch, Listing, Project
 
 ORDER_STATUSES = ("pending_payment", "paid", "retiring", "completed", "cancelled", "expired", "refunded")
@@ -17,6 +18,11 @@ PAYMENT_METHODS = ("card", "bank_transfer")
 REFUND_STATUSES = ("none", "pending", "done")
 #: What a retirement is for (DESIGN §3): 大型活动碳中和, 零碳机构, 生态损害赔偿, 自愿抵消, other.
 RETIREMENT_PURPOSES = ("event", "zero_carbon_org", "ecological_compensation", "voluntary", "other")
+
+
+#: The period a retirement covers: both days or neither, the end not before the start.
+PERIOD_CHECK = ("(period_start IS NULL AND period_end IS NULL) OR "
+                "(period_start IS NOT NULL AND period_end IS NOT NULL AND period_end >= period_start)")
 
 
 def _in(column: str, values) -> str:
@@ -30,6 +36,7 @@ class Order(db.Model):
         sa.CheckConstraint(_in("payment_method", PAYMENT_METHODS), name="payment_method"),
         sa.CheckConstraint(_in("refund_status", REFUND_STATUSES), name="refund_status"),
         sa.CheckConstraint(_in("purpose", RETIREMENT_PURPOSES), name="purpose"),
+        sa.CheckConstraint(PERIOD_CHECK, name="period"),
         sa.CheckConstraint("quantity_units > 0", name="quantity_positive"),
         sa.CheckConstraint("amount_cny > 0", name="amount_positive"),
         # One order per idempotency key and buyer: the same POST repeated returns the same order.
@@ -49,6 +56,10 @@ class Order(db.Model):
     retirement_reason: so.Mapped[str] = so.mapped_column(sa.String(500))
     #: what the retirement is for (RETIREMENT_PURPOSES); printed on the certificate and published
     purpose: so.Mapped[str] = so.mapped_column(sa.String(32), default="voluntary", server_default="voluntary")
+    #: the period the retirement covers (first and last day, inclusive), or neither; an order for an event
+    #: covers the event's days unless the buyer says otherwise. Printed on the certificate and published.
+    period_start: so.Mapped[date | None] = so.mapped_column(sa.Date)
+    period_end: so.Mapped[date | None] = so.mapped_column(sa.Date)
     payment_method: so.Mapped[str] = so.mapped_column(sa.String(16))
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending_payment", index=True)
     reserved_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -67,6 +78,8 @@ class Order(db.Model):
     notified_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     buyer: so.Mapped[Organisation] = so.relationship()  # noqa: F821
+    #: the event neutralised (the buyer's own: an order's event is its organisation's)
+    event: so.Mapped[Event | None] = so.relationship()
     lines: so.Mapped[list[OrderLine]] = so.relationship(back_populates="order", order_by="OrderLine.id")
 
     @classmethod

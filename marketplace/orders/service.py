@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -22,11 +22,13 @@ from sqlalchemy.exc import OperationalError
 
 from marketplace.accounts.models import User
 from marketplace.core import outbox
+from marketplace.core.dates import FIRST_DAY, LAST_DAY, within_calendar
 from marketplace.core.db import max_length, utcnow
 from marketplace.core.errors import Forbidden, InsufficientCredits, InvalidTransition, ValidationFailed
 from marketplace.core.quantities import amount_for, display_tonnes, parse_tonnes
 from marketplace.core.signals import ask
 from marketplace.footprint import service as footprint
+from marketplace.footprint.models import Event
 from marketplace.orders import history as notes
 from marketplace.orders.models import PAYMENT_METHODS, RETIREMENT_PURPOSES, Order, OrderLine, OrderTransition
 from marketplace.orders.signals import certificate_number_wanted, order_completed, order_paid, order_refunded
@@ -203,8 +205,8 @@ _INSERT_ORDER = sa.insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_LINES = sa.insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
 _INSERT_TRANSITION = sa.insert(_TRANSITIONS)
 _ORDER_KEYS = ("buyer_organisation_id", "created_by_id", "event_id", "quantity_units", "amount_cny", "beneficiary",
-               "retirement_reason", "purpose", "payment_method", "status", "reserved_until", "idempotency_key",
-               "request_fingerprint", "refund_status", "created_at", "updated_at")
+               "retirement_reason", "purpose", "period_start", "period_end", "payment_method", "status",
+               "reserved_until", "idempotency_key", "request_fingerprint", "refund_status", "created_at", "updated_at")
 _LINE_KEYS = ("listing_id", "batch_id", "units", "price_cny_per_tonne", "amount_cny")
 _TRANSITION_KEYS = ("from_status", "to_status", "actor_id", "note", "note_code", "note_params", "created_at")
 _ENTRY_KEYS = ("batch_id", "from_account", "to_account", "units", "kind", "actor_id", "created_at")
@@ -251,7 +253,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
           retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
           event_id: int | None = None, idempotency_key: str | None = None,
           request_fingerprint: str | None = None, purpose: str | None = None,
-          eligible_only: bool = False) -> PlacedOrder:
+          eligible_only: bool = False, period_start: date | str | None = None,
+          period_end: date | str | None = None) -> PlacedOrder:
     """Create an order and reserve its units, in the caller's transaction (see :func:`place_order`).
 
     Written with Core statements on the session's connection: one INSERT … RETURNING for the order, one
@@ -267,6 +270,7 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     beneficiary = _clean(beneficiary, Order.beneficiary)
     retirement_reason = _clean(retirement_reason, Order.retirement_reason)
     purpose = purpose_for(purpose, event_id)
+    period_start, period_end = period_for(session, period_start, period_end, event_id)
     session.flush()  # anything pending goes first, as an autoflush would before the quote
     lines = sorted(_offers(session, units=units, listing_id=listing_id, prefer_county_id=prefer_county_id,
                            eligible_only=eligible_only),
@@ -279,7 +283,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     now = utcnow()
     values = {"buyer_organisation_id": actor.organisation_id, "created_by_id": actor.id, "event_id": event_id,
               "quantity_units": units, "amount_cny": sum(amounts, Decimal("0.00")), "beneficiary": beneficiary,
-              "retirement_reason": retirement_reason, "purpose": purpose, "payment_method": payment_method,
+              "retirement_reason": retirement_reason, "purpose": purpose, "period_start": period_start,
+              "period_end": period_end, "payment_method": payment_method,
               "status": "pending_payment", "reserved_until": reservation_deadline(payment_method, now),
               "idempotency_key": idempotency_key, "request_fingerprint": request_fingerprint,
               "refund_status": "none", "created_at": now, "updated_at": now}
@@ -328,12 +333,14 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
 def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
                 retirement_reason: str, listing_id: int | None = None, prefer_county_id: int | None = None,
                 event_id: int | None = None, idempotency_key: str | None = None,
-                request_fingerprint: str | None = None, purpose: str | None = None) -> Order:
+                request_fingerprint: str | None = None, purpose: str | None = None,
+                period_start: date | str | None = None, period_end: date | str | None = None) -> Order:
     """Create an order and reserve its units, in the caller's transaction."""
     return place(session, actor=actor, units=units, payment_method=payment_method, beneficiary=beneficiary,
                  retirement_reason=retirement_reason, listing_id=listing_id, prefer_county_id=prefer_county_id,
                  event_id=event_id, idempotency_key=idempotency_key,
-                 request_fingerprint=request_fingerprint, purpose=purpose).order
+                 request_fingerprint=request_fingerprint, purpose=purpose, period_start=period_start,
+                 period_end=period_end).order
 
 
 def purpose_for(purpose: str | None, event_id: int | None) -> str:
@@ -346,6 +353,43 @@ def purpose_for(purpose: str | None, event_id: int | None) -> str:
     if purpose == "event" and event_id is None:
         raise ValidationFailed(_l("A large-event neutralisation names its event; choose the event."), "event_id")
     return purpose
+
+
+def period_day(value: date | str | None, field: str) -> date | None:
+    """A day of a retirement's period: a date, an ISO ``YYYY-MM-DD`` string, or None/"" for none. A day
+    outside the calendar filters accept (core.dates) is refused like an unreadable one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime) or not isinstance(value, date | str):
+        raise ValidationFailed(_l("Enter a date as YYYY-MM-DD."), field)
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationFailed(_l("Enter a date as YYYY-MM-DD."), field) from None
+    if not within_calendar(value):
+        raise ValidationFailed(_l("Enter a date between %(first)s and %(last)s.", first=FIRST_DAY.isoformat(),
+                                  last=LAST_DAY.isoformat()), field)
+    return value
+
+
+def period_for(session: so.Session, start: date | str | None, end: date | str | None,
+               event_id: int | None) -> tuple[date | None, date | None]:
+    """The period a retirement covers (first and last day): as given, both or neither, the end not before
+    the start; given neither, an order for an event covers the event's days, any other order none."""
+    start, end = period_day(start, "period_start"), period_day(end, "period_end")
+    if start is None and end is None:
+        if event_id is None:
+            return None, None
+        event = session.get(Event, event_id)  # usually in the session already: units_for looked it up
+        return (event.starts_on, event.ends_on) if event is not None else (None, None)
+    if start is None:
+        raise ValidationFailed(_l("Give the first day of the period too, or neither day."), "period_start")
+    if end is None:
+        raise ValidationFailed(_l("Give the last day of the period too, or neither day."), "period_end")
+    if end < start:
+        raise ValidationFailed(_l("The period cannot end before it starts."), "period_end")
+    return start, end
 
 
 def purpose_label(purpose: str) -> str:
@@ -375,6 +419,9 @@ class OrderRequest:
     purpose: str | None = None
     #: only credits eligible for large-event neutralisation (a top-up towards a guideline claim)
     eligible_only: bool = False
+    #: the period the retirement covers (dates or ISO strings), both or neither: default the event's days
+    period_start: object = None
+    period_end: object = None
 
 
 def units_for(session: so.Session, actor, *, event_id: int | None, quantity, quantity_field: str) -> int:
@@ -414,7 +461,8 @@ def place_request(session: so.Session, *, actor, request: OrderRequest, quantity
                          listing_id=request.listing_id, prefer_county_id=request.prefer_county_id,
                          event_id=request.event_id, idempotency_key=idempotency_key,
                          request_fingerprint=request_fingerprint, purpose=request.purpose,
-                         eligible_only=request.eligible_only)
+                         eligible_only=request.eligible_only, period_start=request.period_start,
+                         period_end=request.period_end)
         except OperationalError:
             session.rollback()
             if attempt == PLACE_ATTEMPTS:

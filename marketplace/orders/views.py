@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -90,7 +91,9 @@ def _order_request(form: OrderForm) -> orders.OrderRequest:
         event_id=int(form.event_id.data) if form.event_id.data else None,
         listing_id=int(form.listing_id.data) if form.listing_id.data else None,
         prefer_county_id=int(form.prefer_county_id.data) if form.prefer_county_id.data else None,
-        purpose=form.purpose.data or None, eligible_only=bool(form.eligible_only.data))
+        purpose=form.purpose.data or None, eligible_only=bool(form.eligible_only.data),
+        period_start=(form.period_start.data or "").strip() or None,
+        period_end=(form.period_end.data or "").strip() or None)
 
 
 def _next_page(order: Order) -> str:
@@ -117,6 +120,8 @@ def new():
         if request.args.get("purpose") in RETIREMENT_PURPOSES:
             form.purpose.data = request.args["purpose"]
         form.eligible_only.data = request.args.get("eligible") == "1"
+        form.period_start.data = request.args.get("period_start", "")[:10]
+        form.period_end.data = request.args.get("period_end", "")[:10]
         if request.args.get("payment_method") in ("card", "bank_transfer"):
             form.payment_method.data = request.args["payment_method"]
         form.beneficiary.data = request.args.get("beneficiary", "")[:200] or current_user.organisation.name
@@ -130,6 +135,8 @@ def new():
         try:
             wanted = _order_request(form)
             if request.form.get("confirm") != "1":
+                # Refused at the review already, not only when confirming: the period as given must hold.
+                orders.period_for(db.session, wanted.period_start, wanted.period_end, wanted.event_id)
                 units = orders.units_for(db.session, current_user, event_id=wanted.event_id, quantity=wanted.quantity,
                                          quantity_field="quantity")
                 quote = orders.quote(db.session, units=units, listing_id=wanted.listing_id,
@@ -161,7 +168,7 @@ def new():
 @role_required("buyer")
 def index():
     rows = db.session.scalars(scoped_select(Order, current_user, bureau_sees_all=False)
-                              .order_by(Order.id.desc()).limit(500)).all()
+                              .options(so.joinedload(Order.event)).order_by(Order.id.desc()).limit(500)).all()
     return render_template("orders/index.html", rows=rows)
 
 
@@ -172,9 +179,11 @@ def _certificate_number(order: Order) -> str | None:
 @bp.get("/<int:order_id>")
 @role_required("buyer")
 def detail(order_id: int):
-    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False, options=[ORDER_LINES_SHOWN])
+    order = get_scoped(db.session, Order, order_id, current_user, bureau_sees_all=False,
+                       options=[ORDER_LINES_SHOWN, so.joinedload(Order.event)])
     history = order_payments.order_history(db.session, order.id)
-    return render_template("orders/detail.html", order=order, history=history, certificate_number=_certificate_number(order),
+    return render_template("orders/detail.html", order=order, history=history,
+                           certificate_number=_certificate_number(order),
                            action_form=EmptyForm(), order_again_url=_order_again_url(order))
 
 
@@ -184,7 +193,9 @@ def _order_again_url(order: Order) -> str | None:
         return None
     single = {line.listing_id for line in order.lines}
     args = {"payment_method": order.payment_method, "beneficiary": order.beneficiary,
-            "retirement_reason": order.retirement_reason}
+            "retirement_reason": order.retirement_reason, "purpose": order.purpose}
+    if order.period_start and order.period_end:
+        args["period_start"], args["period_end"] = order.period_start.isoformat(), order.period_end.isoformat()
     if order.event_id:  # the event's footprint as it is now
         args["event_id"] = order.event_id
     else:
