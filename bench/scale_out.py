@@ -11,8 +11,10 @@ its own instance folder, and they share only PostgreSQL, Redis and the signing k
 2. Two gunicorn servers (``marketplace.wsgi:app``, 2 workers × 4 threads each, as the Procfile's web) on two
    ports, and two Celery workers (``--pool=solo``: one process each) on one Redis queue of their own.
 3. Orders: ``--clients`` clients (2 processes × threads), each with a keep-alive connection to each server,
-   send ``POST /api/v1/orders`` (bank transfer, a fresh Idempotency-Key) alternately to server A and server B,
-   first all on the demo's biggest listing (the hot row), then spread over every listing on sale.
+   send ``POST /api/v1/orders`` (bank transfer, a fresh Idempotency-Key) alternately to server A and server B:
+   after a warm-up, 2 clients on the demo's biggest listing ("light": the web processes have CPU to spare),
+   then every client on it ("hot": its balance row is the hot row), then spread over every listing on sale.
+   A refusal uses up a client's quota too, so the run stays bounded.
 4. Certificates: the bureau confirms ``--certificates`` of those transfers through
    ``POST /api/v1/orders/<id>/confirm-bank-transfer``, again alternating the servers; the commits publish
    the retirements through the outbox and both workers take them from the queue. We wait until every
