@@ -14,7 +14,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 export TANHUI_ENV ?= development
 
 .PHONY: architecture install lock lock-upgrade lock-check assets translations messages run test test-sqlite \
-	test-services lint bench bench-orders bench-parcels clean
+	test-services lint bench bench-orders bench-scale-out bench-parcels clean
 
 # The virtualenv gets the dev lock (pip, setuptools and wheel included, so the project itself is
 # built with the locked setuptools), then the project, editable, adding nothing.
@@ -106,6 +106,10 @@ test-services: translations
 # Order placement through the API vs the same reservation in raw SQL (needs PostgreSQL on 127.0.0.1).
 bench-orders: translations
 	$(BIN)/python bench/orders_api.py
+
+# Two web servers and two Celery workers on one PostgreSQL and one Redis (about 3 minutes).
+bench-scale-out: translations
+	$(BIN)/python bench/scale_out.py
 
 bench-certificates: translations
 	$(BIN)/python bench/certificate_latency.py

@@ -14,3 +14,7 @@ from marketplace import create_app
 @click.group(cls=FlaskGroup, create_app=create_app, help="Tanhui 碳汇 marketplace administration.")
 def main():
     pass
+
+
+if __name__ == "__main__":  # python -m marketplace.cli … (the checkout, not the installed script)
+    main()

@@ -30,8 +30,9 @@ def test_the_201_answer_is_what_get_and_a_replay_return(app, factory, client, pa
 
 @pytest.mark.parametrize("payment_method", ["card", "bank_transfer"])
 def test_the_answer_is_what_the_documented_schema_dumps(app, factory, client, payment_method):
-    """Every order answer goes through OrderOut: a field the code adds without declaring it would be dropped
-    here (and fail this test) instead of reaching clients undocumented."""
+    """Every order answer has exactly OrderOut's fields (reads go through the schema, a new order's 201 is sent
+    as built): a field the code adds without declaring it would be dropped by the dump here (and fail this
+    test) instead of reaching clients undocumented."""
     from marketplace.orders.api import OrderOut, order_json
     from marketplace.orders.models import Order
 

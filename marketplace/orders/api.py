@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, url_for
+from flask import current_app, jsonify, url_for
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
 from marketplace.core import api_idempotency as idempotency
@@ -22,11 +22,12 @@ from marketplace.orders.models import ORDER_LINES_SHOWN, RETIREMENT_PURPOSES, Or
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="Orders and payments")
 
 
-def order_json(order: Order, *, new: bool = False, places: dict[int, tuple[str, str]] | None = None) -> dict:
-    """What the order answer (``OrderOut``) is dumped from; every call returns it through the schema, so the
-    answer has exactly the fields the OpenAPI document describes. ``new``: just placed, so it has no
-    certificate yet (no query). ``places``: listing id → (project, village) names, when known already (a
-    new order's lines)."""
+def order_json(order: Order | orders.WrittenOrder, *, new: bool = False,
+               places: dict[int, tuple[str, str]] | None = None) -> dict:
+    """The order answer, with exactly ``OrderOut``'s fields (tests/test_order_answer.py dumps it through the
+    schema and compares). Reads and replays return it through the schema; a new order's 201 sends it as
+    built. ``new``: just placed (an ``orders.WrittenOrder``), so it has no certificate yet (no query).
+    ``places``: listing id → (project, village) names, when known already (a new order's lines)."""
     places = places or {}
     data = {
         "id": order.id, "status": order.status, "quantity_tonnes": format_tonnes(order.quantity_units),
@@ -135,17 +136,6 @@ class ReferenceIn(ma.Schema):
     reference = ma.fields.String(required=True, metadata={"description": "the bank's transfer reference"})
 
 
-def commit_keeping_state() -> None:
-    """Commit without expiring what the session holds: the order just written is answered from memory
-    instead of being read back (every value it has was set here; none comes from the database)."""
-    session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-
-
 @blp.route("/orders", methods=["POST"])
 @blp.doc(security=BEARER, parameters=[idempotency.PARAMETER])
 @token_required("buyer")
@@ -174,9 +164,10 @@ def create_order(data):
         if outcome.earlier.request_fingerprint != fingerprint:
             raise idempotency.key_reused()
         return order_json(reload(db.session, outcome.earlier, ORDER_LINES_SHOWN)), 200
-    commit_keeping_state()
+    db.session.commit()
     placed = outcome.done
-    return order_json(placed.order, new=True, places=placed.places), 201
+    # Sent as built: the same fields as OrderOut (a test holds them equal), without dumping them again.
+    return jsonify(order_json(placed.written, new=True, places=placed.places)), 201
 
 
 @blp.route("/orders/<int:order_id>")

@@ -10,9 +10,10 @@ one wins and the other sees that it lost.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -191,12 +192,79 @@ def reservation_deadline(payment_method: str, now: datetime | None = None) -> da
     return now + timedelta(minutes=current_app.config["RESERVATION_MINUTES"])
 
 
-@dataclass
-class PlacedOrder:
-    """A new order and, per listing id, the (project, village) names its answer shows."""
+@dataclass(frozen=True)
+class WrittenLine:
+    """An order line as :func:`place` wrote it (the columns an answer shows; no ORM instance)."""
 
-    order: Order
-    places: dict[int, tuple[str, str]]
+    id: int
+    order_id: int
+    listing_id: int
+    batch_id: int
+    units: int
+    price_cny_per_tonne: Decimal
+    amount_cny: Decimal
+
+
+@dataclass(frozen=True)
+class WrittenOrder:
+    """A new order as :func:`place` wrote it: every column, read by attribute like an ``Order`` (the API's
+    answer is made from this; building and attaching ORM instances costs more than the rest of the answer)."""
+
+    id: int
+    buyer_organisation_id: int
+    created_by_id: int
+    event_id: int | None
+    quantity_units: int
+    amount_cny: Decimal
+    beneficiary: str
+    retirement_reason: str
+    purpose: str
+    period_start: date | None
+    period_end: date | None
+    payment_method: str
+    status: str
+    reserved_until: datetime
+    idempotency_key: str | None
+    request_fingerprint: str | None
+    refund_status: str
+    created_at: datetime
+    updated_at: datetime
+    lines: tuple[WrittenLine, ...]
+    bank_reference: None = None
+    refund_reference: None = None
+    paid_at: None = None
+    completed_at: None = None
+    notified_at: None = None
+
+    @property
+    def payment_reference(self) -> str:
+        return f"TH{self.id:08d}"
+
+
+class PlacedOrder:
+    """A new order: ``written``, its values as written; ``places``, per listing id the (project, village)
+    names its answer shows; and ``order``, the ORM ``Order`` built from those values on first use and
+    attached to the session as loaded (nothing is read back or flushed). The order page and
+    :func:`place_order` use ``order``; the API answers from ``written`` and never builds it."""
+
+    def __init__(self, session: so.Session, written: WrittenOrder, places: dict[int, tuple[str, str]]):
+        self._session = session
+        self.written = written
+        self.places = places
+
+    @cached_property
+    def order(self) -> Order:
+        written = self.written
+        lines = [OrderLine(**{key: getattr(line, key) for key in _WRITTEN_LINE_KEYS}) for line in written.lines]
+        order = Order(**{key: getattr(written, key) for key in _WRITTEN_ORDER_KEYS}, lines=lines)
+        for obj in (*lines, order):
+            so.make_transient_to_detached(obj)
+        self._session.add(order)
+        return order
+
+
+_WRITTEN_LINE_KEYS = tuple(f.name for f in fields(WrittenLine))
+_WRITTEN_ORDER_KEYS = tuple(f.name for f in fields(WrittenOrder) if f.name != "lines")
 
 
 _ORDERS, _LINES, _TRANSITIONS = Order.__table__, OrderLine.__table__, OrderTransition.__table__
@@ -262,7 +330,8 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
     conditional debit and its credit (on PostgreSQL, a one-line order is all one statement). The balances come last, so the hot ``listed:`` row stays locked
     only from its debit to the caller's COMMIT. If a debit finds too few units, InsufficientCredits is
     raised and the caller rolls the whole transaction back (the rows written before go with it).
-    The Order returned is built from the values written and attached to the session as if loaded."""
+    What it returns holds the values written (no ORM instance until ``.order`` is asked for, then built
+    from them and attached to the session as if loaded)."""
     if actor.role != "buyer":
         raise Forbidden(_l("Only buyer organisations place orders."))
     if payment_method not in PAYMENT_METHODS:
@@ -320,14 +389,9 @@ def place(session: so.Session, *, actor: User, units: int, payment_method: str, 
         connection.execute(ledger.INSERT_ENTRIES,
                            ledger.reserve_entries(moves, order_ref=f"order:{order_id}", actor_id=actor.id, now=now))
         ledger.reserve_balances(connection, moves)
-    order_lines = [OrderLine(id=line_id, **row) for line_id, row in zip(line_ids, line_values, strict=True)]
-    order = Order(id=order_id, **values, bank_reference=None, refund_reference=None, paid_at=None,
-                  completed_at=None, notified_at=None, lines=order_lines)
-    # What was written is what the database holds: attach it as loaded, so nothing is read back or flushed.
-    for obj in (*order_lines, order):
-        so.make_transient_to_detached(obj)
-    session.add(order)
-    return PlacedOrder(order, {offer.listing_id: (offer.project, offer.village) for offer, _take in lines})
+    written = WrittenOrder(id=order_id, **values, lines=tuple(
+        WrittenLine(id=line_id, **row) for line_id, row in zip(line_ids, line_values, strict=True)))
+    return PlacedOrder(session, written, {offer.listing_id: (offer.project, offer.village) for offer, _take in lines})
 
 
 def place_order(session: so.Session, *, actor: User, units: int, payment_method: str, beneficiary: str,
