@@ -46,6 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     refuse_insecure_production(app.config)  # production never runs on a default, empty or test setting
+    for feature in FEATURES:  # every feature's own settings, before anything is registered with shared extensions
+        if hasattr(feature, "check_config"):
+            feature.check_config(app.config)
 
     register_extensions(app)
     for feature in FEATURES:

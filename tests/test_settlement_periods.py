@@ -206,3 +206,12 @@ def test_beat_closes_the_ended_periods_hourly_and_a_repeat_writes_nothing(app, f
         assert close_statements.apply().get() == 0
         assert db.session.scalar(sa.select(sa.func.count()).select_from(StatementRecord)) == closed
         assert money_check.check_invariants(db.session) == []
+
+
+def test_a_refused_setting_leaves_the_running_application_whole(make_app, client):
+    """Settings are checked before anything is registered with the shared extensions: an application refused
+    for its statement period must not leave the API document (one per process) half built."""
+    with pytest.raises(ValueError, match="STATEMENT_PERIOD"):
+        make_app(STATEMENT_PERIOD="week")
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"/api/v1/public/villages", "/api/v1/stats/summary", "/api/v1/orders"} <= set(paths)

@@ -39,9 +39,13 @@ def check_fee_settings(config) -> None:
         raise ValueError("PLATFORM_FEE_CEILING_FEN is below PLATFORM_FEE_FLOOR_FEN")
 
 
+def check_config(config) -> None:
+    """Refuse settings this feature cannot work with (create_app calls it before any feature is set up)."""
+    check_fee_settings(config)
+    statements.check_statement_settings(config)
+
+
 def init_app(app: Flask) -> None:
-    check_fee_settings(app.config)
-    statements.check_statement_settings(app.config)
     order_paid.connect(journal.on_order_paid)
     order_refunded.connect(journal.on_order_refunded)
     # Amounts in the journal are integer fen: ``{{ amount_fen|fen_to_cny|cny }}`` on the pages.
