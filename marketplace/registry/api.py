@@ -15,6 +15,7 @@ from marketplace.core.api_fields import Id, Year
 from marketplace.core.db import reload
 from marketplace.core.errors import NotFound
 from marketplace.core.quantities import format_cny, format_tonnes, parse_cny, parse_tonnes
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
@@ -223,6 +224,7 @@ class ListingIn(ma.Schema):
 # --- public -------------------------------------------------------------------------------------
 
 @blp.route("/listings")
+@public_read("registry", anonymous_only=False)
 @blp.arguments(ListingQuery, location="query")
 @blp.response(200, ListingOut(many=True))
 def listings(args):

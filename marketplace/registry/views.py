@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from marketplace.core.access import get_scoped
 from marketplace.core.quantities import format_tonnes
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import parcels as parcel_service
@@ -33,6 +34,7 @@ def _int_arg(name: str) -> int | None:
 
 
 @bp.get("/")
+@public_read("registry")
 def index():
     county_id, village_id, vintage = _int_arg("county"), _int_arg("village"), _int_arg("vintage")
     scheme = request.args.get("scheme") if request.args.get("scheme") in CREDIT_SCHEMES else None

@@ -1,0 +1,196 @@
+"""Public reads from a cache whose invalidation is exact: a version per scope, bumped by the database.
+
+Each feature names the tables a scope of public pages is drawn from (``watch("registry", "listings", …)``).
+A trigger on each of those tables bumps the scope's row in ``public_versions`` in the same transaction as
+the write, whatever wrote it: the ORM, a Core statement on the order path, a migration or psql. A cached
+answer is stored under the versions of its scopes, read at the start of the request; a reader that sees
+the new version sees the new data (both committed together), and an answer cached under an old version
+is never looked up again. Over-invalidation (a write that changed nothing shown) costs a recomputation,
+never a stale figure.
+
+The cache itself is Flask-Caching: Redis when ``CACHE_REDIS_URL`` (or ``REDIS_URL``) is set, else this
+process's memory (the embedded setup); ``PUBLIC_CACHE=False`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
+from flask_caching import Cache
+
+from marketplace.core.models import PublicVersion
+from marketplace.extensions import db
+
+cache = Cache()
+
+#: scope → the tables its pages are drawn from (filled by each feature's models at import)
+SCOPES: dict[str, set[str]] = {}
+
+#: How long a cached answer is kept at most (seconds); a version change retires it at once anyway.
+DEFAULT_TIMEOUT = 3600
+
+
+#: (scope, table) → (column, value): only writes of rows that have (or had) that value bump the scope
+CONDITIONS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def watch(scope: str, *tables: str, only_where: tuple[str, str] | None = None) -> None:
+    """Writes to ``tables`` change what ``scope``'s pages show; with ``only_where=(column, value)``, only
+    writes of rows whose column has that value before or after the write (orders: only completed ones)."""
+    SCOPES.setdefault(scope, set()).update(tables)
+    if only_where:
+        for table in tables:
+            CONDITIONS[(scope, table)] = only_where
+
+
+# --- the triggers ----------------------------------------------------------------------------------
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION bump_public_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public_versions (scope, token, n) VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
+    ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+    RETURN NULL;
+END $$
+"""
+
+
+def _conditional_ddl(dialect: str, scope: str, table: str, column: str, value: str) -> list[str]:
+    """Row triggers that bump ``scope`` only for rows with ``column = value`` before or after."""
+    name = f"public_version_{scope}_{table}"
+    test = {"INSERT": f"NEW.{column} = '{value}'", "DELETE": f"OLD.{column} = '{value}'",
+            "UPDATE": f"(OLD.{column} = '{value}' OR NEW.{column} = '{value}')"}
+    statements = []
+    for event, condition in test.items():
+        trigger = f"{name}_{event.lower()}"
+        if dialect == "postgresql":
+            statements += [f"DROP TRIGGER IF EXISTS {trigger} ON {table}",
+                           f"CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW WHEN ({condition}) "
+                           f"EXECUTE FUNCTION bump_public_version('{scope}')"]
+        else:
+            statements += [f"DROP TRIGGER IF EXISTS {trigger}", _sqlite_trigger(trigger, event, table, scope, condition)]
+    return statements
+
+
+def _sqlite_trigger(trigger: str, event: str, table: str, scope: str, condition: str | None = None) -> str:
+    when = f" WHEN {condition}" if condition else ""
+    return (f"CREATE TRIGGER {trigger} AFTER {event} ON {table}{when} BEGIN "  # noqa: S608 — names from the code, not input
+            f"INSERT OR IGNORE INTO public_versions (scope, token, n) VALUES ('{scope}', lower(hex(randomblob(8))), 0); "
+            f"UPDATE public_versions SET n = n + 1 WHERE scope = '{scope}'; END")
+
+
+def trigger_ddl(dialect: str, scope: str, table: str, only_where: tuple[str, str] | None = None) -> list[str]:
+    """The statements that make every write to ``table`` bump ``scope`` (PostgreSQL: once per statement;
+    SQLite: once per row, its only kind)."""
+    if only_where:
+        return _conditional_ddl(dialect, scope, table, *only_where)
+    name = f"public_version_{scope}_{table}"
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {name} ON {table}",
+                f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION bump_public_version('{scope}')"]
+    statements = []
+    for event in ("INSERT", "UPDATE", "DELETE"):
+        trigger = f"{name}_{event.lower()}"
+        statements += [f"DROP TRIGGER IF EXISTS {trigger}", _sqlite_trigger(trigger, event, table, scope)]
+    return statements
+
+
+def all_trigger_ddl(dialect: str, scopes: dict[str, set[str]] | None = None,
+                    conditions: dict[tuple[str, str], tuple[str, str]] | None = None,
+                    tables: set[str] | None = None) -> list[str]:
+    """Every trigger of ``scopes`` (default: the ones the features watch); the migrations pass their own."""
+    scopes = SCOPES if scopes is None else scopes
+    conditions = CONDITIONS if conditions is None else conditions
+    statements = [PG_FUNCTION] if dialect == "postgresql" else []
+    for scope, watched in sorted(scopes.items()):
+        for table in sorted(watched):
+            if tables is None or table in tables:
+                statements += trigger_ddl(dialect, scope, table, conditions.get((scope, table)))
+    return statements
+
+
+@sa.event.listens_for(db.metadata, "after_create")
+def _create_triggers(target, connection, **kw):  # noqa: ARG001 — SQLAlchemy's signature
+    """create_all (tests, benches, tools) gets the triggers the migrations create."""
+    tables = {t.name for t in kw.get("tables") or target.sorted_tables}
+    if "public_versions" not in tables:
+        return
+    for statement in all_trigger_ddl(connection.dialect.name, tables=tables):
+        connection.exec_driver_sql(statement)
+
+
+# --- reading versions ------------------------------------------------------------------------------
+
+_VERSIONS = sa.select(PublicVersion.scope, PublicVersion.token, PublicVersion.n)
+_VERSIONS_SQL = "SELECT scope, token, n FROM public_versions WHERE scope = ANY(%s)"
+#: pid → the engine that reads versions (PostgreSQL): autocommit, no pre-ping, so one round trip
+_engines: dict[tuple[int, str], sa.Engine] = {}
+
+
+def _versions_engine(url: sa.URL) -> sa.Engine:
+    key = (os.getpid(), url.render_as_string(hide_password=False))
+    engine = _engines.get(key)
+    if engine is None:
+        engine = _engines[key] = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=16)
+    return engine
+
+
+def _read_postgres(engine: sa.Engine, scopes: tuple[str, ...]):
+    for attempt in (1, 2):
+        try:
+            raw = engine.raw_connection()
+            try:
+                with raw.cursor() as cursor:
+                    cursor.execute(_VERSIONS_SQL, (list(scopes),))
+                    return cursor.fetchall()
+            finally:
+                raw.close()
+        except sa.exc.DBAPIError:
+            if attempt == 2:
+                raise
+            engine.dispose()  # a connection the server closed (restart): the pool starts again
+        except Exception as exc:  # psycopg's own errors (the raw connection is not wrapped)
+            if attempt == 2 or not exc.__class__.__module__.startswith("psycopg"):
+                raise
+            engine.dispose()
+    return []
+
+
+def versions(session: so.Session, scopes: tuple[str, ...]) -> str:
+    """The current versions of ``scopes`` as one string (a scope never written yet is "0"). Read before the
+    page's data: what the page then reads is at least as new as the versions it is stored under.
+
+    On PostgreSQL through a connection of its own in autocommit (one round trip, no transaction left open);
+    elsewhere through ``session``."""
+    if not scopes:
+        return ""
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg":
+        rows = _read_postgres(_versions_engine(bind.url), scopes)
+    else:
+        rows = session.execute(_VERSIONS.where(PublicVersion.scope.in_(scopes))).all()
+    found = {scope: f"{token}.{n}" for scope, token, n in rows}
+    return "|".join(found.get(scope, "0") for scope in scopes)
+
+
+def cache_key(*parts: str) -> str:
+    return "public:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def init_cache(app: Flask) -> None:
+    redis_url = app.config.get("CACHE_REDIS_URL") or app.config.get("REDIS_URL")
+    if not app.config.get("PUBLIC_CACHE", True):
+        config = {"CACHE_TYPE": "NullCache"}
+    elif redis_url:
+        config = {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": redis_url,
+                  "CACHE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+    else:
+        config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000}
+    config.setdefault("CACHE_KEY_PREFIX", app.config.get("CACHE_KEY_PREFIX", "tanhui:"))
+    config["CACHE_DEFAULT_TIMEOUT"] = DEFAULT_TIMEOUT
+    cache.init_app(app, config=config)
