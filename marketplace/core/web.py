@@ -64,6 +64,8 @@ def _layout():
 
 #: Public answers may be stored by browsers and proxies but are checked again (ETag) before each use.
 PUBLIC_CACHE_CONTROL = "public, no-cache"
+#: A view's own headers that a cached answer keeps (the listings' next-page link).
+KEPT_HEADERS = ("Link",)
 
 
 def public_read(*scopes: str, anonymous_only: bool = True, cacheable=None):
@@ -95,10 +97,11 @@ def public_read(*scopes: str, anonymous_only: bool = True, cacheable=None):
                 response = make_response(view(*args, **kwargs))
                 if response.status_code != 200 or response.direct_passthrough or "Set-Cookie" in response.headers:
                     return response
-                _cache_set(key, (response.get_data(), response.headers.get("Content-Type")))
+                _cache_set(key, (response.get_data(), response.headers.get("Content-Type"),
+                                 [(k, v) for k, v in response.headers.items() if k in KEPT_HEADERS]))
             else:
-                body, content_type = stored
-                response = current_app.response_class(body, content_type=content_type)
+                body, content_type, headers = stored
+                response = current_app.response_class(body, content_type=content_type, headers=headers)
             return _public_headers(response, etag, anonymous_only)
 
         return wrapped
