@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import threading
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -127,37 +129,37 @@ def _create_triggers(target, connection, **kw):  # noqa: ARG001 — SQLAlchemy's
 # --- reading versions ------------------------------------------------------------------------------
 
 _VERSIONS = sa.select(PublicVersion.scope, PublicVersion.token, PublicVersion.n)
-_VERSIONS_SQL = "SELECT scope, token, n FROM public_versions WHERE scope = ANY(%s)"
-#: pid → the engine that reads versions (PostgreSQL): autocommit, no pre-ping, so one round trip
-_engines: dict[tuple[int, str], sa.Engine] = {}
+#: Scope names are written in the code (watch()); checked anyway before they are put into SQL.
+_SCOPE_NAME = re.compile(r"^[a-z_]{1,40}$")
+#: (pid, url) → this thread's connection that reads versions on PostgreSQL: autocommit, kept open, so a
+#: read is one round trip (no pool checkout, no transaction, no reset)
+_local = threading.local()
 
 
-def _versions_engine(url: sa.URL) -> sa.Engine:
-    key = (os.getpid(), url.render_as_string(hide_password=False))
-    engine = _engines.get(key)
-    if engine is None:
-        engine = _engines[key] = sa.create_engine(url, isolation_level="AUTOCOMMIT", pool_size=8, max_overflow=16)
-    return engine
+def _connection(url: str):
+    import psycopg  # noqa: PLC0415 — PostgreSQL only
+
+    key = (os.getpid(), url)
+    conn = getattr(_local, "connections", {}).get(key)
+    if conn is None or conn.closed:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        _local.__dict__.setdefault("connections", {})[key] = conn
+    return conn
 
 
-def _read_postgres(engine: sa.Engine, scopes: tuple[str, ...]):
+def _read_postgres(url: str, scopes: tuple[str, ...]):
+    if not all(_SCOPE_NAME.match(scope) for scope in scopes):
+        raise ValueError(f"not a scope name: {scopes!r}")
+    sql = "SELECT scope, token, n FROM public_versions WHERE scope IN ({})".format(  # noqa: S608 — checked names
+        ", ".join(f"'{scope}'" for scope in scopes))
     for attempt in (1, 2):
+        conn = _connection(url)
         try:
-            raw = engine.raw_connection()
-            try:
-                with raw.cursor() as cursor:
-                    cursor.execute(_VERSIONS_SQL, (list(scopes),))
-                    return cursor.fetchall()
-            finally:
-                raw.close()
-        except sa.exc.DBAPIError:
-            if attempt == 2:
-                raise
-            engine.dispose()  # a connection the server closed (restart): the pool starts again
-        except Exception as exc:  # psycopg's own errors (the raw connection is not wrapped)
+            return conn.execute(sql).fetchall()
+        except Exception as exc:  # a connection the server closed (a restart): once more on a new one
             if attempt == 2 or not exc.__class__.__module__.startswith("psycopg"):
                 raise
-            engine.dispose()
+            conn.close()
     return []
 
 
@@ -171,7 +173,7 @@ def versions(session: so.Session, scopes: tuple[str, ...]) -> str:
         return ""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg":
-        rows = _read_postgres(_versions_engine(bind.url), scopes)
+        rows = _read_postgres(bind.url.set(drivername="postgresql").render_as_string(hide_password=False), scopes)
     else:
         rows = session.execute(_VERSIONS.where(PublicVersion.scope.in_(scopes))).all()
     found = {scope: f"{token}.{n}" for scope, token, n in rows}

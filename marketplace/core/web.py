@@ -94,8 +94,12 @@ def public_read(*scopes: str, anonymous_only: bool = True, cacheable=None):
                 return _public_headers(response, etag, anonymous_only)
             stored = _cache_get(key)
             if stored is None:
+                # Stored only when drawing it left the session alone (no CSRF token, nobody's own data), so the
+                # answer is everybody's; a visitor whose session changes anyway is still served it (privately).
+                untouched = not session.modified
                 response = make_response(view(*args, **kwargs))
-                if response.status_code != 200 or response.direct_passthrough or "Set-Cookie" in response.headers:
+                if (response.status_code != 200 or response.direct_passthrough or "Set-Cookie" in response.headers
+                        or not untouched or session.modified):
                     return response
                 _cache_set(key, (response.get_data(), response.headers.get("Content-Type"),
                                  [(k, v) for k, v in response.headers.items() if k in KEPT_HEADERS]))
@@ -170,6 +174,16 @@ def static_digest(app: Flask, filename: str) -> str | None:
     return _file_digest(path, stat.st_size, stat.st_mtime_ns)
 
 
+def _install_public_guard(app: Flask) -> None:
+    @app.after_request
+    def _no_public_cookie(response):
+        """A public answer never carries a cookie: if the session changed on the way (a language chosen),
+        the answer is the visitor's own."""
+        if response.headers.get("Cache-Control") == PUBLIC_CACHE_CONTROL and session.modified:
+            response.headers["Cache-Control"] = "private, no-cache"
+        return response
+
+
 def _install_static_fingerprints(app: Flask) -> None:
     @app.url_defaults
     def _fingerprint(endpoint, values):
@@ -193,6 +207,7 @@ def init_web(app: Flask) -> None:
     app.config.setdefault("PUBLIC_CACHE_BUILD", build_id(PROJECT_ROOT / "marketplace", PROJECT_ROOT / "templates"))
     public_cache.init_cache(app)
     _install_static_fingerprints(app)
+    _install_public_guard(app)
     app.add_template_global(submission_key, "submission_key")
     app.add_template_filter(display_tonnes, "tonnes")
     app.add_template_filter(local_time, "local_time")
