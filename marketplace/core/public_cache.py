@@ -59,20 +59,44 @@ BEGIN
     RETURN NULL;
 END $$
 """
+#: Once per statement, when a row it wrote had (or now has) TG_ARGV[1] = TG_ARGV[2] (the transition tables).
+PG_FUNCTION_WHERE = """
+CREATE OR REPLACE FUNCTION bump_public_version_where() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    touched boolean := false;
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM new_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
+    END IF;
+    IF NOT touched AND TG_OP IN ('UPDATE', 'DELETE') THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
+    END IF;
+    IF touched THEN
+        INSERT INTO public_versions (scope, token, n)
+        VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
+        ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+    END IF;
+    RETURN NULL;
+END $$
+"""
 
 
 def _conditional_ddl(dialect: str, scope: str, table: str, column: str, value: str) -> list[str]:
-    """Row triggers that bump ``scope`` only for rows with ``column = value`` before or after."""
+    """Triggers that bump ``scope`` only for writes of rows with ``column = value`` before or after: on
+    PostgreSQL once per statement (its transition tables say which rows), on SQLite per row (WHEN)."""
     name = f"public_version_{scope}_{table}"
     test = {"INSERT": f"NEW.{column} = '{value}'", "DELETE": f"OLD.{column} = '{value}'",
             "UPDATE": f"(OLD.{column} = '{value}' OR NEW.{column} = '{value}')"}
     statements = []
     for event, condition in test.items():
         trigger = f"{name}_{event.lower()}"
-        if dialect == "postgresql":
+        if dialect == "postgresql":  # once per statement, whatever the number of rows (bulk loads)
+            tables = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows",
+                      "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}[event]
             statements += [f"DROP TRIGGER IF EXISTS {trigger} ON {table}",
-                           f"CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW WHEN ({condition}) "
-                           f"EXECUTE FUNCTION bump_public_version('{scope}')"]
+                           f"CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {tables} "
+                           f"FOR EACH STATEMENT EXECUTE FUNCTION bump_public_version_where('{scope}', '{column}', "
+                           f"'{value}')"]
         else:
             statements += [f"DROP TRIGGER IF EXISTS {trigger}", _sqlite_trigger(trigger, event, table, scope, condition)]
     return statements
@@ -108,7 +132,7 @@ def all_trigger_ddl(dialect: str, scopes: dict[str, set[str]] | None = None,
     """Every trigger of ``scopes`` (default: the ones the features watch); the migrations pass their own."""
     scopes = SCOPES if scopes is None else scopes
     conditions = CONDITIONS if conditions is None else conditions
-    statements = [PG_FUNCTION] if dialect == "postgresql" else []
+    statements = [PG_FUNCTION, PG_FUNCTION_WHERE] if dialect == "postgresql" else []
     for scope, watched in sorted(scopes.items()):
         for table in sorted(watched):
             if tables is None or table in tables:
@@ -123,7 +147,7 @@ def _create_triggers(target, connection, **kw):  # noqa: ARG001 — SQLAlchemy's
     if "public_versions" not in tables:
         return
     for statement in all_trigger_ddl(connection.dialect.name, tables=tables):
-        connection.exec_driver_sql(statement)
+        connection.execute(sa.DDL(statement.replace("%", "%%")))  # DDL formats with %: the function's %I, %L
 
 
 # --- reading versions ------------------------------------------------------------------------------

@@ -33,6 +33,25 @@ BEGIN
     RETURN NULL;
 END $$
 """
+PG_FUNCTION_WHERE = """
+CREATE OR REPLACE FUNCTION bump_public_version_where() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    touched boolean := false;
+BEGIN
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM new_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
+    END IF;
+    IF NOT touched AND TG_OP IN ('UPDATE', 'DELETE') THEN
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
+    END IF;
+    IF touched THEN
+        INSERT INTO public_versions (scope, token, n)
+        VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
+        ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+    END IF;
+    RETURN NULL;
+END $$
+"""
 
 
 def _sqlite_trigger(trigger, event, table, scope, condition=None):
@@ -51,9 +70,12 @@ def _triggers(dialect, scope, table):
         tests = {"INSERT": f"NEW.{column} = '{value}'", "DELETE": f"OLD.{column} = '{value}'",
                  "UPDATE": f"(OLD.{column} = '{value}' OR NEW.{column} = '{value}')"}
         if dialect == "postgresql":
+            transition = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows",
+                          "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows"}
             return [(f"{name}_{event.lower()}", f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {table} "
-                     f"FOR EACH ROW WHEN ({test}) EXECUTE FUNCTION bump_public_version('{scope}')")
-                    for event, test in tests.items()]
+                     f"REFERENCING {transition[event]} FOR EACH STATEMENT EXECUTE FUNCTION "
+                     f"bump_public_version_where('{scope}', '{column}', '{value}')")
+                    for event in tests]
         return [(f"{name}_{event.lower()}", _sqlite_trigger(f"{name}_{event.lower()}", event, table, scope, test))
                 for event, test in tests.items()]
     if dialect == "postgresql":
@@ -75,6 +97,7 @@ def upgrade():
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         op.execute(PG_FUNCTION)
+        op.execute(PG_FUNCTION_WHERE)
     for scope, tables in sorted(SCOPES.items()):
         for table in tables:
             for _name, statement in _triggers(dialect, scope, table):
@@ -88,6 +111,7 @@ def downgrade():
             for name, _statement in _triggers(dialect, scope, table):
                 op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if dialect == "postgresql" else ""))
     if dialect == "postgresql":
+        op.execute("DROP FUNCTION bump_public_version_where()")
         op.execute("DROP FUNCTION bump_public_version()")
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_purpose_completed_at')
