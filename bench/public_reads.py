@@ -18,7 +18,7 @@
 5. Adds a province-scale registry with bulk SQL (INSERT … SELECT generate_series): 2,000 villages with
    their cooperatives, ``--projects`` verified projects, ``--batches-per-project`` batches each with their
    ledger balances, one listing per project, and ``--retirements`` completed orders with their
-   certificates; ANALYZE; then 3. and 4. again.
+   certificates; VACUUM (ANALYZE); then 3. and 4. again.
 6. Stops the servers it started (by PID), deletes its cache keys and drops the database.
 
 wrk: /usr/bin/wrk (Debian/Ubuntu: ``apt-get install wrk``; elsewhere build it from its repository's
@@ -170,10 +170,10 @@ PROVINCE_SQL = [
     """INSERT INTO certificates (number, order_id, buyer_organisation_id, beneficiary, quantity_units, facts_json,
            signature, key_id, issued_at)
        SELECT 'TB-' || lpad(o.id::text, 9, '0'), o.id, o.buyer_organisation_id, o.beneficiary, 10000,
-              '{"beneficiary":"' || o.beneficiary || '","buyer":{"name":"基准单位"},"event":null,"projects":[{"name":'
+              '{"beneficiary":"' || o.beneficiary || '","buyer":{"name":"基准单位"},"projects":[{"name":'
               || '"基准森林经营碳汇项目","county":"龙泉市","township":"基准乡","village":"基准村","batches":[{"serial_block":'
               || '"TH-B","vintage":"2023","ranges":[[1,10001]]}]}],"purpose":"voluntary","quantity_tonnes":"1.0000",'
-              || '"retired_at":"' || to_char(o.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || '+00:00",'
+              || '"retired_at":"' || to_char(o.completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24\\:MI\\:SS') || '+00:00",'
               || '"retirement_reason":"自愿减排"}', 'bench', :key_id, o.completed_at
        FROM orders o WHERE o.beneficiary LIKE '基准单位%'""",
 ]
@@ -198,7 +198,7 @@ def add_province(app, projects: int, per_project: int, retirements: int) -> dict
                 names = set(re.findall(r"(?<!:):(\w+)", statement))
                 conn.execute(sa.text(statement), {k: v for k, v in params.items() if k in names})
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("ANALYZE"))
+            conn.execute(sa.text("VACUUM (ANALYZE)"))  # now, not by autovacuum while measuring
             counts = {t: conn.scalar(sa.text(f"SELECT count(*) FROM {t}"))  # noqa: S608 — our table names
                       for t in ("projects", "credit_batches", "listings", "orders", "certificates")}
     return counts
@@ -210,6 +210,7 @@ def start_gunicorn(name: str, app_spec: str, env: dict, args, log_path: Path):
     port = free_port()
     cmd = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
            "--worker-class", "gthread", "--threads", str(args.threads), "--backlog", "2048",
+           "--max-requests", "0",  # gunicorn.conf.py recycles workers: an import mid-measurement is not a request
            "--chdir", str(ROOT), "--log-level", "warning", app_spec]
     log(f"{name}: {' '.join(cmd[1:])}")
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
@@ -255,8 +256,9 @@ def wrk(args, lua: Path, port: int, path: str) -> dict:
                          capture_output=True, text=True, timeout=args.seconds + 60, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     found = re.search(r"BENCH p50=(\d+) p95=(\d+) non2xx=(\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": rate, "p50_ms": int(found.group(1)) / 1000, "p95_ms": int(found.group(2)) / 1000,
-            "non_2xx": int(found.group(3))}
+            "non_2xx": int(found.group(3)), "socket_errors": errors.group(1) if errors else "", "wrk": out}
 
 
 def measure_http(args, lua: Path, hello_port: int, app_port: int, urls: list[str]) -> dict:
@@ -272,7 +274,7 @@ def measure_http(args, lua: Path, hello_port: int, app_port: int, urls: list[str
     for path in urls:
         rows[path] = wrk(args, lua, app_port, path)
         log(f"  {path:<18.18} {rows[path]['rps']:8.0f} req/s  p95 {rows[path]['p95_ms']:.1f} ms  "
-            f"non-2xx {rows[path]['non_2xx']}")
+            f"non-2xx {rows[path]['non_2xx']} {rows[path]['socket_errors']}")
     after = wrk(args, lua, hello_port, "/")
     log(f"  hello-world        {after['rps']:8.0f} req/s  p95 {after['p95_ms']:.1f} ms")
     hello = (before["rps"] + after["rps"]) / 2

@@ -1,5 +1,5 @@
 """Public reads: versions of what public pages show (public_versions, bumped by triggers on the tables
-they are drawn from), and an index for the retirement list's purpose filter.
+they are drawn from); indexes for the retirement list's purpose filter and the public listings' order.
 
 Revision ID: 0025
 Revises: 0020
@@ -94,6 +94,9 @@ def upgrade():
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index('ix_orders_purpose_completed_at', ['purpose', 'completed_at'], unique=False)
+    with op.batch_alter_table('listings', schema=None) as batch_op:
+        batch_op.create_index('ix_listings_active_price', ['price_cny_per_tonne', 'id'], unique=False,
+                              postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
     dialect = op.get_bind().dialect.name
     if dialect == "postgresql":
         op.execute(PG_FUNCTION)
@@ -113,6 +116,8 @@ def downgrade():
     if dialect == "postgresql":
         op.execute("DROP FUNCTION bump_public_version_where()")
         op.execute("DROP FUNCTION bump_public_version()")
+    with op.batch_alter_table('listings', schema=None) as batch_op:
+        batch_op.drop_index('ix_listings_active_price')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_purpose_completed_at')
     op.drop_table('public_versions')
