@@ -14,7 +14,7 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --str
 export TANHUI_ENV ?= development
 
 .PHONY: architecture install lock lock-upgrade lock-check assets translations messages run test test-sqlite \
-	test-services lint bench bench-orders bench-scale-out bench-parcels clean
+	test-services lint bench bench-orders bench-scale-out bench-parcels bench-public clean
 
 # The virtualenv gets the dev lock (pip, setuptools and wheel included, so the project itself is
 # built with the locked setuptools), then the project, editable, adding nothing.
@@ -122,8 +122,13 @@ bench-dashboard: translations
 bench-parcels: translations
 	$(BIN)/python bench/parcels.py
 
+# Public pages and API calls beside a hello-world Flask app on the same gunicorn, at the demo's size and with
+# a province-scale registry (PostgreSQL and Redis on 127.0.0.1, wrk; about 5 minutes).
+bench-public: translations
+	$(BIN)/python bench/public_reads.py
+
 # Every benchmark, one after the other (several minutes; PostgreSQL and Redis on 127.0.0.1).
-bench: bench-orders bench-certificates bench-dashboard bench-parcels
+bench: bench-orders bench-certificates bench-dashboard bench-parcels bench-public
 
 lint: install
 	$(BIN)/ruff check .

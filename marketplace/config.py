@@ -58,6 +58,11 @@ def load_config(instance_path: Path) -> dict:
         # beyond it are closed after each request and opened again for the next.
         "DATABASE_POOL_SIZE": int(env("DATABASE_POOL_SIZE", "16")),
         "REDIS_URL": env("REDIS_URL", ""),
+        # Cached public answers (marketplace.core.public_cache): in Redis (CACHE_REDIS_URL, else REDIS_URL), else
+        # in each process's memory; PUBLIC_CACHE=0 draws every page live.
+        "PUBLIC_CACHE": _bool("PUBLIC_CACHE", True),
+        "CACHE_REDIS_URL": env("CACHE_REDIS_URL", ""),
+        "CACHE_KEY_PREFIX": env("CACHE_KEY_PREFIX", "tanhui:"),
         # Embedded default: kombu's SQLAlchemy transport over its own SQLite file, so the broker's
         # tables never meet the application's migrations.
         "CELERY_BROKER_URL": env(

@@ -12,8 +12,15 @@ from marketplace.certificates import (
     retirement,
     views,
 )
+from marketplace.core import public_cache
 from marketplace.core.api import register_api_blueprint
 from marketplace.orders.signals import certificate_number_wanted
+
+#: What verification and the public retirements show: certificates (issued, revoked), the signing keys
+#: they are checked against, and what the retirement list filters by: completed orders, buyers' names,
+#: projects and villages.
+public_cache.watch("retirements", "certificates", "signing_keys", "organisations", "projects", "regions")
+public_cache.watch("retirements", "orders", only_where=("status", "completed"))
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from marketplace.certificates import public_retirements as registry
 from marketplace.core.api import Blueprint
 from marketplace.core.api_fields import Id
 from marketplace.core.dates import FIRST_DAY, LAST_DAY
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.orders.models import RETIREMENT_PURPOSES
 
@@ -80,6 +81,7 @@ class RetirementPage(ma.Schema):
 
 
 @blp.route("/retirements")
+@public_read("retirements", anonymous_only=False)
 @blp.arguments(RetirementQuery, location="query")
 @blp.response(200, RetirementPage)
 def retirements(args):

@@ -134,7 +134,8 @@ def search(session: so.Session, filters: Filters, *, page: int = 1, per_page: in
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     page = max(1, page)
     stmt = query(filters)
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery()))
+    # Counted without the order and the columns (a million certificates' facts are not sorted to be counted).
+    total = session.scalar(stmt.with_only_columns(sa.func.count(), maintain_column_froms=True).order_by(None))
     rows = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).all()
     return [row(certificate, purpose, event_id, period_start, period_end)
             for certificate, _completed, purpose, event_id, period_start, period_end in rows], total

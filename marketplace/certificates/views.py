@@ -31,6 +31,7 @@ from marketplace.core.forms import form_error
 from marketplace.core.http_errors import ExplainedUnauthorized
 from marketplace.core.i18n import local_time
 from marketplace.core.quantities import display_tonnes
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.orders.models import RETIREMENT_PURPOSES
 
@@ -100,6 +101,7 @@ def _verify_page(number: str, revoke_form: RevokeForm | None = None, status: int
 
 
 @bp.get("/verify/<number>")
+@public_read("retirements")
 def verify(number: str):
     return _verify_page(number.strip().upper())
 

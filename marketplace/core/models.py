@@ -38,3 +38,17 @@ class IdempotencyKey(db.Model):
     #: web: the page the first submission redirected to
     location: so.Mapped[str | None] = so.mapped_column(sa.String(500))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class PublicVersion(db.Model):
+    """How many times the data behind a kind of public page has changed (marketplace.core.public_cache).
+
+    Database triggers bump ``n`` in the transaction that changes a watched table, whatever wrote it (ORM,
+    Core statements, the shell); ``token`` is drawn when the row is first written, so a version read after
+    the table was emptied never equals one read before."""
+
+    __tablename__ = "public_versions"
+
+    scope: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+    token: so.Mapped[str] = so.mapped_column(sa.String(40))
+    n: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)

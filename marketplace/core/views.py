@@ -5,12 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify, render_template
 
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 
 bp = Blueprint("public", __name__)
 
 
 @bp.get("/")
+@public_read()
 def home():
     return render_template("core/home.html")
 

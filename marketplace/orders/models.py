@@ -42,6 +42,8 @@ class Order(db.Model):
         # One order per idempotency key and buyer: the same POST repeated returns the same order.
         sa.UniqueConstraint("buyer_organisation_id", "idempotency_key", name="uq_orders_buyer_idempotency_key"),
         sa.Index("ix_orders_status_reserved_until", "status", "reserved_until"),
+        # the public retirement list filtered by purpose, newest first
+        sa.Index("ix_orders_purpose_completed_at", "purpose", "completed_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from marketplace.core import public_cache
 from marketplace.core.api import accept_raw_body, register_api_blueprint
 from marketplace.registry import (
     api,
@@ -18,6 +19,11 @@ from marketplace.registry import (
     views_pledges,
     views_sellers,
 )
+
+#: What the public registry and listings show: projects with their places and sellers, batches, listings,
+#: the ledger's balances (every reservation changes what is available), parcels (the map).
+public_cache.watch("registry", "projects", "credit_batches", "listings", "ledger_balances", "regions",
+                   "organisations", "project_parcels")
 
 
 def init_app(app: Flask) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import marshmallow as ma
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import request, url_for
 from flask_babel import lazy_gettext as _l
 
 from marketplace.accounts.api_auth import BEARER, api_user, token_required
@@ -15,6 +18,7 @@ from marketplace.core.api_fields import Id, Year
 from marketplace.core.db import reload
 from marketplace.core.errors import NotFound
 from marketplace.core.quantities import format_cny, format_tonnes, parse_cny, parse_tonnes
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import service as registry
@@ -113,12 +117,21 @@ class LabelsOut(ma.Schema):
     event_eligible = ma.fields.Boolean(metadata={"description": "may count towards a large-event neutralisation"})
 
 
+#: Listings per answer by default, and at most (then the Link header's rel="next" cursor).
+LISTINGS_PAGE, LISTINGS_PAGE_MAX = 100, 500
+
+
 class ListingQuery(ma.Schema):
     county = Id(metadata={"description": "region id of a county"})
     village = Id(metadata={"description": "region id of a village"})
     vintage = Year(metadata={"description": "vintage year"})
     scheme = ma.fields.String(validate=ma.validate.OneOf(CREDIT_SCHEMES), metadata=SCHEME_FIELD)
     event_eligible = ma.fields.Boolean(metadata={"description": "true: only batches eligible for large events"})
+    limit = ma.fields.Integer(load_default=LISTINGS_PAGE, validate=ma.validate.Range(min=1, max=LISTINGS_PAGE_MAX),
+                              metadata={"description": f"at most this many (default {LISTINGS_PAGE})"})
+    after = ma.fields.String(validate=ma.validate.Regexp(r"^\d{1,12}(\.\d{1,2})?_\d{1,12}$"),
+                             metadata={"description": "the cursor of the page before (its Link: rel=next header)",
+                                       "example": "36.00_17"})
 
 
 class ListingOut(LabelsOut):
@@ -223,14 +236,29 @@ class ListingIn(ma.Schema):
 # --- public -------------------------------------------------------------------------------------
 
 @blp.route("/listings")
+@public_read("registry", anonymous_only=False)
 @blp.arguments(ListingQuery, location="query")
 @blp.response(200, ListingOut(many=True))
 def listings(args):
-    """Active listings with units left, cheapest first. Filters: county, village, vintage, scheme, event_eligible."""
-    rows = db.session.execute(registry.public_listings_query(
+    """Active listings with units left, cheapest first. Filters: county, village, vintage, scheme, event_eligible.
+    At most ``limit`` (100 by default); when there are more, the ``Link`` header's ``rel="next"`` URL carries
+    the cursor (``after``) of the next page."""
+    stmt = registry.public_listings_query(
         county_id=args.get("county"), village_id=args.get("village"), vintage=args.get("vintage"),
-        session=db.session, places=True, scheme=args.get("scheme"), event_eligible=args.get("event_eligible"))).all()
-    return [listing_json(listing, units) for listing, units in rows]
+        session=db.session, places=True, scheme=args.get("scheme"), event_eligible=args.get("event_eligible"))
+    if args.get("after"):
+        price, listing_id = args["after"].split("_")
+        stmt = stmt.where(sa.tuple_(Listing.price_cny_per_tonne, Listing.id) > sa.tuple_(
+            sa.literal(Decimal(price), sa.Numeric(12, 2)), sa.literal(int(listing_id))))
+    rows = db.session.execute(stmt.limit(args["limit"] + 1)).all()
+    page, more = rows[:args["limit"]], len(rows) > args["limit"]
+    headers = {}
+    if more:
+        last = page[-1][0]
+        query = {k: v for k, v in request.args.items() if k != "after"}
+        query["after"] = f"{format_cny(last.price_cny_per_tonne)}_{last.id}"
+        headers["Link"] = f'<{url_for("api_registry.listings", **query)}>; rel="next"'
+    return [listing_json(listing, units) for listing, units in page], 200, headers
 
 
 def _public_project(project_id: int) -> Project:

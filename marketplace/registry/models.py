@@ -346,6 +346,9 @@ class Listing(db.Model):
         sa.CheckConstraint(_in("status", LISTING_STATUSES), name="status"),
         sa.CheckConstraint("price_cny_per_tonne > 0", name="price_positive"),
         sa.CheckConstraint("min_order_units > 0", name="min_order_positive"),
+        # Public listings, cheapest first: the first page reads as many as it shows, whatever the number.
+        sa.Index("ix_listings_active_price", "price_cny_per_tonne", "id",
+                 postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'")),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -33,7 +33,7 @@ from shapely.strtree import STRtree
 
 from marketplace.core.errors import InvalidTransition, NotFound, ValidationFailed
 from marketplace.registry import parcel_files
-from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, Project, Region
+from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, LedgerBalance, Project, Region
 from marketplace.registry.parcel_models import Parcel, parcel_box
 
 #: Lishui's extent (the union of its nine counties' boundaries, rounded outwards), lon/lat degrees
@@ -583,20 +583,44 @@ class CountyFigures:
     retired_units: int = 0
 
 
-def registry_map_figures(session: so.Session, projects, batches, balances, counties):
-    """The public registry's map and its table: per county, units unsold (available or listed, not the
-    buffer) and retired, over ``projects``' batches; per project with parcels, a point and its unsold units."""
+def county_figures(session: so.Session, project_ids: sa.Select, counties, *, scheme=None, event_eligible=None):
+    """Per county, units unsold (available or listed, not the buffer) and retired over the batches of the
+    projects ``project_ids`` selects (with the batch label filters): one aggregate query, whatever the size."""
+    balance = LedgerBalance
+    unsold = sa.func.sum(sa.case((sa.or_(balance.account == "available", balance.account.like("listed:%")),
+                                  balance.units), else_=0))
+    retired = sa.func.sum(sa.case((balance.account == "retired", balance.units), else_=0))
+    stmt = (sa.select(Project.village_id, unsold, retired)
+            .join(CreditBatch, CreditBatch.project_id == Project.id)
+            .join(balance, balance.batch_id == CreditBatch.id)
+            .where(Project.id.in_(project_ids.scalar_subquery()))
+            .group_by(Project.village_id))
+    if scheme:
+        stmt = stmt.where(CreditBatch.scheme == scheme)
+    if event_eligible is not None:
+        stmt = stmt.where(CreditBatch.event_eligible.is_(event_eligible))
+    by_village = {village_id: (u or 0, r or 0) for village_id, u, r in session.execute(stmt)}
+    parents = dict(session.execute(sa.select(Region.id, Region.parent_id).where(Region.level != "village")).all())
+    levels = dict(session.execute(sa.select(Region.id, Region.level).where(Region.level != "village")).all())
+    village_parent = dict(session.execute(sa.select(Region.id, Region.parent_id).where(
+        Region.id.in_(list(by_village)))).all()) if by_village else {}
     figures = {c.id: CountyFigures(c) for c in counties}
-    county_by_project = {p.id: county_of(p) for p in projects}
+    for village_id, (u, r) in by_village.items():
+        region = village_parent.get(village_id)
+        while region is not None and levels.get(region) != "county":
+            region = parents.get(region)
+        if region in figures:
+            figures[region].available_units += int(u)
+            figures[region].retired_units += int(r)
+    return list(figures.values())
+
+
+def project_points(session: so.Session, projects, batches, balances):
+    """Per project of ``projects`` with parcels: (project, a point inside them, its unsold units)."""
     unsold_by_project: dict[int, int] = {p.id: 0 for p in projects}
     for batch in batches:
         summary = balances[batch.id]
-        unsold = summary.get("available", 0) + summary.get("listed", 0)
-        unsold_by_project[batch.project_id] = unsold_by_project.get(batch.project_id, 0) + unsold
-        county = county_by_project.get(batch.project_id)
-        if county is not None and county.id in figures:
-            figures[county.id].available_units += unsold
-            figures[county.id].retired_units += summary.get("retired", 0)
+        unsold_by_project[batch.project_id] = (unsold_by_project.get(batch.project_id, 0)
+                                               + summary.get("available", 0) + summary.get("listed", 0))
     centres = project_centres(session, [p.id for p in projects])
-    points = [(p, centres[p.id], unsold_by_project.get(p.id, 0)) for p in projects if p.id in centres]
-    return list(figures.values()), points
+    return [(p, centres[p.id], unsold_by_project.get(p.id, 0)) for p in projects if p.id in centres]

@@ -505,13 +505,17 @@ def public_listings_query(*, county_id: int | None = None, village_id: int | Non
     project = so.contains_eager(Listing.batch).contains_eager(CreditBatch.project)
     if places:
         project = project.options(*PROJECT_SHOWN)
-    stmt = (sa.select(Listing, balance.units)
-            .join(balance, sa.and_(balance.batch_id == Listing.batch_id,
-                                   balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String)))
+    # The balance as a correlated lookup (its primary key), not a join on an expression the planner cannot
+    # estimate: listings are then read in price order from ix_listings_active_price and a LIMIT stops early.
+    units = (sa.select(balance.units)
+             .where(balance.batch_id == Listing.batch_id,
+                    balance.account == sa.literal("listed:") + sa.cast(Listing.id, sa.String))
+             .scalar_subquery())
+    stmt = (sa.select(Listing, units.label("units"))
             .join(CreditBatch, CreditBatch.id == Listing.batch_id)
             .join(Project, Project.id == CreditBatch.project_id)
             .options(project)
-            .where(Listing.status == "active", balance.units > 0)
+            .where(Listing.status == "active", units > 0)
             .order_by(Listing.price_cny_per_tonne, Listing.id))
     if village_id:
         stmt = stmt.where(Project.village_id == village_id)

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from marketplace.core.access import get_scoped
 from marketplace.core.quantities import format_tonnes
+from marketplace.core.web import public_read
 from marketplace.extensions import db
 from marketplace.registry import ledger
 from marketplace.registry import parcels as parcel_service
@@ -26,6 +27,11 @@ from marketplace.registry.models import (
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 
+#: Projects per page of the public registry (then "Next": ?after=<the last id shown>).
+PROJECTS_PER_PAGE = 20
+#: The cheapest listings shown on the registry's first page.
+LISTINGS_SHOWN = 20
+
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
@@ -33,6 +39,7 @@ def _int_arg(name: str) -> int | None:
 
 
 @bp.get("/")
+@public_read("registry")
 def index():
     county_id, village_id, vintage = _int_arg("county"), _int_arg("village"), _int_arg("vintage")
     scheme = request.args.get("scheme") if request.args.get("scheme") in CREDIT_SCHEMES else None
@@ -49,21 +56,27 @@ def index():
     if scheme or event_eligible:
         stmt = stmt.where(Project.id.in_(registry.label_filters(
             sa.select(CreditBatch.project_id), scheme=scheme, event_eligible=event_eligible)))
-    projects = db.session.scalars(stmt).all()
+    # One page of projects (keyset on the id: ?after=<last id shown>), and the batches of those.
+    after = _int_arg("after")
+    page = db.session.scalars((stmt.where(Project.id > after) if after else stmt).limit(PROJECTS_PER_PAGE + 1)).all()
+    projects, more = page[:PROJECTS_PER_PAGE], len(page) > PROJECTS_PER_PAGE
     batches = db.session.scalars(registry.label_filters(
         sa.select(CreditBatch).where(CreditBatch.project_id.in_([p.id for p in projects])),
         scheme=scheme, event_eligible=event_eligible)
         .order_by(CreditBatch.project_id, CreditBatch.vintage_start)).all()
     balances = ledger.batch_summaries(db.session, [b.id for b in batches])
-    # The listings' projects are among ``projects`` (the same filters; only verified projects have
-    # batches), so their places and sellers are loaded already.
+    # The cheapest listings of the selection (each project's page lists all of its own).
     listings = db.session.execute(registry.public_listings_query(
         county_id=county_id, village_id=village_id, vintage=vintage, session=db.session, scheme=scheme,
-        event_eligible=event_eligible)).all()
+        event_eligible=event_eligible, places=True).limit(LISTINGS_SHOWN)).all()
     vintages = sorted({y for (y,) in db.session.execute(
         sa.select(sa.extract("year", CreditBatch.vintage_end)).distinct())}, reverse=True)
     counties = registry.counties(db.session)
-    county_figures, points = parcel_service.registry_map_figures(db.session, projects, batches, balances, counties)
+    # The map's counties sum every project of the selection (in SQL); its points are this page's projects.
+    county_figures = parcel_service.county_figures(
+        db.session, stmt.with_only_columns(Project.id).order_by(None), counties, scheme=scheme,
+        event_eligible=event_eligible)
+    points = parcel_service.project_points(db.session, projects, batches, balances)
     county_map = json.dumps({
         "label": _("Unsold (t)"), "points_label": _("Unsold (t)"), "unit": "t",
         "counties": [{"name": f.county.name, "value": format_tonnes(f.available_units)} for f in county_figures],
@@ -75,6 +88,8 @@ def index():
                            listings=listings, counties=counties,
                            villages=registry.villages(db.session), vintages=[int(v) for v in vintages],
                            schemes=CREDIT_SCHEMES,
+                           next_after=projects[-1].id if more and projects else None,
+                           first_page=bool(after), listings_shown=LISTINGS_SHOWN,
                            selected={"county": county_id, "village": village_id, "vintage": vintage,
                                      "scheme": scheme, "event_eligible": event_eligible})
 
