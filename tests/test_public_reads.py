@@ -173,3 +173,34 @@ def test_static_files_carry_a_fingerprint_and_are_cached_for_a_year(client):
 def test_public_reads_answer_304_to_their_own_etag(client, path):
     etag = client.get(path).headers["ETag"]
     assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.postgres
+def test_writers_on_different_connections_do_not_queue_on_one_version_row(app, factory, client):
+    """Two orders' reservations on different listings, each in its open transaction: the second does not wait
+    for the first to commit (the scope's version is kept in a row per connection shard), and each commit
+    shows at once."""
+    first, second = factory.listing(tonnes="500"), factory.listing(tonnes="500")
+    with app.app_context():
+        connections = [db.engine.connect()]
+        pids = {connections[0].execute(sa.text("SELECT pg_backend_pid()")).scalar() % 16}
+        while True:  # a second connection on another shard
+            conn = db.engine.connect()
+            connections.append(conn)
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() % 16
+            if pid not in pids:
+                break
+        one, other = connections[0], connections[-1]
+        try:
+            one.execute(sa.text("UPDATE ledger_balances SET units = units - 10000 WHERE account = :a"),
+                        {"a": f"listed:{first.id}"})
+            other.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+            other.execute(sa.text("UPDATE ledger_balances SET units = units - 10000 WHERE account = :a"),
+                          {"a": f"listed:{second.id}"})  # would fail with a lock timeout behind one row
+            other.commit()
+            assert _available(client, second.id) == "499.0000"
+            one.commit()
+            assert _available(client, first.id) == "499.0000"
+        finally:
+            for conn in connections:
+                conn.close()

@@ -45,10 +45,13 @@ class PublicVersion(db.Model):
 
     Database triggers bump ``n`` in the transaction that changes a watched table, whatever wrote it (ORM,
     Core statements, the shell); ``token`` is drawn when the row is first written, so a version read after
-    the table was emptied never equals one read before."""
+    the table was emptied never equals one read before. A scope is kept in up to ``SHARDS`` rows (on
+    PostgreSQL a writing connection bumps the row of its backend process id modulo that), so writers on
+    different connections do not queue on one row lock until they commit; its version is all of its rows."""
 
     __tablename__ = "public_versions"
 
     scope: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+    shard: so.Mapped[int] = so.mapped_column(sa.SmallInteger, primary_key=True, default=0, autoincrement=False)
     token: so.Mapped[str] = so.mapped_column(sa.String(40))
     n: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)

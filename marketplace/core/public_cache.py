@@ -54,8 +54,9 @@ def watch(scope: str, *tables: str, only_where: tuple[str, str] | None = None) -
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION bump_public_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO public_versions (scope, token, n) VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
-    ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+    INSERT INTO public_versions (scope, shard, token, n)
+    VALUES (TG_ARGV[0], pg_backend_pid() % 16, md5(random()::text || clock_timestamp()::text), 1)
+    ON CONFLICT (scope, shard) DO UPDATE SET n = public_versions.n + 1;
     RETURN NULL;
 END $$
 """
@@ -72,9 +73,9 @@ BEGIN
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
     END IF;
     IF touched THEN
-        INSERT INTO public_versions (scope, token, n)
-        VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
-        ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+        INSERT INTO public_versions (scope, shard, token, n)
+        VALUES (TG_ARGV[0], pg_backend_pid() % 16, md5(random()::text || clock_timestamp()::text), 1)
+        ON CONFLICT (scope, shard) DO UPDATE SET n = public_versions.n + 1;
     END IF;
     RETURN NULL;
 END $$
@@ -105,8 +106,8 @@ def _conditional_ddl(dialect: str, scope: str, table: str, column: str, value: s
 def _sqlite_trigger(trigger: str, event: str, table: str, scope: str, condition: str | None = None) -> str:
     when = f" WHEN {condition}" if condition else ""
     return (f"CREATE TRIGGER {trigger} AFTER {event} ON {table}{when} BEGIN "  # noqa: S608 — names from the code, not input
-            f"INSERT OR IGNORE INTO public_versions (scope, token, n) VALUES ('{scope}', lower(hex(randomblob(8))), 0); "
-            f"UPDATE public_versions SET n = n + 1 WHERE scope = '{scope}'; END")
+            f"INSERT OR IGNORE INTO public_versions (scope, shard, token, n) VALUES ('{scope}', 0, lower(hex(randomblob(8))), 0); "
+            f"UPDATE public_versions SET n = n + 1 WHERE scope = '{scope}' AND shard = 0; END")
 
 
 def trigger_ddl(dialect: str, scope: str, table: str, only_where: tuple[str, str] | None = None) -> list[str]:
@@ -152,7 +153,7 @@ def _create_triggers(target, connection, **kw):  # noqa: ARG001 — SQLAlchemy's
 
 # --- reading versions ------------------------------------------------------------------------------
 
-_VERSIONS = sa.select(PublicVersion.scope, PublicVersion.token, PublicVersion.n)
+_VERSIONS = sa.select(PublicVersion.scope, PublicVersion.shard, PublicVersion.token, PublicVersion.n)
 #: Scope names are written in the code (watch()); checked anyway before they are put into SQL.
 _SCOPE_NAME = re.compile(r"^[a-z_]{1,40}$")
 #: (pid, url) → this thread's connection that reads versions on PostgreSQL: autocommit, kept open, so a
@@ -174,7 +175,7 @@ def _connection(url: str):
 def _read_postgres(url: str, scopes: tuple[str, ...]):
     if not all(_SCOPE_NAME.match(scope) for scope in scopes):
         raise ValueError(f"not a scope name: {scopes!r}")
-    sql = "SELECT scope, token, n FROM public_versions WHERE scope IN ({})".format(  # noqa: S608 — checked names
+    sql = "SELECT scope, shard, token, n FROM public_versions WHERE scope IN ({})".format(  # noqa: S608 — checked names
         ", ".join(f"'{scope}'" for scope in scopes))
     for attempt in (1, 2):
         conn = _connection(url)
@@ -200,8 +201,10 @@ def versions(session: so.Session, scopes: tuple[str, ...]) -> str:
         rows = _read_postgres(bind.url.set(drivername="postgresql").render_as_string(hide_password=False), scopes)
     else:
         rows = session.execute(_VERSIONS.where(PublicVersion.scope.in_(scopes))).all()
-    found = {scope: f"{token}.{n}" for scope, token, n in rows}
-    return "|".join(found.get(scope, "0") for scope in scopes)
+    found: dict[str, list[str]] = {}
+    for scope, shard, token, n in sorted(rows, key=lambda row: (row[0], row[1])):
+        found.setdefault(scope, []).append(f"{shard}:{token}.{n}")
+    return "|".join(",".join(found.get(scope, ["0"])) for scope in scopes)
 
 
 def cache_key(*parts: str) -> str:

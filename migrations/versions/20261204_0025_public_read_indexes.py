@@ -28,8 +28,9 @@ CONDITIONS = {("retirements", "orders"): ("status", "completed")}
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION bump_public_version() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO public_versions (scope, token, n) VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
-    ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+    INSERT INTO public_versions (scope, shard, token, n)
+    VALUES (TG_ARGV[0], pg_backend_pid() % 16, md5(random()::text || clock_timestamp()::text), 1)
+    ON CONFLICT (scope, shard) DO UPDATE SET n = public_versions.n + 1;
     RETURN NULL;
 END $$
 """
@@ -45,9 +46,9 @@ BEGIN
         EXECUTE format('SELECT EXISTS (SELECT 1 FROM old_rows WHERE %I = %L)', TG_ARGV[1], TG_ARGV[2]) INTO touched;
     END IF;
     IF touched THEN
-        INSERT INTO public_versions (scope, token, n)
-        VALUES (TG_ARGV[0], md5(random()::text || clock_timestamp()::text), 1)
-        ON CONFLICT (scope) DO UPDATE SET n = public_versions.n + 1;
+        INSERT INTO public_versions (scope, shard, token, n)
+        VALUES (TG_ARGV[0], pg_backend_pid() % 16, md5(random()::text || clock_timestamp()::text), 1)
+        ON CONFLICT (scope, shard) DO UPDATE SET n = public_versions.n + 1;
     END IF;
     RETURN NULL;
 END $$
@@ -57,8 +58,8 @@ END $$
 def _sqlite_trigger(trigger, event, table, scope, condition=None):
     when = f" WHEN {condition}" if condition else ""
     return (f"CREATE TRIGGER {trigger} AFTER {event} ON {table}{when} BEGIN "
-            f"INSERT OR IGNORE INTO public_versions (scope, token, n) VALUES ('{scope}', lower(hex(randomblob(8))), 0); "
-            f"UPDATE public_versions SET n = n + 1 WHERE scope = '{scope}'; END")
+            f"INSERT OR IGNORE INTO public_versions (scope, shard, token, n) VALUES ('{scope}', 0, lower(hex(randomblob(8))), 0); "
+            f"UPDATE public_versions SET n = n + 1 WHERE scope = '{scope}' AND shard = 0; END")
 
 
 def _triggers(dialect, scope, table):
@@ -88,9 +89,10 @@ def _triggers(dialect, scope, table):
 def upgrade():
     op.create_table('public_versions',
     sa.Column('scope', sa.String(length=40), nullable=False),
+    sa.Column('shard', sa.SmallInteger(), autoincrement=False, nullable=False),
     sa.Column('token', sa.String(length=40), nullable=False),
     sa.Column('n', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', name=op.f('pk_public_versions'))
+    sa.PrimaryKeyConstraint('scope', 'shard', name=op.f('pk_public_versions'))
     )
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.create_index('ix_orders_purpose_completed_at', ['purpose', 'completed_at'], unique=False)
