@@ -10,7 +10,7 @@ Definitions (the same on every page, export and API answer):
   the local day of ``paid_at`` (the platform's time zone, Asia/Shanghai).
 
 Completed orders are read from the aggregates (:mod:`marketplace.stats.aggregates`), the bureau's
-through the few rows :func:`marketplace.stats.ranges.plan` picks. The few orders still between
+from the cumulative tiers, a bounded number of rows for any range (:mod:`marketplace.stats.ranges`). The few orders still between
 payment and completion are read directly (an indexed status lookup).
 """
 
@@ -47,8 +47,8 @@ from marketplace.stats.aggregates import (
     local_day,
     zone,
 )
-from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
-from marketplace.stats.ranges import Piece, plan, sign_case, sign_of, within
+from marketplace.stats.models import RetirementStat
+from marketplace.stats.ranges import month_series, read_range
 
 SOLD_STATUSES = ("paid", "retiring", "completed")
 IN_FLIGHT_STATUSES = ("paid", "retiring")
@@ -162,61 +162,18 @@ def _day_sums(session: so.Session, dimension: str, conditions: list, sign=None) 
                                            int(row.events or 0))
 
 
-def _stored_sums(session: so.Session, model, column, pieces: list[Piece], county: int,
-                 extra=()) -> Iterator[tuple[str, tuple, Sums]]:
-    """Every dimension's monthly or yearly rows in the pieces, summed in SQL with the pieces' signs:
-    one row per key comes back."""
-    sign = sign_case(column, pieces)
-    stmt = (sa.select(model.dimension, model.key_id, model.vintage, sa.func.sum(model.units * sign),
-                      sa.func.sum(model.amount_fen * sign), sa.func.sum(model.orders * sign),
-                      sa.func.sum(model.events * sign))
-            .where(model.county_id == county, within(column, pieces), *extra)
-            .group_by(model.dimension, model.key_id, model.vintage))
-    for dimension, key_id, vintage, units, fen, orders, events in session.execute(stmt):
-        yield dimension, key_of_stored(dimension, key_id, vintage), Sums(int(units), int(fen), int(orders or 0),
-                                                                         int(events or 0))
-
-
-def _month_series(session: so.Session, county: int, pieces: list[Piece]) -> Iterator[tuple[tuple, Sums]]:
-    """The monthly total rows in the pieces, each with its net sign."""
-    r = RetirementRollup
-    stmt = (sa.select(r.month, r.units, r.amount_fen, r.orders, r.events)
-            .where(r.county_id == county, r.dimension == "total", within(r.month, pieces)))
-    for month, units, fen, orders, events in session.execute(stmt):
-        sign = sign_of(month, pieces)
-        if sign:
-            yield (month.strftime("%Y-%m"),), Sums(sign * int(units), sign * int(fen), sign * int(orders or 0),
-                                                   sign * int(events or 0))
-
-
 def _from_aggregates(session: so.Session, filters: Filters) -> dict[str, dict[tuple, Figures]]:
-    """The bureau's figures for every dimension, from the totals, the monthly rollups and at most a
-    few weeks of daily rows (see :func:`marketplace.stats.ranges.plan`)."""
-    steps = plan(filters.date_from, filters.date_to)
-    county = filters.county_id or 0
-    read: list[tuple[str, tuple, Sums]] = []
-    t, r, s = RetirementTotal, RetirementRollup, RetirementStat
-    if steps.all_time:
-        read += _stored_sums(session, t, t.year, [(0, 0, 1)], county)
-    elif steps.years:
-        years = [(low and low.year, high and high.year, sign) for low, high, sign in steps.years]
-        read += _stored_sums(session, t, t.year, years, county, extra=[t.year > 0])
-    if steps.months or steps.year_months:
-        read += _stored_sums(session, r, r.month, steps.months + steps.year_months, county)
-    series = steps.months + ([(*steps.series, 1)] if steps.series else [])
-    if series:
-        read += (("month", key, sums) for key, sums in _month_series(session, county, series))
-    if steps.days:
-        conditions = [within(s.day, steps.days)] + ([s.county_id == filters.county_id] if filters.county_id else [])
-        for dimension in DIMENSIONS:
-            read += ((dimension, key, sums) for key, sums in
-                     _day_sums(session, dimension, conditions, sign=sign_case(s.day, steps.days)))
-    sums_by: dict[str, dict[tuple, Sums]] = {dimension: defaultdict(Sums) for dimension in DIMENSIONS}
-    for dimension, key, sums in read:
-        sums_by[dimension][key].add(sums if dimension in COUNTED else sums.uncounted())
-    # A key whose pieces cancel out had nothing in the range (every stored row has units > 0).
-    return {dimension: defaultdict(Figures, {key: Figures.completed(sums) for key, sums in rows.items() if sums.units})
-            for dimension, rows in sums_by.items()}
+    """The bureau's figures for every dimension from the cumulative tiers: one statement for the keys
+    and one for the month series, whatever the range (see :mod:`marketplace.stats.ranges`)."""
+    result: dict[str, dict[tuple, Figures]] = {dimension: defaultdict(Figures) for dimension in DIMENSIONS}
+    for dimension, key_id, vintage, units, fen, orders, events in read_range(
+            session, filters.date_from, filters.date_to, filters.county_id):
+        sums = Sums(int(units), int(fen), int(orders), int(events))
+        result[dimension][key_of_stored(dimension, key_id, vintage)] = Figures.completed(sums)
+    for month, (units, fen, orders, events) in month_series(session, filters.date_from, filters.date_to,
+                                                            filters.county_id):
+        result["month"][(month.strftime("%Y-%m"),)] = Figures.completed(Sums(units, fen, orders, events))
+    return result
 
 
 def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
