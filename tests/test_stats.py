@@ -584,3 +584,45 @@ def test_any_random_range_of_the_summary_equals_a_direct_sum_over_the_orders(app
                 assert (f.retired_units, f.revenue_cny, f.orders_completed) == direct_sums(db.session, part)["total"]
 
     check()
+
+
+def test_the_api_lists_the_largest_buyers_and_villages_and_sums_the_rest(app, factory, client, story):
+    auth = bureau_auth(factory, story["bureau"])
+    full = client.get("/api/v1/stats/summary", headers=auth).get_json()
+    assert full["other_buyers"]["count"] == 0 and full["other_villages"]["count"] == 0
+    sold = [Decimal(row["sold_tonnes"]) for row in full["by_buyer"]]
+    assert sold == sorted(sold, reverse=True)
+    body = client.get("/api/v1/stats/summary?limit=2", headers=auth).get_json()
+    assert [row["buyer_id"] for row in body["by_buyer"]] == [row["buyer_id"] for row in full["by_buyer"][:2]]
+    assert body["other_buyers"]["count"] == 3 and len(body["by_village"]) == 2
+    for field in ("sold_tonnes", "retired_tonnes", "revenue_cny"):
+        assert (sum(Decimal(row[field]) for row in body["by_buyer"]) + Decimal(body["other_buyers"][field])
+                == Decimal(body[field])), field
+    assert (sum(row["orders_completed"] for row in body["by_buyer"]) + body["other_buyers"]["orders_completed"]
+            == body["orders_completed"] == 5)
+    one = client.get("/api/v1/stats/summary?limit=1", headers=auth).get_json()
+    assert one["other_villages"]["count"] == 1
+    assert Decimal(one["by_village"][0]["sold_tonnes"]) + Decimal(one["other_villages"]["sold_tonnes"]) == Decimal(
+        body["sold_tonnes"])
+    for bad in ("0", "1001", "many"):
+        response = client.get(f"/api/v1/stats/summary?limit={bad}", headers=auth)
+        assert response.status_code == 422, bad
+
+
+def test_a_long_table_shows_its_first_rows_or_its_subtotals_on_the_page():
+    from marketplace.stats.report_tables import Column, Table
+
+    flat = Table("t", "T", [Column("a")], screen_limit=20)
+    for i in range(30):
+        flat.add([i])
+    assert [values for values, _level in flat.on_screen()] == [[i] for i in range(20)]
+    tree = Table("v", "V", [Column("a")], screen_limit=20)
+    for county in range(3):
+        tree.add([f"c{county}"], "county")
+        for village in range(10):
+            tree.add([f"c{county}v{village}"])
+    assert [values for values, _level in tree.on_screen()] == [["c0"], ["c1"], ["c2"]]
+    short = Table("s", "S", [Column("a")], screen_limit=20)
+    short.add([1], "county")
+    short.add([2])
+    assert len(short.on_screen()) == 2

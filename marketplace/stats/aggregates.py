@@ -544,7 +544,9 @@ _PG_REBUILD = [
                                        interval '1 month') AS g(month)
     LEFT JOIN rebuild_key_months m ON m.county_id = k.county_id AND m.dimension = k.dimension
         AND m.key_id = k.key_id AND m.vintage = k.vintage AND m.month = CAST(g.month AS date)
-    WINDOW w AS (PARTITION BY k.county_id, k.dimension, k.key_id, k.vintage ORDER BY g.month)""",
+    WINDOW w AS (PARTITION BY k.county_id, k.dimension, k.key_id, k.vintage ORDER BY g.month)
+    ORDER BY k.county_id, CAST(g.month AS date), k.dimension, k.key_id, k.vintage""",
+    # In the primary key's order, so one day's (one month's) rows of every key sit on a few pages.
     # Every day from a month's first to its last with completions, with the running total from the 1st.
     """INSERT INTO retirement_days (county_id, day, dimension, key_id, vintage, units, amount_fen, orders, events)
     SELECT m.county_id, CAST(g.day AS date), m.dimension, m.key_id, m.vintage,
@@ -555,7 +557,8 @@ _PG_REBUILD = [
                                        interval '1 day') AS g(day)
     LEFT JOIN rebuild_key_days d ON d.county_id = m.county_id AND d.dimension = m.dimension
         AND d.key_id = m.key_id AND d.vintage = m.vintage AND d.day = CAST(g.day AS date)
-    WINDOW w AS (PARTITION BY m.county_id, m.dimension, m.key_id, m.vintage, m.month ORDER BY g.day)""",
+    WINDOW w AS (PARTITION BY m.county_id, m.dimension, m.key_id, m.vintage, m.month ORDER BY g.day)
+    ORDER BY m.county_id, CAST(g.day AS date), m.dimension, m.key_id, m.vintage""",
 ]
 
 

@@ -33,7 +33,7 @@ from marketplace.core.dates import FIRST_YEAR, LAST_YEAR, within_calendar
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ids import is_id
 from marketplace.orders.models import Order, OrderLine
-from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, LedgerBalance, Project, Region
+from marketplace.registry.models import CreditBatch, LedgerBalance, Project, Region
 from marketplace.registry.service import village_ids_under
 from marketplace.stats.aggregates import (
     COUNTED,
@@ -240,40 +240,100 @@ def _add_in_flight(result: dict[tuple, Figures], dimension: str, in_flight: list
 
 # --- the summary ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Village:
+    """A village with the names above it, read in a few plain queries (no ORM objects)."""
+
+    id: int
+    name: str
+    township: str
+    county: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectName:
+    id: int
+    name: str
+    village: str
+
+
 @dataclass
 class Summary:
     filters: Filters
     totals: Figures
     buyers: int
-    by_buyer: list[tuple[Organisation, Figures]] = field(default_factory=list)
-    by_village: list[tuple[Region, Figures]] = field(default_factory=list)
+    #: largest first (then by name)
+    by_buyer: list[tuple[Buyer, Figures]] = field(default_factory=list)
+    #: by county, township and village name
+    by_village: list[tuple[Village, Figures]] = field(default_factory=list)
     by_month: list[tuple[str, Figures]] = field(default_factory=list)
-    by_project: list[tuple[Project, int, Figures]] = field(default_factory=list)
+    #: largest first (then by name and vintage)
+    by_project: list[tuple[ProjectName, int, Figures]] = field(default_factory=list)
+
+
+def _villages(session: so.Session, ids: set[int]) -> dict[int, Village]:
+    """The villages and the names of their township and county: one query per level above them."""
+    regions: dict[int, tuple] = {}
+    wanted = set(ids)
+    while wanted:
+        rows = session.execute(sa.select(Region.id, Region.parent_id, Region.level, Region.name)
+                               .where(Region.id.in_(wanted))).all()
+        regions.update({row.id: tuple(row) for row in rows})
+        wanted = {row.parent_id for row in rows if row.parent_id and row.parent_id not in regions}
+    result = {}
+    for village_id in ids:
+        names = {}
+        current = regions.get(village_id)
+        while current is not None:
+            names.setdefault(current[2], current[3])
+            current = regions.get(current[1]) if current[1] else None
+        result[village_id] = Village(village_id, regions[village_id][3], names.get("township", ""),
+                                     names.get("county", ""))
+    return result
 
 
 def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -> Summary:
-    """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer."""
+    """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer. Names come from
+    plain column queries, a few hundred rows at most: no ORM object is built per row."""
     scope = scope or Scope()
     in_flight = _in_flight(session, filters, scope)
     completed = _completed(session, filters, scope)
     by = {dimension: _add_in_flight(completed[dimension], dimension, in_flight) for dimension in DIMENSIONS}
     totals = by["total"].get((), Figures())
     by_buyer, by_village, by_month, by_project = by["buyer"], by["village"], by["month"], by["project"]
-    orgs = {o.id: o for o in session.scalars(sa.select(Organisation).where(
-        Organisation.id.in_([k[0] for k in by_buyer])))}
-    villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village]))
-                                                 .options(REGION_ANCESTORS))}
-    projects = {p.id: p for p in session.scalars(sa.select(Project).where(
-        Project.id.in_({k[0] for k in by_project})).options(so.joinedload(Project.village)))}
+    names = dict(session.execute(sa.select(Organisation.id, Organisation.name).where(
+        Organisation.id.in_([k[0] for k in by_buyer]))).all()) if by_buyer else {}
+    villages = _villages(session, {k[0] for k in by_village})
+    projects = {row.id: ProjectName(row.id, row.name, row.village) for row in session.execute(
+        sa.select(Project.id, Project.name, Region.name.label("village")).join(Region, Region.id == Project.village_id)
+        .where(Project.id.in_({k[0] for k in by_project})))} if by_project else {}
     result = Summary(filters=filters, totals=totals, buyers=sum(1 for f in by_buyer.values() if f.sold_units))
-    result.by_buyer = sorted(((orgs[k[0]], f) for k, f in by_buyer.items()),
+    result.by_buyer = sorted(((Buyer(k[0], names[k[0]]), f) for k, f in by_buyer.items()),
                              key=lambda item: (-item[1].sold_units, item[0].name))
     result.by_village = sorted(((villages[k[0]], f) for k, f in by_village.items()),
-                               key=lambda item: [r.name for r in item[0].path()])
+                               key=lambda item: (item[0].county, item[0].township, item[0].name))
     result.by_month = sorted(((k[0], f) for k, f in by_month.items()), key=lambda item: item[0])
     result.by_project = sorted(((projects[k[0]], k[1], f) for k, f in by_project.items()),
-                               key=lambda item: (item[0].name, item[1]))
+                               key=lambda item: (-item[2].sold_units, item[0].name, item[1]))
     return result
+
+
+def largest(rows: list, limit: int | None, figures_of=lambda item: item[1]) -> tuple[list, int, Figures]:
+    """The rows with the most sold first (ties in their order), at most ``limit`` of them (all when None),
+    how many are left, and the figures of those left summed."""
+    ranked = sorted(rows, key=lambda item: -figures_of(item).sold_units)
+    if limit is None or len(ranked) <= limit:
+        return ranked, 0, Figures()
+    rest = Figures()
+    for item in ranked[limit:]:
+        rest.add(figures_of(item))
+    return ranked[:limit], len(ranked) - limit, rest
 
 
 def fold_periods(by_month: list[tuple[str, Figures]], period: str) -> list[tuple[str, Figures]]:
