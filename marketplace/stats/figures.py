@@ -33,7 +33,7 @@ from marketplace.core.dates import FIRST_YEAR, LAST_YEAR, within_calendar
 from marketplace.core.errors import ValidationFailed
 from marketplace.core.ids import is_id
 from marketplace.orders.models import Order, OrderLine
-from marketplace.registry.models import CreditBatch, LedgerBalance, Project, Region
+from marketplace.registry.models import REGION_ANCESTORS, CreditBatch, LedgerBalance, Project, Region
 from marketplace.registry.service import village_ids_under
 from marketplace.stats.aggregates import (
     COUNTED,
@@ -278,23 +278,28 @@ class Summary:
 
 
 def _villages(session: so.Session, ids: set[int]) -> dict[int, Village]:
-    """The villages and the names of their township and county: one query per level above them."""
-    regions: dict[int, tuple] = {}
-    wanted = set(ids)
-    while wanted:
-        rows = session.execute(sa.select(Region.id, Region.parent_id, Region.level, Region.name)
-                               .where(Region.id.in_(wanted))).all()
-        regions.update({row.id: tuple(row) for row in rows})
-        wanted = {row.parent_id for row in rows if row.parent_id and row.parent_id not in regions}
-    result = {}
-    for village_id in ids:
-        names = {}
-        current = regions.get(village_id)
-        while current is not None:
-            names.setdefault(current[2], current[3])
-            current = regions.get(current[1]) if current[1] else None
-        result[village_id] = Village(village_id, regions[village_id][3], names.get("township", ""),
-                                     names.get("county", ""))
+    """The villages and the names of their township and county: one query reading each village with
+    its parent and grandparent (village › township › county); a village elsewhere in the tree has its
+    ancestors walked one query per level."""
+    if not ids:
+        return {}
+    parent, grandparent = so.aliased(Region), so.aliased(Region)
+    result, odd = {}, set()
+    for row in session.execute(
+            sa.select(Region.id, Region.name, Region.parent_id, parent.level, parent.name, grandparent.level,
+                      grandparent.name)
+            .outerjoin(parent, parent.id == Region.parent_id).outerjoin(grandparent, grandparent.id == parent.parent_id)
+            .where(Region.id.in_(ids))):
+        village_id, name, _parent_id, level1, name1, level2, name2 = row
+        if level1 == "township" and level2 == "county":
+            result[village_id] = Village(village_id, name, name1, name2)
+        else:
+            odd.add(village_id)
+    if odd:
+        for region in session.scalars(sa.select(Region).where(Region.id.in_(odd)).options(REGION_ANCESTORS)):
+            township, county = region.ancestor("township"), region.ancestor("county")
+            result[region.id] = Village(region.id, region.name, township.name if township else "",
+                                        county.name if county else "")
     return result
 
 
