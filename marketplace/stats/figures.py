@@ -162,18 +162,26 @@ def _day_sums(session: so.Session, dimension: str, conditions: list, sign=None) 
                                            int(row.events or 0))
 
 
-def _from_aggregates(session: so.Session, filters: Filters) -> dict[str, dict[tuple, Figures]]:
-    """The bureau's figures for every dimension from the cumulative tiers: one statement for the keys
-    and one for the month series, whatever the range (see :mod:`marketplace.stats.ranges`)."""
+def _from_aggregates(session: so.Session, filters: Filters) -> tuple[dict[str, dict[tuple, Figures]], dict]:
+    """The bureau's figures for every dimension from the cumulative tiers, and the names of their keys:
+    one statement for the keys and one for the month series, whatever the range (see
+    :mod:`marketplace.stats.ranges`)."""
     result: dict[str, dict[tuple, Figures]] = {dimension: defaultdict(Figures) for dimension in DIMENSIONS}
-    for dimension, key_id, vintage, units, fen, orders, events in read_range(
-            session, filters.date_from, filters.date_to, filters.county_id):
-        sums = Sums(int(units), int(fen), int(orders), int(events))
-        result[dimension][key_of_stored(dimension, key_id, vintage)] = Figures.completed(sums)
+    names: dict[tuple[str, int], object] = {}
+    for row in read_range(session, filters.date_from, filters.date_to, filters.county_id):
+        sums = Sums(int(row.units), int(row.amount_fen), int(row.orders), int(row.events))
+        dimension = row.dimension
+        result[dimension][key_of_stored(dimension, row.key_id, row.vintage)] = Figures.completed(sums)
+        if dimension == "buyer":
+            names[(dimension, row.key_id)] = Buyer(row.key_id, row.name)
+        elif dimension == "village" and row.parent_level == "township" and row.grandparent_level == "county":
+            names[(dimension, row.key_id)] = Village(row.key_id, row.name, row.parent_name, row.grandparent_name)
+        elif dimension == "project":
+            names[(dimension, row.key_id)] = ProjectName(row.key_id, row.name, row.project_village)
     for month, (units, fen, orders, events) in month_series(session, filters.date_from, filters.date_to,
                                                             filters.county_id):
         result["month"][(month.strftime("%Y-%m"),)] = Figures.completed(Sums(units, fen, orders, events))
-    return result
+    return result, names
 
 
 def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
@@ -197,11 +205,12 @@ def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: s
     return result
 
 
-def _completed(session: so.Session, filters: Filters, scope: Scope) -> dict[str, dict[tuple, Figures]]:
-    """Completed orders' figures for every dimension (total, buyer, village, project, month)."""
+def _completed(session: so.Session, filters: Filters, scope: Scope) -> tuple[dict[str, dict[tuple, Figures]], dict]:
+    """Completed orders' figures for every dimension (total, buyer, village, project, month), and the
+    names of the keys when the read gave them."""
     if scope.seller_id is None and scope.buyer_id is None:
         return _from_aggregates(session, filters)
-    return {dimension: _from_days(session, filters, scope, dimension) for dimension in DIMENSIONS}
+    return {dimension: _from_days(session, filters, scope, dimension) for dimension in DIMENSIONS}, {}
 
 
 # --- orders paid, not yet completed -------------------------------------------------------------------
@@ -308,16 +317,24 @@ def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -
     plain column queries, a few hundred rows at most: no ORM object is built per row."""
     scope = scope or Scope()
     in_flight = _in_flight(session, filters, scope)
-    completed = _completed(session, filters, scope)
+    completed, known = _completed(session, filters, scope)
     by = {dimension: _add_in_flight(completed[dimension], dimension, in_flight) for dimension in DIMENSIONS}
     totals = by["total"].get((), Figures())
     by_buyer, by_village, by_month, by_project = by["buyer"], by["village"], by["month"], by["project"]
-    names = dict(session.execute(sa.select(Organisation.id, Organisation.name).where(
-        Organisation.id.in_([k[0] for k in by_buyer]))).all()) if by_buyer else {}
-    villages = _villages(session, {k[0] for k in by_village})
-    projects = {row.id: ProjectName(row.id, row.name, row.village) for row in session.execute(
-        sa.select(Project.id, Project.name, Region.name.label("village")).join(Region, Region.id == Project.village_id)
-        .where(Project.id.in_({k[0] for k in by_project})))} if by_project else {}
+    # Names the read did not give (a scoped dashboard, a key only in flight): plain column queries.
+    missing = {k[0] for k in by_buyer if ("buyer", k[0]) not in known}
+    names = {k: known[("buyer", k)].name for k, in by_buyer if ("buyer", k) in known}
+    if missing:
+        names |= dict(session.execute(sa.select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_(missing))).all())
+    villages = {k: known[("village", k)] for k, in by_village if ("village", k) in known}
+    villages |= _villages(session, {k[0] for k in by_village} - set(villages))
+    projects = {k[0]: known[("project", k[0])] for k in by_project if ("project", k[0]) in known}
+    missing = {k[0] for k in by_project} - set(projects)
+    if missing:
+        projects |= {row.id: ProjectName(row.id, row.name, row.village) for row in session.execute(
+            sa.select(Project.id, Project.name, Region.name.label("village"))
+            .join(Region, Region.id == Project.village_id).where(Project.id.in_(missing)))}
     result = Summary(filters=filters, totals=totals, buyers=sum(1 for f in by_buyer.values() if f.sold_units))
     result.by_buyer = sorted(((Buyer(k[0], names[k[0]]), f) for k, f in by_buyer.items()),
                              key=lambda item: (-item[1].sold_units, item[0].name))

@@ -19,6 +19,7 @@ integers, so the difference is exact.
 from __future__ import annotations
 
 import calendar
+import functools
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -44,10 +45,10 @@ def _same_key(row, key) -> sa.ColumnElement:
     return sa.and_(*(row.c[column] == key.c[column] for column in CUM_KEY))
 
 
-def _cumulative_at(key, joined, day: date, tag: str, months, days):
-    """The cumulative-at-``day`` expression of each figure, and the FROM clause with its three rows joined."""
-    this = day.replace(day=1)
-    before = add_months(this, -1)
+def _cumulative_at(key, joined, tag: str, months, days):
+    """The cumulative-at-day expression of each figure (the day, its month and the month before as bound
+    parameters ``<tag>_day``, ``<tag>_month``, ``<tag>_before``), and the FROM clause with the three rows joined."""
+    day, this, before = (sa.bindparam(f"{tag}_{name}", type_=sa.Date) for name in ("day", "month", "before"))
     previous, current, on_day = months.alias(f"p{tag}"), months.alias(f"m{tag}"), days.alias(f"d{tag}")
     joined = (joined.outerjoin(previous, sa.and_(_same_key(previous, key), previous.c.month == before))
               .outerjoin(current, sa.and_(_same_key(current, key), current.c.month == this))
@@ -64,41 +65,72 @@ def _cumulative_at(key, joined, day: date, tag: str, months, days):
     return figures, joined
 
 
-def scope_condition(key, county_id: int | None) -> sa.ColumnElement:
-    """Every county: the rows of county 0. One county: its own total and buyer rows, and the every-county
-    rows of its villages and projects."""
-    if not county_id:
+def scope_condition(key, county: bool) -> sa.ColumnElement:
+    """Every county: the rows of county 0. One county (bound as ``county``): its own total and buyer
+    rows, and the every-county rows of its villages and projects."""
+    if not county:
         return key.c.county_id == 0
-    return sa.or_(key.c.county_id == county_id,
-                  sa.and_(key.c.county_id == 0, key.c.key_county_id == county_id,
+    chosen = sa.bindparam("county", type_=sa.Integer)
+    return sa.or_(key.c.county_id == chosen,
+                  sa.and_(key.c.county_id == 0, key.c.key_county_id == chosen,
                           key.c.dimension.in_(("village", "project"))))
 
 
-def range_statement(date_from: date | None, date_to: date | None, county_id: int | None) -> sa.Select:
-    """One row per key of the scope: (dimension, key_id, vintage, units, amount_fen, orders, events) in
-    the range; keys without a completion in it come back with zeros."""
+@functools.cache
+def range_statement(has_from: bool, has_to: bool, county: bool) -> sa.Select:
+    """One row per key of the scope: (dimension, key_id, vintage, units, amount_fen, orders, events, name,
+    parent's level and name, grandparent's level and name, project's village) in the range; keys without
+    a completion in it come back with zeros. Built once per shape, the dates and county bound."""
+    from marketplace.accounts.models import Organisation
+    from marketplace.registry.models import Project, Region
+
     key = RetirementKey.__table__.alias("k")
     months, days = RetirementMonth.__table__, RetirementDay.__table__
     joined = key
-    if date_to is not None:
-        high, joined = _cumulative_at(key, joined, date_to, "b", months, days)
+    if has_to:
+        high, joined = _cumulative_at(key, joined, "b", months, days)
     else:
         high = {name: key.c[name] for name in SUMS}
-    if date_from is not None:
-        low, joined = _cumulative_at(key, joined, date_from - timedelta(days=1), "a", months, days)
+    if has_from:
+        low, joined = _cumulative_at(key, joined, "a", months, days)
         figures = {name: high[name] - low[name] for name in SUMS}
     else:
         figures = high
-    return (sa.select(key.c.dimension, key.c.key_id, key.c.vintage,
-                      *(figures[name].label(name) for name in SUMS))
-            .select_from(joined).where(scope_condition(key, county_id)))
+    # The names shown beside the figures, in the same statement: the buyer, the village with its
+    # township and county, the project with its village.
+    org, project = Organisation.__table__.alias("org"), Project.__table__.alias("project")
+    village, parent, grandparent, project_village = (Region.__table__.alias(name) for name in (
+        "village", "parent", "grandparent", "project_village"))
+    joined = (joined.outerjoin(org, sa.and_(key.c.dimension == "buyer", org.c.id == key.c.key_id))
+              .outerjoin(village, sa.and_(key.c.dimension == "village", village.c.id == key.c.key_id))
+              .outerjoin(parent, parent.c.id == village.c.parent_id)
+              .outerjoin(grandparent, grandparent.c.id == parent.c.parent_id)
+              .outerjoin(project, sa.and_(key.c.dimension == "project", project.c.id == key.c.key_id))
+              .outerjoin(project_village, project_village.c.id == project.c.village_id))
+    return (sa.select(key.c.dimension, key.c.key_id, key.c.vintage, *(figures[name].label(name) for name in SUMS),
+                      sa.func.coalesce(org.c.name, village.c.name, project.c.name).label("name"),
+                      parent.c.level.label("parent_level"), parent.c.name.label("parent_name"),
+                      grandparent.c.level.label("grandparent_level"), grandparent.c.name.label("grandparent_name"),
+                      project_village.c.name.label("project_village"))
+            .select_from(joined).where(scope_condition(key, county)))
 
 
-def read_range(session: so.Session, date_from: date | None, date_to: date | None,
-               county_id: int | None) -> list[tuple[str, int, int, int, int, int, int]]:
-    """The keys with something in the range: (dimension, key_id, vintage, units, fen, orders, events)."""
-    rows = session.execute(range_statement(date_from, date_to, county_id)).all()
-    return [tuple(row) for row in rows if row[3] or row[4] or row[5] or row[6]]
+def _end(tag: str, day: date) -> dict:
+    this = day.replace(day=1)
+    return {f"{tag}_day": day, f"{tag}_month": this, f"{tag}_before": add_months(this, -1)}
+
+
+def read_range(session: so.Session, date_from: date | None, date_to: date | None, county_id: int | None) -> list:
+    """The keys with something in the range, each as a row of :func:`range_statement`."""
+    params = {}
+    if date_to is not None:
+        params |= _end("b", date_to)
+    if date_from is not None:
+        params |= _end("a", date_from - timedelta(days=1))
+    if county_id:
+        params["county"] = county_id
+    rows = session.execute(range_statement(date_from is not None, date_to is not None, bool(county_id)), params)
+    return [row for row in rows if row.units or row.amount_fen or row.orders or row.events]
 
 
 def month_series(session: so.Session, date_from: date | None, date_to: date | None,
