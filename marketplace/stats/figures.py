@@ -43,7 +43,6 @@ from marketplace.stats.aggregates import (
     batch_facts,
     day_key,
     key_of,
-    key_of_stored,
     local_day,
     zone,
 )
@@ -168,16 +167,20 @@ def _from_aggregates(session: so.Session, filters: Filters) -> tuple[dict[str, d
     :mod:`marketplace.stats.ranges`)."""
     result: dict[str, dict[tuple, Figures]] = {dimension: defaultdict(Figures) for dimension in DIMENSIONS}
     names: dict[tuple[str, int], object] = {}
-    for row in read_range(session, filters.date_from, filters.date_to, filters.county_id):
-        sums = Sums(int(row.units), int(row.amount_fen), int(row.orders), int(row.events))
-        dimension = row.dimension
-        result[dimension][key_of_stored(dimension, row.key_id, row.vintage)] = Figures.completed(sums)
+    for (dimension, key_id, vintage, units, fen, orders, events, name, parent_level, parent_name, grandparent_level,
+         grandparent_name, project_village) in read_range(session, filters.date_from, filters.date_to,
+                                                          filters.county_id):
+        units = int(units)
+        if dimension == "project":
+            result[dimension][(key_id, vintage)] = Figures(units, units, int(fen), int(orders), int(events))
+            names[(dimension, key_id)] = ProjectName(key_id, name, project_village)
+            continue
+        result[dimension][(key_id,) if dimension != "total" else ()] = Figures(units, units, int(fen), int(orders),
+                                                                              int(events))
         if dimension == "buyer":
-            names[(dimension, row.key_id)] = Buyer(row.key_id, row.name)
-        elif dimension == "village" and row.parent_level == "township" and row.grandparent_level == "county":
-            names[(dimension, row.key_id)] = Village(row.key_id, row.name, row.parent_name, row.grandparent_name)
-        elif dimension == "project":
-            names[(dimension, row.key_id)] = ProjectName(row.key_id, row.name, row.project_village)
+            names[(dimension, key_id)] = Buyer(key_id, name)
+        elif dimension == "village" and parent_level == "township" and grandparent_level == "county":
+            names[(dimension, key_id)] = Village(key_id, name, parent_name, grandparent_name)
     for month, (units, fen, orders, events) in month_series(session, filters.date_from, filters.date_to,
                                                             filters.county_id):
         result["month"][(month.strftime("%Y-%m"),)] = Figures.completed(Sums(units, fen, orders, events))
