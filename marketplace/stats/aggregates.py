@@ -577,8 +577,11 @@ def _rebuild_postgresql(session: so.Session) -> int:
             {"b": batch_id, "p": f.project_id, "v": f.vintage, "vi": f.village_id, "c": f.county_id, "s": f.seller_id}
             for batch_id, f in facts.items()])
     tables = [model.__table__ for model in (RetirementStat, RetirementMonth, RetirementDay)]
-    # Building an index once from sorted rows is several times faster than adding a million entries to it.
+    # Building an index once from sorted rows is several times faster than adding a million entries to
+    # it, and checking a foreign key once for the whole table (one join) than once per row (a trigger).
     for table in tables:
+        for constraint in table.foreign_key_constraints:
+            connection.execute(sa.schema.DropConstraint(constraint))
         for index in table.indexes:
             connection.execute(sa.schema.DropIndex(index))
         connection.execute(sa.schema.DropConstraint(table.primary_key))
@@ -588,4 +591,6 @@ def _rebuild_postgresql(session: so.Session) -> int:
         connection.execute(sa.schema.AddConstraint(table.primary_key))
         for index in table.indexes:
             connection.execute(sa.schema.CreateIndex(index))
+        for constraint in table.foreign_key_constraints:
+            connection.execute(sa.schema.AddConstraint(constraint))
     return session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.status == "completed")) or 0
