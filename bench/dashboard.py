@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -248,6 +249,7 @@ def main() -> int:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        shutil.rmtree(instance, ignore_errors=True)
 
     say(f"\nresult (Flask test client, in process; PostgreSQL on 127.0.0.1; load average at the end "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
