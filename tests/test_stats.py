@@ -179,13 +179,7 @@ def test_aggregates_equal_a_recomputation_from_the_ledger_and_rebuild_reproduces
 
 def test_the_migration_fills_the_cumulative_tables_as_the_completions_did(app, factory, story):
     """0024's upgrade fills the tiers from retirement_stats: the same rows as the ones maintained."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "migrations/versions/20261204_0024_cumulative_stats.py"
-    spec = importlib.util.spec_from_file_location("migration_0024", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    migration = _migration_0024()
     maintained = cumulative_rows(app)
     with app.app_context():
         for model in (RetirementDay, RetirementMonth, RetirementKey):
@@ -466,8 +460,27 @@ def spread_orders(app, factory, story) -> int:
     return second_county
 
 
+def _migration_0024():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "migrations/versions/20261204_0024_cumulative_stats.py"
+    spec = importlib.util.spec_from_file_location("migration_0024", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
 def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, story):
     second_county = spread_orders(app, factory, story)
+    rebuilt = cumulative_rows(app)
+    with app.app_context():  # the rebuild (set-based SQL on PostgreSQL) = the migration's plain Python fill
+        for model in (RetirementDay, RetirementMonth, RetirementKey):
+            db.session.execute(sa.delete(model))
+        _migration_0024()._fill_cumulative(db.session.connection())
+        db.session.commit()
+    assert cumulative_rows(app) == rebuilt
+    assert len(rebuilt["retirement_months"]) > len(rebuilt["retirement_keys"])  # gap months filled
     expected = ledger_recomputation(app)
     assert {key[0] for key in expected} == {date.fromisoformat(m[:10]) for m in SPREAD}
     with app.app_context():

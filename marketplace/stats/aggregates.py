@@ -531,34 +531,37 @@ _PG_REBUILD = [
     SELECT county_id, dimension, key_id, vintage, max(key_county_id), min(month), max(month), sum(units),
            sum(amount_fen), sum(orders), sum(events)
     FROM rebuild_key_months GROUP BY county_id, dimension, key_id, vintage""",
-    # Every month from a key's first to its last, with the running total from the beginning.
+    # Every month from a key's first to its last, with the running total from the beginning: each
+    # month with completions, then copies of its running total up to the next one (no join).
     """INSERT INTO retirement_months (county_id, month, dimension, key_id, vintage, units, amount_fen, orders,
         events, month_units, month_amount_fen, month_orders, month_events, first_day, last_day)
-    SELECT k.county_id, CAST(g.month AS date), k.dimension, k.key_id, k.vintage,
-           sum(COALESCE(m.units, 0)) OVER w, sum(COALESCE(m.amount_fen, 0)) OVER w,
-           sum(COALESCE(m.orders, 0)) OVER w, sum(COALESCE(m.events, 0)) OVER w,
-           COALESCE(m.units, 0), COALESCE(m.amount_fen, 0), COALESCE(m.orders, 0), COALESCE(m.events, 0),
-           m.first_day, m.last_day
-    FROM retirement_keys k
-    CROSS JOIN LATERAL generate_series(CAST(k.first_month AS timestamp), CAST(k.last_month AS timestamp),
+    SELECT m.county_id, CAST(g.month AS date), m.dimension, m.key_id, m.vintage,
+           m.total_units, m.total_amount_fen, m.total_orders, m.total_events,
+           CASE WHEN g.month = m.month THEN m.units ELSE 0 END, CASE WHEN g.month = m.month THEN m.amount_fen ELSE 0 END,
+           CASE WHEN g.month = m.month THEN m.orders ELSE 0 END, CASE WHEN g.month = m.month THEN m.events ELSE 0 END,
+           CASE WHEN g.month = m.month THEN m.first_day END, CASE WHEN g.month = m.month THEN m.last_day END
+    FROM (SELECT *, sum(units) OVER w AS total_units, sum(amount_fen) OVER w AS total_amount_fen,
+                 sum(orders) OVER w AS total_orders, sum(events) OVER w AS total_events,
+                 COALESCE(lead(month) OVER w - interval '1 month', month) AS until
+          FROM rebuild_key_months
+          WINDOW w AS (PARTITION BY county_id, dimension, key_id, vintage ORDER BY month)) m
+    CROSS JOIN LATERAL generate_series(CAST(m.month AS timestamp), CAST(m.until AS timestamp),
                                        interval '1 month') AS g(month)
-    LEFT JOIN rebuild_key_months m ON m.county_id = k.county_id AND m.dimension = k.dimension
-        AND m.key_id = k.key_id AND m.vintage = k.vintage AND m.month = CAST(g.month AS date)
-    WINDOW w AS (PARTITION BY k.county_id, k.dimension, k.key_id, k.vintage ORDER BY g.month)
-    ORDER BY k.county_id, CAST(g.month AS date), k.dimension, k.key_id, k.vintage""",
+    ORDER BY m.county_id, CAST(g.month AS date), m.dimension, m.key_id, m.vintage""",
     # In the primary key's order, so one day's (one month's) rows of every key sit on a few pages.
-    # Every day from a month's first to its last with completions, with the running total from the 1st.
+    # Every day from a month's first to its last with completions, with the running total from the 1st:
+    # each day with completions, then copies of its running total up to the next one (no join).
     """INSERT INTO retirement_days (county_id, day, dimension, key_id, vintage, units, amount_fen, orders, events)
-    SELECT m.county_id, CAST(g.day AS date), m.dimension, m.key_id, m.vintage,
-           sum(COALESCE(d.units, 0)) OVER w, sum(COALESCE(d.amount_fen, 0)) OVER w,
-           sum(COALESCE(d.orders, 0)) OVER w, sum(COALESCE(d.events, 0)) OVER w
-    FROM rebuild_key_months m
-    CROSS JOIN LATERAL generate_series(CAST(m.first_day AS timestamp), CAST(m.last_day AS timestamp),
+    SELECT d.county_id, CAST(g.day AS date), d.dimension, d.key_id, d.vintage, d.units, d.amount_fen, d.orders,
+           d.events
+    FROM (SELECT county_id, dimension, key_id, vintage, day, sum(units) OVER w AS units,
+                 sum(amount_fen) OVER w AS amount_fen, sum(orders) OVER w AS orders, sum(events) OVER w AS events,
+                 COALESCE(lead(day) OVER w - 1, day) AS until
+          FROM rebuild_key_days
+          WINDOW w AS (PARTITION BY county_id, dimension, key_id, vintage, date_trunc('month', day) ORDER BY day)) d
+    CROSS JOIN LATERAL generate_series(CAST(d.day AS timestamp), CAST(d.until AS timestamp),
                                        interval '1 day') AS g(day)
-    LEFT JOIN rebuild_key_days d ON d.county_id = m.county_id AND d.dimension = m.dimension
-        AND d.key_id = m.key_id AND d.vintage = m.vintage AND d.day = CAST(g.day AS date)
-    WINDOW w AS (PARTITION BY m.county_id, m.dimension, m.key_id, m.vintage, m.month ORDER BY g.day)
-    ORDER BY m.county_id, CAST(g.day AS date), m.dimension, m.key_id, m.vintage""",
+    ORDER BY d.county_id, CAST(g.day AS date), d.dimension, d.key_id, d.vintage""",
 ]
 
 
