@@ -579,21 +579,30 @@ def _rebuild_postgresql(session: so.Session) -> int:
         connection.execute(sa.text("INSERT INTO rebuild_batches VALUES (:b, :p, :v, :vi, :c, :s)"), [
             {"b": batch_id, "p": f.project_id, "v": f.vintage, "vi": f.village_id, "c": f.county_id, "s": f.seller_id}
             for batch_id, f in facts.items()])
-    tables = [model.__table__ for model in (RetirementStat, RetirementMonth, RetirementDay)]
     # Building an index once from sorted rows is several times faster than adding a million entries to
     # it, and checking a foreign key once for the whole table (one join) than once per row (a trigger).
-    for table in tables:
-        for constraint in table.foreign_key_constraints:
-            connection.execute(sa.schema.DropConstraint(constraint))
-        for index in table.indexes:
-            connection.execute(sa.schema.DropIndex(index))
-        connection.execute(sa.schema.DropConstraint(table.primary_key))
+    # The definitions are read from the database and put back as they were (SQLAlchemy's Add/Drop
+    # Constraint would change the application's metadata for the rest of the process).
+    saved = []
+    for model in (RetirementStat, RetirementMonth, RetirementDay):
+        name = model.__tablename__
+        constraints = connection.execute(sa.text(
+            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = CAST(:t AS regclass) AND contype IN ('p', 'f')"), {"t": name}).all()
+        indexes = connection.execute(sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = :t "
+            "AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass))"),
+            {"t": name}).all()
+        for constraint, _kind, _definition in sorted(constraints, key=lambda row: row[1] != "f"):
+            connection.execute(sa.text(f'ALTER TABLE {name} DROP CONSTRAINT "{constraint}"'))
+        for index, _definition in indexes:
+            connection.execute(sa.text(f'DROP INDEX "{index}"'))
+        saved.append((name, constraints, indexes))
     for statement in _PG_REBUILD:
         connection.execute(sa.text(statement), {"tz": zone().key})
-    for table in tables:
-        connection.execute(sa.schema.AddConstraint(table.primary_key))
-        for index in table.indexes:
-            connection.execute(sa.schema.CreateIndex(index))
-        for constraint in table.foreign_key_constraints:
-            connection.execute(sa.schema.AddConstraint(constraint))
+    for name, constraints, indexes in saved:
+        for constraint, _kind, definition in sorted(constraints, key=lambda row: row[1] != "p"):
+            connection.execute(sa.text(f'ALTER TABLE {name} ADD CONSTRAINT "{constraint}" {definition}'))
+        for _index, definition in indexes:
+            connection.execute(sa.text(definition))
     return session.scalar(sa.select(sa.func.count()).select_from(Order).where(Order.status == "completed")) or 0
