@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
@@ -23,8 +23,8 @@ from marketplace.orders import service as orders
 from marketplace.orders.models import Order, OrderLine
 from marketplace.registry.models import CreditBatch, Project, Region, SerialRange
 from marketplace.stats import aggregates, figures
-from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
-from marketplace.stats.ranges import plan
+from marketplace.stats.models import RetirementDay, RetirementKey, RetirementMonth, RetirementStat
+from marketplace.stats.ranges import month_end
 from tests.conftest import CsrfClient
 from tests.factories import PASSWORD
 
@@ -95,30 +95,27 @@ def stored_aggregates(app) -> dict:
                 for r in db.session.scalars(sa.select(RetirementStat))}
 
 
-def rollup_rows(app) -> set:
+def cumulative_rows(app) -> dict[str, set]:
+    """Every row of the three cumulative tables, as plain tuples."""
     with app.app_context():
-        return {(r.month, r.county_id, r.dimension, r.key_id, r.vintage, r.units, r.amount_fen, r.orders, r.events)
-                for r in db.session.scalars(sa.select(RetirementRollup))}
+        return {model.__tablename__: {tuple(row) for row in db.session.execute(sa.select(model.__table__))}
+                for model in (RetirementKey, RetirementMonth, RetirementDay)}
 
 
-def total_rows(app) -> set:
-    with app.app_context():
-        return {(r.year, r.county_id, r.dimension, r.key_id, r.vintage, r.units, r.amount_fen, r.orders, r.events)
-                for r in db.session.scalars(sa.select(RetirementTotal))}
-
-
-def totals_from_ledger(app, expected: dict) -> dict:
-    """Yearly and all-time (year 0) units and fen per dimension and county scope, from the ledger recount."""
+def key_totals_from_ledger(app, expected: dict) -> dict:
+    """All-time units and fen per cumulative key, from the ledger recount: the total and buyers for every
+    county (0) and their own county, villages and projects for every county."""
     totals: dict[tuple, list] = defaultdict(lambda: [0, 0])
     with app.app_context():
-        for (day, buyer, village, project, vintage), (units, fen) in expected.items():
+        for (_day, buyer, village, project, vintage), (units, fen) in expected.items():
             county = db.session.get(Region, village).ancestor("county")
-            for year in (day.year, 0):
-                for county_key in {0, county.id if county else 0}:
-                    for key in (("total", 0, 0), ("buyer", buyer, 0), ("village", village, 0),
-                                ("project", project, vintage)):
-                        totals[(year, county_key, *key)][0] += units
-                        totals[(year, county_key, *key)][1] += fen
+            keys = [(0, "total", 0, 0), (0, "buyer", buyer, 0), (0, "village", village, 0),
+                    (0, "project", project, vintage)]
+            if county:
+                keys += [(county.id, "total", 0, 0), (county.id, "buyer", buyer, 0)]
+            for key in keys:
+                totals[key][0] += units
+                totals[key][1] += fen
     return {k: tuple(v) for k, v in totals.items()}
 
 
@@ -163,24 +160,33 @@ def test_aggregates_equal_a_recomputation_from_the_ledger_and_rebuild_reproduces
     expected = ledger_recomputation(app)
     assert sum(units for units, _fen in expected.values()) == parse_tonnes("805.3934")
     assert stored_aggregates(app) == expected
-    maintained_rollups = rollup_rows(app)
-    maintained_totals = total_rows(app)
-    assert {k[:5]: (k[5], k[6]) for k in maintained_totals} == totals_from_ledger(app, expected)
-    assert {(k[0], k[1], k[7]) for k in maintained_totals if k[2] == "total"} == {
-        (platform_today(app).year, 0, 5), (0, 0, 5), (platform_today(app).year, county_of_story(app), 5),
-        (0, county_of_story(app), 5)}
+    maintained = cumulative_rows(app)
     with app.app_context():
-        db.session.execute(sa.delete(RetirementTotal))
-        db.session.execute(sa.delete(RetirementRollup))
-        db.session.execute(sa.delete(RetirementStat))
+        keys = {(r.county_id, r.dimension, r.key_id, r.vintage): r for r in db.session.scalars(sa.select(RetirementKey))}
+    assert {key: (r.units, r.amount_fen) for key, r in keys.items()} == key_totals_from_ledger(app, expected)
+    assert {key[0]: keys[key].orders for key in keys if key[1] == "total"} == {0: 5, county_of_story(app): 5}
+    with app.app_context():
+        for model in aggregates.AGGREGATE_MODELS:
+            db.session.execute(sa.delete(model))
         db.session.commit()
-    assert stored_aggregates(app) == {} and total_rows(app) == set()
+    assert stored_aggregates(app) == {} and cumulative_rows(app)["retirement_keys"] == set()
     result = runner.invoke(args=["stats", "rebuild"])
     assert result.exit_code == 0, result.output
     assert "from 5 completed orders" in result.output
     assert stored_aggregates(app) == expected
-    assert rollup_rows(app) == maintained_rollups
-    assert total_rows(app) == maintained_totals
+    assert cumulative_rows(app) == maintained
+
+
+def test_the_migration_fills_the_cumulative_tables_as_the_completions_did(app, factory, story):
+    """0024's upgrade fills the tiers from retirement_stats: the same rows as the ones maintained."""
+    migration = _migration_0024()
+    maintained = cumulative_rows(app)
+    with app.app_context():
+        for model in (RetirementDay, RetirementMonth, RetirementKey):
+            db.session.execute(sa.delete(model))
+        migration._fill_cumulative(db.session.connection())
+        db.session.commit()
+    assert cumulative_rows(app) == maintained
 
 
 def county_of_story(app) -> int:
@@ -204,7 +210,10 @@ def test_completing_twice_counts_once_and_in_flight_orders_are_sold_not_retired(
     assert body["sold_tonnes"] == "806.3935"  # + the paid order, not the unpaid one
     assert body["orders_completed"] == 5
     assert stored_aggregates(app) == ledger_recomputation(app)
-    assert {k[:5]: (k[5], k[6]) for k in total_rows(app)} == totals_from_ledger(app, ledger_recomputation(app))
+    with app.app_context():
+        keys = {(r.county_id, r.dimension, r.key_id, r.vintage): (r.units, r.amount_fen)
+                for r in db.session.scalars(sa.select(RetirementKey))}
+    assert keys == key_totals_from_ledger(app, ledger_recomputation(app))
     assert paid_only and pending
 
 
@@ -345,38 +354,69 @@ class SimpleOrg:
         self.kind = "seller"
 
 
-# --- any date range from whole years, whole months and a few edge days ----------------------------
+# --- any date range from two cumulative rows per key ----------------------------------------------
 
-WINDOW = (date(2023, 11, 1), date(2028, 2, 29))
-some_day = st.one_of(st.none(), st.dates(min_value=date(2024, 1, 1), max_value=date(2027, 12, 31)))
-
-
-def _covers(piece, value) -> bool:
-    low, high, _sign = piece
-    return (low is None or value >= low) and (high is None or value <= high)
+some_day = st.one_of(st.none(), st.dates(min_value=date(2024, 11, 1), max_value=date(2027, 1, 31)))
+KEYS = [(0, "total", 0, 0), (0, "buyer", 7, 0), (0, "village", 3, 0), (0, "project", 3, 2024), (5, "total", 0, 0)]
+#: (day, key, units, fen): changes on any day, later ones back-dated before earlier ones, some taking away.
+change = st.tuples(st.dates(min_value=date(2024, 12, 1), max_value=date(2026, 12, 31)), st.sampled_from(KEYS),
+                   st.integers(min_value=-500, max_value=2000), st.integers(min_value=-9, max_value=30))
 
 
-@settings(max_examples=400, deadline=None)
-@given(some_day, some_day)
-def test_a_range_is_read_as_signed_pieces_that_count_each_day_once(date_from, date_to):
-    if date_from and date_to and date_from > date_to:
-        date_from, date_to = date_to, date_from
-    steps = plan(date_from, date_to)
-    assert not (steps.all_time and steps.years)
-    assert sum((high - low).days + 1 for low, high, _sign in steps.days) <= 30  # ≤ 15 edge days an end
-    assert sum(high.month - low.month + 1 for low, high, _sign in steps.year_months) <= 12
-    assert len(steps.months) <= 2 and len(steps.years) <= 3
-    day = WINDOW[0]
-    while day <= WINDOW[1]:
-        inside = (date_from is None or day >= date_from) and (date_to is None or day <= date_to)
-        month, january = day.replace(day=1), date(day.year, 1, 1)
-        edges = (sum(p[2] for p in steps.days if _covers(p, day))
-                 + sum(p[2] for p in steps.months if _covers(p, month)))
-        dimensions = (edges + sum(p[2] for p in steps.year_months if _covers(p, month))
-                      + sum(p[2] for p in steps.years if _covers(p, january)) + (1 if steps.all_time else 0))
-        series = edges + (1 if steps.series and _covers((*steps.series, 1), month) else 0)
-        assert dimensions == series == (1 if inside else 0), (date_from, date_to, day)
-        day += timedelta(days=1)
+def test_back_dated_and_negative_changes_keep_every_range_exact(app):
+    """Changes applied in any order of days (back-dated ones rewrite the later cumulative rows of their
+    key, bounded by the month and the months since), then any range read from the tiers equals the
+    plain sum of the changes in it; and the rows written are those of a rebuild from the same changes."""
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(change, min_size=1, max_size=25), st.lists(st.tuples(some_day, some_day), min_size=1,
+                                                                max_size=8))
+    def check(changes, ranges):
+        from marketplace.stats.ranges import read_range
+
+        with app.app_context():
+            for model in (RetirementDay, RetirementMonth, RetirementKey):
+                db.session.execute(sa.delete(model))
+            for day, key, units, fen in changes:
+                aggregates.apply_deltas(db.session, day, {key: aggregates.Sums(units, fen, 1, 0)})
+            for date_from, date_to in ranges:
+                if date_from and date_to and date_from > date_to:
+                    date_from, date_to = date_to, date_from
+                for county in (None, 5):
+                    naive: dict[tuple, list] = defaultdict(lambda: [0, 0, 0])
+                    for day, key, units, fen in changes:
+                        if ((date_from is None or day >= date_from) and (date_to is None or day <= date_to)
+                                and key[0] == (county or 0)):
+                            for i, value in enumerate((units, fen, 1)):
+                                naive[key[1:]][i] += value
+                    naive = {k: tuple(v) for k, v in naive.items() if any(v)}
+                    read = {(r.dimension, r.key_id, r.vintage): (r.units, r.amount_fen, r.orders)
+                            for r in read_range(db.session, date_from, date_to, county)}
+                    assert read == naive, (date_from, date_to, county)
+            # Dense tiers: every month of a key between its first and last; every day of a month between
+            # its first and last days with changes; and each row is the running total.
+            by_key: dict[tuple, dict] = defaultdict(lambda: defaultdict(int))
+            for day, key, units, _fen in changes:
+                by_key[key][day] += units
+            for key, per_day in by_key.items():
+                k = db.session.get(RetirementKey, key)
+                assert (k.first_month, k.last_month) == (min(per_day).replace(day=1), max(per_day).replace(day=1))
+                assert k.units == sum(per_day.values())
+                months = db.session.scalars(sa.select(RetirementMonth).where(
+                    RetirementMonth.county_id == key[0], RetirementMonth.dimension == key[1],
+                    RetirementMonth.key_id == key[2]).order_by(RetirementMonth.month)).all()
+                for row in months:
+                    assert row.units == sum(u for d, u in per_day.items() if d <= month_end(row.month))
+                    days_in = [d for d in per_day if d.replace(day=1) == row.month]
+                    assert (row.first_day, row.last_day) == ((min(days_in), max(days_in)) if days_in else (None, None))
+                    if days_in:
+                        count = db.session.scalar(sa.select(sa.func.count()).select_from(RetirementDay).where(
+                            RetirementDay.county_id == key[0], RetirementDay.dimension == key[1],
+                            RetirementDay.key_id == key[2], RetirementDay.day.between(min(days_in), max(days_in))))
+                        assert count == (max(days_in) - min(days_in)).days + 1
+            db.session.rollback()
+
+    check()
 
 
 #: Local completion times spread over two years, on the edges that matter (midnight, month and year ends).
@@ -388,7 +428,8 @@ EDGES = [None, date(2024, 12, 31), date(2025, 1, 1), date(2025, 1, 2), date(2025
          date(2026, 2, 1), date(2026, 2, 27), date(2026, 11, 20), date(2026, 12, 31)]
 
 
-def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, story):
+def spread_orders(app, factory, story) -> int:
+    """Nine orders completed at the SPREAD times, in two counties; the aggregates rebuilt. Returns the second county."""
     from marketplace.registry.service import ensure_region
 
     bureau = story["bureau"]
@@ -416,6 +457,30 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
         db.session.commit()
         aggregates.rebuild(db.session)
         db.session.commit()
+    return second_county
+
+
+def _migration_0024():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "migrations/versions/20261204_0024_cumulative_stats.py"
+    spec = importlib.util.spec_from_file_location("migration_0024", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, story):
+    second_county = spread_orders(app, factory, story)
+    rebuilt = cumulative_rows(app)
+    with app.app_context():  # the rebuild (set-based SQL on PostgreSQL) = the migration's plain Python fill
+        for model in (RetirementDay, RetirementMonth, RetirementKey):
+            db.session.execute(sa.delete(model))
+        _migration_0024()._fill_cumulative(db.session.connection())
+        db.session.commit()
+    assert cumulative_rows(app) == rebuilt
+    assert len(rebuilt["retirement_months"]) > len(rebuilt["retirement_keys"])  # gap months filled
     expected = ledger_recomputation(app)
     assert {key[0] for key in expected} == {date.fromisoformat(m[:10]) for m in SPREAD}
     with app.app_context():
@@ -424,7 +489,7 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
             for i, date_from in enumerate(EDGES):
                 for date_to in [None, *EDGES[max(i, 1):]]:
                     filters = figures.Filters(date_from, date_to, county_id)
-                    fast = figures._from_aggregates(db.session, filters)
+                    fast, _names = figures._from_aggregates(db.session, filters)
                     for dimension in figures.DIMENSIONS:
                         naive = figures._from_days(db.session, filters, figures.Scope(), dimension)
                         assert dict(fast[dimension]) == dict(naive), (filters, dimension)
@@ -434,7 +499,7 @@ def test_any_range_from_the_aggregates_equals_the_naive_recount(app, factory, st
                         assert fast["total"].get((), figures.Figures()).retired_units == units, filters
                     checked += 1
         assert checked > 500
-        everything = figures._from_aggregates(db.session, figures.Filters())
+        everything, _names = figures._from_aggregates(db.session, figures.Filters())
         assert everything["total"][()].orders_completed == 9
         assert len(everything["month"]) == len({m[:7] for m in SPREAD})
 
@@ -450,14 +515,127 @@ def test_the_migration_fills_the_totals_from_the_monthly_rollups(make_app, empty
         upgrade(revision="0007")
         columns = ("month", "county_id", "dimension", "key_id", "vintage", "units", "amount_fen", "orders", "events")
         with db.engine.begin() as conn:
-            conn.execute(RetirementRollup.__table__.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
-        upgrade()
+            conn.execute(sa.table("retirement_rollups", *map(sa.column, columns)).insert(),
+                         [dict(zip(columns, r, strict=True)) for r in rows])
+        upgrade(revision="0008")
         with db.engine.connect() as conn:
             totals = set(conn.execute(sa.select(
-                *[RetirementTotal.__table__.c[c] for c in ("year", "county_id", "dimension", "key_id", "vintage",
-                                                           "units", "amount_fen", "orders", "events")])))
+                *[sa.column(c) for c in ("year", "county_id", "dimension", "key_id", "vintage", "units", "amount_fen",
+                                         "orders", "events")]).select_from(sa.table("retirement_totals"))))
         db.engine.dispose()
     assert totals == {(2025, 0, "total", 0, 0, 15, 450, 3, 1), (2026, 0, "total", 0, 0, 7, 210, 1, 0),
                       (0, 0, "total", 0, 0, 22, 660, 4, 1), (2025, 0, "project", 3, 2024, 10, 300, 0, 0),
                       (0, 0, "project", 3, 2024, 10, 300, 0, 0), (2026, 9, "buyer", 4, 0, 7, 210, 1, 0),
                       (0, 9, "buyer", 4, 0, 7, 210, 1, 0)}
+
+
+def direct_sums(session, filters: figures.Filters) -> dict:
+    """The summary's figures straight from the orders, their ledger retirement ranges and their lines,
+    with SQL sums over the range's UTC bounds (no aggregate table read)."""
+    from marketplace.registry.service import village_ids_under
+
+    start, end = filters.utc_bounds()
+
+    def completed(stmt):
+        stmt = stmt.where(Order.status == "completed")
+        if start:
+            stmt = stmt.where(Order.completed_at >= start)
+        if end:
+            stmt = stmt.where(Order.completed_at < end)
+        if filters.county_id:
+            stmt = stmt.where(Project.village_id.in_(village_ids_under(session, filters.county_id)))
+        return stmt
+
+    retired = (sa.select(sa.func.sum(SerialRange.end - SerialRange.start))
+               .join(Order, SerialRange.ref == sa.literal("order:") + sa.cast(Order.id, sa.String))
+               .join(CreditBatch, CreditBatch.id == SerialRange.batch_id)
+               .join(Project, Project.id == CreditBatch.project_id).where(SerialRange.kind == "retirement"))
+    revenue = (sa.select(sa.func.sum(OrderLine.amount_cny)).join(Order, Order.id == OrderLine.order_id)
+               .join(CreditBatch, CreditBatch.id == OrderLine.batch_id)
+               .join(Project, Project.id == CreditBatch.project_id))
+    counted = (sa.select(sa.func.count(sa.distinct(Order.id))).join(OrderLine, OrderLine.order_id == Order.id)
+               .join(CreditBatch, CreditBatch.id == OrderLine.batch_id)
+               .join(Project, Project.id == CreditBatch.project_id))
+    result = {"total": (int(session.scalar(completed(retired)) or 0),
+                        Decimal(session.scalar(completed(revenue)) or 0).quantize(Decimal("0.01")),
+                        int(session.scalar(completed(counted)) or 0))}
+    for name, column in (("buyer", Order.buyer_organisation_id), ("village", Project.village_id)):
+        units = {k: v for v, k in session.execute(completed(retired.add_columns(column).group_by(column)))}
+        fen = {k: Decimal(v).quantize(Decimal("0.01")) for v, k in session.execute(
+            completed(revenue.add_columns(column).group_by(column)))}
+        result[name] = {k: (int(units[k]), fen[k]) for k in units}
+    return result
+
+
+def test_any_random_range_of_the_summary_equals_a_direct_sum_over_the_orders(app, factory, story):
+    """Hypothesis picks ranges and counties; the summary (read from the cumulative tiers) must equal SQL
+    sums over the completed orders' retirement ranges and lines, exactly."""
+    second_county = spread_orders(app, factory, story)
+    counties = [None, county_of_story(app), second_county]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.one_of(st.none(), st.dates(min_value=date(2024, 12, 1), max_value=date(2026, 12, 31))),
+           st.one_of(st.none(), st.dates(min_value=date(2024, 12, 1), max_value=date(2026, 12, 31))),
+           st.sampled_from(counties))
+    def check(date_from, date_to, county_id):
+        if date_from and date_to and date_from > date_to:
+            date_from, date_to = date_to, date_from
+        filters = figures.Filters(date_from, date_to, county_id)
+        with app.app_context():
+            summary = figures.summary(db.session, filters)
+            direct = direct_sums(db.session, filters)
+        totals = summary.totals
+        assert (totals.retired_units, totals.revenue_cny, totals.orders_completed) == direct["total"], filters
+        assert {org.id: (f.retired_units, f.revenue_cny) for org, f in summary.by_buyer} == direct["buyer"], filters
+        assert {v.id: (f.retired_units, f.revenue_cny) for v, f in summary.by_village} == direct["village"], filters
+        assert sum(f.retired_units for _m, f in summary.by_month) == totals.retired_units
+        with app.app_context():
+            for month, f in summary.by_month:
+                first = date.fromisoformat(month + "-01")
+                part = figures.Filters(max(first, date_from or first), min(month_end(first), date_to or first.max),
+                                       county_id)
+                assert (f.retired_units, f.revenue_cny, f.orders_completed) == direct_sums(db.session, part)["total"]
+
+    check()
+
+
+def test_the_api_lists_the_largest_buyers_and_villages_and_sums_the_rest(app, factory, client, story):
+    auth = bureau_auth(factory, story["bureau"])
+    full = client.get("/api/v1/stats/summary", headers=auth).get_json()
+    assert full["other_buyers"]["count"] == 0 and full["other_villages"]["count"] == 0
+    sold = [Decimal(row["sold_tonnes"]) for row in full["by_buyer"]]
+    assert sold == sorted(sold, reverse=True)
+    body = client.get("/api/v1/stats/summary?limit=2", headers=auth).get_json()
+    assert [row["buyer_id"] for row in body["by_buyer"]] == [row["buyer_id"] for row in full["by_buyer"][:2]]
+    assert body["other_buyers"]["count"] == 3 and len(body["by_village"]) == 2
+    for field in ("sold_tonnes", "retired_tonnes", "revenue_cny"):
+        assert (sum(Decimal(row[field]) for row in body["by_buyer"]) + Decimal(body["other_buyers"][field])
+                == Decimal(body[field])), field
+    assert (sum(row["orders_completed"] for row in body["by_buyer"]) + body["other_buyers"]["orders_completed"]
+            == body["orders_completed"] == 5)
+    one = client.get("/api/v1/stats/summary?limit=1", headers=auth).get_json()
+    assert one["other_villages"]["count"] == 1
+    assert Decimal(one["by_village"][0]["sold_tonnes"]) + Decimal(one["other_villages"]["sold_tonnes"]) == Decimal(
+        body["sold_tonnes"])
+    for bad in ("0", "1001", "many"):
+        response = client.get(f"/api/v1/stats/summary?limit={bad}", headers=auth)
+        assert response.status_code == 422, bad
+
+
+def test_a_long_table_shows_its_first_rows_or_its_subtotals_on_the_page():
+    from marketplace.stats.report_tables import Column, Table
+
+    flat = Table("t", "T", [Column("a")], screen_limit=20)
+    for i in range(30):
+        flat.add([i])
+    assert [values for values, _level in flat.on_screen()] == [[i] for i in range(20)]
+    tree = Table("v", "V", [Column("a")], screen_limit=20)
+    for county in range(3):
+        tree.add([f"c{county}"], "county")
+        for village in range(10):
+            tree.add([f"c{county}v{village}"])
+    assert [values for values, _level in tree.on_screen()] == [["c0"], ["c1"], ["c2"]]
+    short = Table("s", "S", [Column("a")], screen_limit=20)
+    short.add([1], "county")
+    short.add([2])
+    assert len(short.on_screen()) == 2

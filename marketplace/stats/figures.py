@@ -10,7 +10,7 @@ Definitions (the same on every page, export and API answer):
   the local day of ``paid_at`` (the platform's time zone, Asia/Shanghai).
 
 Completed orders are read from the aggregates (:mod:`marketplace.stats.aggregates`), the bureau's
-through the few rows :func:`marketplace.stats.ranges.plan` picks. The few orders still between
+from the cumulative tiers, a bounded number of rows for any range (:mod:`marketplace.stats.ranges`). The few orders still between
 payment and completion are read directly (an indexed status lookup).
 """
 
@@ -43,12 +43,11 @@ from marketplace.stats.aggregates import (
     batch_facts,
     day_key,
     key_of,
-    key_of_stored,
     local_day,
     zone,
 )
-from marketplace.stats.models import RetirementRollup, RetirementStat, RetirementTotal
-from marketplace.stats.ranges import Piece, plan, sign_case, sign_of, within
+from marketplace.stats.models import RetirementStat
+from marketplace.stats.ranges import month_series, read_range
 
 SOLD_STATUSES = ("paid", "retiring", "completed")
 IN_FLIGHT_STATUSES = ("paid", "retiring")
@@ -162,61 +161,30 @@ def _day_sums(session: so.Session, dimension: str, conditions: list, sign=None) 
                                            int(row.events or 0))
 
 
-def _stored_sums(session: so.Session, model, column, pieces: list[Piece], county: int,
-                 extra=()) -> Iterator[tuple[str, tuple, Sums]]:
-    """Every dimension's monthly or yearly rows in the pieces, summed in SQL with the pieces' signs:
-    one row per key comes back."""
-    sign = sign_case(column, pieces)
-    stmt = (sa.select(model.dimension, model.key_id, model.vintage, sa.func.sum(model.units * sign),
-                      sa.func.sum(model.amount_fen * sign), sa.func.sum(model.orders * sign),
-                      sa.func.sum(model.events * sign))
-            .where(model.county_id == county, within(column, pieces), *extra)
-            .group_by(model.dimension, model.key_id, model.vintage))
-    for dimension, key_id, vintage, units, fen, orders, events in session.execute(stmt):
-        yield dimension, key_of_stored(dimension, key_id, vintage), Sums(int(units), int(fen), int(orders or 0),
-                                                                         int(events or 0))
-
-
-def _month_series(session: so.Session, county: int, pieces: list[Piece]) -> Iterator[tuple[tuple, Sums]]:
-    """The monthly total rows in the pieces, each with its net sign."""
-    r = RetirementRollup
-    stmt = (sa.select(r.month, r.units, r.amount_fen, r.orders, r.events)
-            .where(r.county_id == county, r.dimension == "total", within(r.month, pieces)))
-    for month, units, fen, orders, events in session.execute(stmt):
-        sign = sign_of(month, pieces)
-        if sign:
-            yield (month.strftime("%Y-%m"),), Sums(sign * int(units), sign * int(fen), sign * int(orders or 0),
-                                                   sign * int(events or 0))
-
-
-def _from_aggregates(session: so.Session, filters: Filters) -> dict[str, dict[tuple, Figures]]:
-    """The bureau's figures for every dimension, from the totals, the monthly rollups and at most a
-    few weeks of daily rows (see :func:`marketplace.stats.ranges.plan`)."""
-    steps = plan(filters.date_from, filters.date_to)
-    county = filters.county_id or 0
-    read: list[tuple[str, tuple, Sums]] = []
-    t, r, s = RetirementTotal, RetirementRollup, RetirementStat
-    if steps.all_time:
-        read += _stored_sums(session, t, t.year, [(0, 0, 1)], county)
-    elif steps.years:
-        years = [(low and low.year, high and high.year, sign) for low, high, sign in steps.years]
-        read += _stored_sums(session, t, t.year, years, county, extra=[t.year > 0])
-    if steps.months or steps.year_months:
-        read += _stored_sums(session, r, r.month, steps.months + steps.year_months, county)
-    series = steps.months + ([(*steps.series, 1)] if steps.series else [])
-    if series:
-        read += (("month", key, sums) for key, sums in _month_series(session, county, series))
-    if steps.days:
-        conditions = [within(s.day, steps.days)] + ([s.county_id == filters.county_id] if filters.county_id else [])
-        for dimension in DIMENSIONS:
-            read += ((dimension, key, sums) for key, sums in
-                     _day_sums(session, dimension, conditions, sign=sign_case(s.day, steps.days)))
-    sums_by: dict[str, dict[tuple, Sums]] = {dimension: defaultdict(Sums) for dimension in DIMENSIONS}
-    for dimension, key, sums in read:
-        sums_by[dimension][key].add(sums if dimension in COUNTED else sums.uncounted())
-    # A key whose pieces cancel out had nothing in the range (every stored row has units > 0).
-    return {dimension: defaultdict(Figures, {key: Figures.completed(sums) for key, sums in rows.items() if sums.units})
-            for dimension, rows in sums_by.items()}
+def _from_aggregates(session: so.Session, filters: Filters) -> tuple[dict[str, dict[tuple, Figures]], dict]:
+    """The bureau's figures for every dimension from the cumulative tiers, and the names of their keys:
+    one statement for the keys and one for the month series, whatever the range (see
+    :mod:`marketplace.stats.ranges`)."""
+    result: dict[str, dict[tuple, Figures]] = {dimension: defaultdict(Figures) for dimension in DIMENSIONS}
+    names: dict[tuple[str, int], object] = {}
+    for (dimension, key_id, vintage, units, fen, orders, events, name, parent_level, parent_name, grandparent_level,
+         grandparent_name, project_village) in read_range(session, filters.date_from, filters.date_to,
+                                                          filters.county_id):
+        units = int(units)
+        if dimension == "project":
+            result[dimension][(key_id, vintage)] = Figures(units, units, int(fen), int(orders), int(events))
+            names[(dimension, key_id)] = ProjectName(key_id, name, project_village)
+            continue
+        result[dimension][(key_id,) if dimension != "total" else ()] = Figures(units, units, int(fen), int(orders),
+                                                                              int(events))
+        if dimension == "buyer":
+            names[(dimension, key_id)] = Buyer(key_id, name)
+        elif dimension == "village" and parent_level == "township" and grandparent_level == "county":
+            names[(dimension, key_id)] = Village(key_id, name, parent_name, grandparent_name)
+    for month, (units, fen, orders, events) in month_series(session, filters.date_from, filters.date_to,
+                                                            filters.county_id):
+        result["month"][(month.strftime("%Y-%m"),)] = Figures.completed(Sums(units, fen, orders, events))
+    return result, names
 
 
 def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: str) -> dict[tuple, Figures]:
@@ -240,11 +208,12 @@ def _from_days(session: so.Session, filters: Filters, scope: Scope, dimension: s
     return result
 
 
-def _completed(session: so.Session, filters: Filters, scope: Scope) -> dict[str, dict[tuple, Figures]]:
-    """Completed orders' figures for every dimension (total, buyer, village, project, month)."""
+def _completed(session: so.Session, filters: Filters, scope: Scope) -> tuple[dict[str, dict[tuple, Figures]], dict]:
+    """Completed orders' figures for every dimension (total, buyer, village, project, month), and the
+    names of the keys when the read gave them."""
     if scope.seller_id is None and scope.buyer_id is None:
         return _from_aggregates(session, filters)
-    return {dimension: _from_days(session, filters, scope, dimension) for dimension in DIMENSIONS}
+    return {dimension: _from_days(session, filters, scope, dimension) for dimension in DIMENSIONS}, {}
 
 
 # --- orders paid, not yet completed -------------------------------------------------------------------
@@ -283,40 +252,113 @@ def _add_in_flight(result: dict[tuple, Figures], dimension: str, in_flight: list
 
 # --- the summary ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Village:
+    """A village with the names above it, read in a few plain queries (no ORM objects)."""
+
+    id: int
+    name: str
+    township: str
+    county: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectName:
+    id: int
+    name: str
+    village: str
+
+
 @dataclass
 class Summary:
     filters: Filters
     totals: Figures
     buyers: int
-    by_buyer: list[tuple[Organisation, Figures]] = field(default_factory=list)
-    by_village: list[tuple[Region, Figures]] = field(default_factory=list)
+    #: largest first (then by name)
+    by_buyer: list[tuple[Buyer, Figures]] = field(default_factory=list)
+    #: by county, township and village name
+    by_village: list[tuple[Village, Figures]] = field(default_factory=list)
     by_month: list[tuple[str, Figures]] = field(default_factory=list)
-    by_project: list[tuple[Project, int, Figures]] = field(default_factory=list)
+    #: largest first (then by name and vintage)
+    by_project: list[tuple[ProjectName, int, Figures]] = field(default_factory=list)
+
+
+def _villages(session: so.Session, ids: set[int]) -> dict[int, Village]:
+    """The villages and the names of their township and county: one query reading each village with
+    its parent and grandparent (village › township › county); a village elsewhere in the tree has its
+    ancestors walked one query per level."""
+    if not ids:
+        return {}
+    parent, grandparent = so.aliased(Region), so.aliased(Region)
+    result, odd = {}, set()
+    for row in session.execute(
+            sa.select(Region.id, Region.name, Region.parent_id, parent.level, parent.name, grandparent.level,
+                      grandparent.name)
+            .outerjoin(parent, parent.id == Region.parent_id).outerjoin(grandparent, grandparent.id == parent.parent_id)
+            .where(Region.id.in_(ids))):
+        village_id, name, _parent_id, level1, name1, level2, name2 = row
+        if level1 == "township" and level2 == "county":
+            result[village_id] = Village(village_id, name, name1, name2)
+        else:
+            odd.add(village_id)
+    if odd:
+        for region in session.scalars(sa.select(Region).where(Region.id.in_(odd)).options(REGION_ANCESTORS)):
+            township, county = region.ancestor("township"), region.ancestor("county")
+            result[region.id] = Village(region.id, region.name, township.name if township else "",
+                                        county.name if county else "")
+    return result
 
 
 def summary(session: so.Session, filters: Filters, scope: Scope | None = None) -> Summary:
-    """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer."""
+    """Every figure of a dashboard, for the bureau (no scope), a seller or a buyer. Names come from
+    plain column queries, a few hundred rows at most: no ORM object is built per row."""
     scope = scope or Scope()
     in_flight = _in_flight(session, filters, scope)
-    completed = _completed(session, filters, scope)
+    completed, known = _completed(session, filters, scope)
     by = {dimension: _add_in_flight(completed[dimension], dimension, in_flight) for dimension in DIMENSIONS}
     totals = by["total"].get((), Figures())
     by_buyer, by_village, by_month, by_project = by["buyer"], by["village"], by["month"], by["project"]
-    orgs = {o.id: o for o in session.scalars(sa.select(Organisation).where(
-        Organisation.id.in_([k[0] for k in by_buyer])))}
-    villages = {r.id: r for r in session.scalars(sa.select(Region).where(Region.id.in_([k[0] for k in by_village]))
-                                                 .options(REGION_ANCESTORS))}
-    projects = {p.id: p for p in session.scalars(sa.select(Project).where(
-        Project.id.in_({k[0] for k in by_project})).options(so.joinedload(Project.village)))}
+    # Names the read did not give (a scoped dashboard, a key only in flight): plain column queries.
+    missing = {k[0] for k in by_buyer if ("buyer", k[0]) not in known}
+    names = {k: known[("buyer", k)].name for k, in by_buyer if ("buyer", k) in known}
+    if missing:
+        names |= dict(session.execute(sa.select(Organisation.id, Organisation.name).where(
+            Organisation.id.in_(missing))).all())
+    villages = {k: known[("village", k)] for k, in by_village if ("village", k) in known}
+    villages |= _villages(session, {k[0] for k in by_village} - set(villages))
+    projects = {k[0]: known[("project", k[0])] for k in by_project if ("project", k[0]) in known}
+    missing = {k[0] for k in by_project} - set(projects)
+    if missing:
+        projects |= {row.id: ProjectName(row.id, row.name, row.village) for row in session.execute(
+            sa.select(Project.id, Project.name, Region.name.label("village"))
+            .join(Region, Region.id == Project.village_id).where(Project.id.in_(missing)))}
     result = Summary(filters=filters, totals=totals, buyers=sum(1 for f in by_buyer.values() if f.sold_units))
-    result.by_buyer = sorted(((orgs[k[0]], f) for k, f in by_buyer.items()),
+    result.by_buyer = sorted(((Buyer(k[0], names[k[0]]), f) for k, f in by_buyer.items()),
                              key=lambda item: (-item[1].sold_units, item[0].name))
     result.by_village = sorted(((villages[k[0]], f) for k, f in by_village.items()),
-                               key=lambda item: [r.name for r in item[0].path()])
+                               key=lambda item: (item[0].county, item[0].township, item[0].name))
     result.by_month = sorted(((k[0], f) for k, f in by_month.items()), key=lambda item: item[0])
     result.by_project = sorted(((projects[k[0]], k[1], f) for k, f in by_project.items()),
-                               key=lambda item: (item[0].name, item[1]))
+                               key=lambda item: (-item[2].sold_units, item[0].name, item[1]))
     return result
+
+
+def largest(rows: list, limit: int | None, figures_of=lambda item: item[1]) -> tuple[list, int, Figures]:
+    """The rows with the most sold first (ties in their order), at most ``limit`` of them (all when None),
+    how many are left, and the figures of those left summed."""
+    ranked = sorted(rows, key=lambda item: -figures_of(item).sold_units)
+    if limit is None or len(ranked) <= limit:
+        return ranked, 0, Figures()
+    rest = Figures()
+    for item in ranked[limit:]:
+        rest.add(figures_of(item))
+    return ranked[:limit], len(ranked) - limit, rest
 
 
 def fold_periods(by_month: list[tuple[str, Figures]], period: str) -> list[tuple[str, Figures]]:

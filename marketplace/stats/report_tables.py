@@ -40,10 +40,22 @@ class Table:
     #: per row: "" or a level name ("county", "township") for subtotal rows of a hierarchy
     row_levels: list[str] = field(default_factory=list)
     total: list | None = None
+    #: on the page, at most this many rows (the CSV and XLSX downloads have them all); a hierarchy with
+    #: more rows than this shows its subtotal rows only. None: every row.
+    screen_limit: int | None = None
 
     def add(self, values: list, level: str = "") -> None:
         self.rows.append(values)
         self.row_levels.append(level)
+
+    def on_screen(self) -> list[tuple[list, str]]:
+        """(values, level) of the rows the page shows: the first ones of the download's, in its order."""
+        rows = list(zip(self.rows, self.row_levels, strict=True))
+        if self.screen_limit is None or len(rows) <= self.screen_limit:
+            return rows
+        if any(level for _values, level in rows):
+            rows = [row for row in rows if row[1]]
+        return rows[:self.screen_limit]
 
 
 def cell_text(value, kind: str) -> str:
@@ -170,8 +182,7 @@ def by_village_table(summary) -> Table:
               [Column(_l("County")), Column(_l("Township")), Column(_l("Village")), *_figure_columns(orders=False)])
     tree: dict = {}
     for village, f in summary.by_village:
-        path = {r.level: r.name for r in village.path()}
-        county, township = path.get("county", "—"), path.get("township", "—")
+        county, township = village.county or "—", village.township or "—"
         tree.setdefault(county, {}).setdefault(township, []).append((village.name, f))
 
     for county, townships in tree.items():
@@ -207,7 +218,7 @@ def by_project_table(summary) -> Table:
               [Column(_l("Project")), Column(_l("Village")), Column(_l("Vintage"), "count"),
                *_figure_columns(orders=False)])
     for project, vintage, f in summary.by_project:
-        t.add([project.name, project.village.name, vintage, *_figures(f, orders=False)])
+        t.add([project.name, project.village, vintage, *_figures(f, orders=False)])
     t.total = [_l("Total"), "", None, *_figures(summary.totals, orders=False)]
     return t
 

@@ -32,6 +32,9 @@ from marketplace.stats.aggregates import local_day
 bp = Blueprint("dashboards", __name__)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Rows of the bureau's long tables on its page (buyers and projects largest first; the village tree
+#: as county and township subtotals once it is longer): what a clerk reads; the downloads have every row.
+SCREEN_LIMITS = {"by_buyer": 20, "by_project": 20, "by_village": 60}
 
 
 def _filters():
@@ -87,11 +90,13 @@ def _bureau_tables(filters):
 def bureau():
     filters, error = _filters()
     summary, inventory, tables = _bureau_tables(filters)
+    for table in tables:  # the page shows the largest rows (subtotals of the village tree); downloads all
+        if table.key in SCREEN_LIMITS:
+            table.screen_limit = SCREEN_LIMITS[table.key]
     top_buyers = summary.by_buyer[:12]
     counties: dict[str, figures.Figures] = {}
     for village, f in summary.by_village:
-        county = village.ancestor("county")
-        counties.setdefault(county.name if county else "—", figures.Figures()).add(f)
+        counties.setdefault(village.county or "—", figures.Figures()).add(f)
     charts = {
         "month": _month_chart(summary),
         "buyer": _bar_chart([org.name for org, _f in top_buyers],
