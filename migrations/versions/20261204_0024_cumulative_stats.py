@@ -6,7 +6,7 @@ rebuild` is needed; a rebuild gives the same rows. The downgrade fills the rollu
 retirement_stats.
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0025
 Create Date: 2026-12-04 18:30:00
 
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0024'
-down_revision = '0020'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 
