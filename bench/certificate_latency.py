@@ -67,6 +67,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
     parser.add_argument("-n", type=int, default=60, help="orders timed one at a time (and in process)")
     parser.add_argument("--burst", type=int, default=100, help="orders confirmed at once for throughput")
     parser.add_argument("--pool", default="solo", help="the worker's --pool (solo, prefork, threads)")
+    parser.add_argument("--concurrency", type=int, default=1, help="the worker's --concurrency (not for solo)")
     parser.add_argument("--no-two", action="store_true", help="skip the burst on two worker processes")
     parser.add_argument("--profile-worker", metavar="FILE", help="run the first worker under cProfile, stats to FILE")
     args = parser.parse_args()
@@ -92,10 +93,11 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
         from marketplace.accounts import service as accounts
         from marketplace.accounts.credit_code import complete_credit_code
         from marketplace.accounts.models import User
+        from marketplace.certificates import notifications, retirement
         from marketplace.certificates import pdf as certificate_pdf
-        from marketplace.certificates import retirement
         from marketplace.certificates import service as certificates
         from marketplace.certificates.models import Certificate, CertificateCounter
+        from marketplace.certificates.signing import published_keys
         from marketplace.core.outbox_models import OutboxMessage
         from marketplace.core.quantities import parse_cny, parse_tonnes
         from marketplace.extensions import db
@@ -130,7 +132,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             listing = registry.create_listing(s, batch, actor=users["seller"], units=parse_tonnes("90000"),
                                               price_cny_per_tonne=parse_cny("36.00"))
             ids = []
-            for _ in range(1 + args.n + warmups + args.n + 2 * args.burst):
+            for _ in range(1 + 2 * args.n + warmups + args.n + 2 * args.burst):
                 order = orders.place_order(s, actor=users["buyer"], units=parse_tonnes("175.402"),
                                            payment_method="bank_transfer", beneficiary="基准测试",
                                            retirement_reason="bench", listing_id=listing.id)
@@ -138,6 +140,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             s.commit()
             bureau_id = users["bureau"].id
         in_process_ids, ids = ids[:1 + args.n], ids[1 + args.n:]
+        whole_job_ids, ids = ids[:args.n], ids[args.n:]
         warmup_ids, ids = ids[:warmups], ids[warmups:]
         latency_ids, ids = ids[:args.n], ids[args.n:]
         burst_one, burst_two = ids[:args.burst], ids[args.burst:]
@@ -204,6 +207,15 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                     retire_times.append(retired - start)
                 retirement.generate_certificate(s, order_id)  # completes the order (the PDF is there)
                 s.remove()
+            # The worker's whole job, in process: retire, sign, draw, complete, and the e-mail.
+            whole_job = []
+            for order_id in whole_job_ids:
+                confirm([order_id])
+                start = time.perf_counter()
+                retirement.retire_and_certify(s, order_id)
+                notifications.certificate_ready(s, order_id)
+                whole_job.append(time.perf_counter() - start)
+                s.remove()
             s.execute(sa.update(OutboxMessage).where(OutboxMessage.published_at.is_(None))
                       .values(published_at=sa.func.now()))  # asked for and done here: never to a worker
             s.commit()
@@ -212,6 +224,9 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
         print(f"{'in process: facts → signed → PDF on disk':<52} {ms(facts_to_pdf)}   {in_process_rate:6.1f} /s"
               f"   (n={len(facts_to_pdf)})")
         print(f"{'in process: retire (ledger + commit), for reference':<52} {ms(retire_times)}")
+        whole_rate = len(whole_job) / sum(whole_job)
+        print(f"{'in process: the whole job (retire … completed, e-mail)':<52} {ms(whole_job)}   {whole_rate:6.1f} /s"
+              f"   (n={len(whole_job)})")
         print("  " + checks()[0])
 
         # --- workers ----------------------------------------------------------------------------------
@@ -221,7 +236,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                 [sys.executable, *(["-m", "cProfile", "-o", args.profile_worker] if args.profile_worker and tag == "1"
                                    else []), "-m", "celery", "-A", "bench.certificate_worker", "worker", f"--pool={args.pool}",
                  "-Q", queue, "-n", f"bench-{tag}@%h", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle", "--loglevel=WARNING", *(["--concurrency=1"] if args.pool != "solo" else [])],
+                 "--without-mingle", "--loglevel=WARNING", *([f"--concurrency={args.concurrency}"] if args.pool != "solo" else [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             workers.append(process)
             return process
@@ -292,8 +307,15 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             rate = len(order_ids) / (end - start)
             summary, ok = checks()
             print(f"{label:<52} {rate:6.1f} certificates/s ({end - start:.1f} s); "
-                  f"{rate / in_process_rate:.2f}× in process")
+                  f"{rate / in_process_rate:.2f}× in-process facts → PDF, {rate / whole_rate:.2f}× the whole job")
             print(f"  {summary}")
+            with app.app_context():  # every PDF of the burst verifies offline (drawn whole, by the right worker)
+                keys = published_keys(db.session)
+                paths = db.session.scalars(sa.select(Certificate.pdf_path).where(Certificate.order_id.in_(order_ids)))
+                bad = [path for path in paths
+                       if not path or not certificate_pdf.verify_pdf(instance / path, keys)[0]]
+            print(f"  {len(order_ids) - len(bad)} of {len(order_ids)} PDFs verify offline")
+            ok = ok and not bad
             if not ok:
                 raise SystemExit("a check failed")
             return rate
