@@ -5,16 +5,18 @@
 Creates a scratch PostgreSQL database (dropped at the end), one verified project, a listing and bank
 transfer orders placed through the services. Then, in one run:
 
-1. in process: orders confirmed and retired here, then facts → signed → PDF on disk timed exactly as
-   bench/certificates_pdf.py does it (``facts_for`` + ``issue_certificate`` + commit + the PDF + commit):
-   the reference time and the in-process rate;
-2. latency on one worker process: one order at a time, the bureau confirms the transfer (the commit
+1. latency on one worker process: one order at a time, the bureau confirms the transfer (the commit
    publishes the task through the outbox); we poll until the order is completed (the PDF is on disk by
    then). The worker notes when each stage happened (bench/certificate_worker.py), so the time is split:
-   paid committed and published → task received → retired → signed → PDF written → order completed;
-3. a burst of ``--burst`` orders confirmed in one transaction, on one worker process, then on two worker
-   processes (the rate against the in-process rate, and two against one); after each burst the ledger
-   check runs and the certificate numbers are checked gapless (1 … n, the counter at n, one per order).
+   paid committed and published → task received → retired → signed → PDF written → order completed.
+   Before each such order, while the worker is idle, the reference runs here in process: one order's
+   facts → signed → PDF on disk, timed exactly as bench/certificates_pdf.py does it (``facts_for`` +
+   ``issue_certificate`` + commit + the PDF + commit), and another order's whole job (retire, sign, draw,
+   complete, e-mail). Interleaved, both sides see the same machine (it is shared);
+2. a burst of ``--burst`` orders confirmed in one transaction, on one worker process, then on two worker
+   processes, each right after ``--block`` in-process orders of each kind (the reference rates); after
+   each burst the ledger check runs, the certificate numbers are checked gapless (1 … n, the counter at n,
+   one per completed order) and every PDF of the burst is verified offline.
 
 Uses PostgreSQL and Redis on 127.0.0.1 (TEST_POSTGRES_URL / REDIS_URL if set). Starts the worker
 subprocesses and stops them (by their PIDs) at the end.
@@ -68,6 +70,8 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
     parser.add_argument("--burst", type=int, default=100, help="orders confirmed at once for throughput")
     parser.add_argument("--pool", default="solo", help="the worker's --pool (solo, prefork, threads)")
     parser.add_argument("--concurrency", type=int, default=1, help="the worker's --concurrency (not for solo)")
+    parser.add_argument("--block", type=int, default=20,
+                        help="orders done in process right before each burst (its reference rate)")
     parser.add_argument("--no-two", action="store_true", help="skip the burst on two worker processes")
     parser.add_argument("--profile-worker", metavar="FILE", help="run the first worker under cProfile, stats to FILE")
     args = parser.parse_args()
@@ -107,7 +111,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
         from marketplace.registry import service as registry
 
         app = create_app()
-        warmups = 2
+        warmups = 3  # one for the first worker, two for the second (each process warms its fonts)
         with app.app_context():
             db.create_all()
             s = db.session
@@ -132,18 +136,18 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             listing = registry.create_listing(s, batch, actor=users["seller"], units=parse_tonnes("90000"),
                                               price_cny_per_tonne=parse_cny("36.00"))
             ids = []
-            for _ in range(1 + 2 * args.n + warmups + args.n + 2 * args.burst):
+            block = args.block
+            for _ in range(1 + 3 * args.n + warmups + 2 * (2 * block + args.burst)):
                 order = orders.place_order(s, actor=users["buyer"], units=parse_tonnes("175.402"),
                                            payment_method="bank_transfer", beneficiary="基准测试",
                                            retirement_reason="bench", listing_id=listing.id)
                 ids.append(order.id)
             s.commit()
             bureau_id = users["bureau"].id
-        in_process_ids, ids = ids[:1 + args.n], ids[1 + args.n:]
-        whole_job_ids, ids = ids[:args.n], ids[args.n:]
-        warmup_ids, ids = ids[:warmups], ids[warmups:]
-        latency_ids, ids = ids[:args.n], ids[args.n:]
-        burst_one, burst_two = ids[:args.burst], ids[args.burst:]
+        fresh = iter(ids)
+
+        def take(count: int) -> list[int]:
+            return [next(fresh) for _ in range(count)]
 
         def confirm(order_ids):
             with app.app_context():
@@ -184,59 +188,54 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                     f"{len(numbers)} certificates, numbers {'gapless 1…' + str(len(numbers)) if gapless else 'NOT gapless'}"
                     f" (counter {counter}, completed orders {done})"), report.ok and gapless
 
-        # --- 1. in process ------------------------------------------------------------------------
-        app.config["OUTBOX_PUBLISH_ON_COMMIT"] = False  # no worker yet: the tasks these ask for stay unpublished
-        facts_to_pdf, retire_times = [], []
-        with app.app_context():
-            s = db.session
-            for i, order_id in enumerate(in_process_ids):  # the first is a warm-up (fonts, key, imports)
+        # --- in process: the reference, measured between the worker's orders (same conditions) ---------------
+        # The tasks these orders ask for stay unpublished (no sweeper runs): the bench does their work here.
+        def in_process_facts_to_pdf(order_id) -> float:
+            """Confirmed and retired here (untimed), then facts → signed → PDF on disk timed, then completed."""
+            app.config["OUTBOX_PUBLISH_ON_COMMIT"] = False
+            try:
                 confirm([order_id])
-                start = time.perf_counter()
-                retirement.retire_order(s, order_id)
-                s.commit()
-                retired = time.perf_counter()
-                order = s.get(Order, order_id)
-                begin = time.perf_counter()
-                certificate = certificates.issue_certificate(s, order_id=order_id,
-                                                             facts=retirement.facts_for(s, order))
-                s.commit()
-                certificate_pdf.write_certificate_pdf(s, certificate)
-                s.commit()
-                if i:
-                    facts_to_pdf.append(time.perf_counter() - begin)
-                    retire_times.append(retired - start)
-                retirement.generate_certificate(s, order_id)  # completes the order (the PDF is there)
-                s.remove()
-            # The worker's whole job, in process: retire, sign, draw, complete, and the e-mail.
-            whole_job = []
-            for order_id in whole_job_ids:
+                with app.app_context():
+                    s = db.session
+                    retirement.retire_order(s, order_id)
+                    s.commit()
+                    order = s.get(Order, order_id)
+                    begin = time.perf_counter()
+                    certificate = certificates.issue_certificate(s, order_id=order_id,
+                                                                 facts=retirement.facts_for(s, order))
+                    s.commit()
+                    certificate_pdf.write_certificate_pdf(s, certificate)
+                    s.commit()
+                    took = time.perf_counter() - begin
+                    retirement.generate_certificate(s, order_id)  # completes the order (the PDF is there)
+                return took
+            finally:
+                app.config["OUTBOX_PUBLISH_ON_COMMIT"] = True
+
+        def in_process_whole_job(order_id) -> float:
+            """The worker's whole job, here: retire, sign, draw, complete, and the e-mail."""
+            app.config["OUTBOX_PUBLISH_ON_COMMIT"] = False
+            try:
                 confirm([order_id])
-                start = time.perf_counter()
-                retirement.retire_and_certify(s, order_id)
-                notifications.certificate_ready(s, order_id)
-                whole_job.append(time.perf_counter() - start)
-                s.remove()
-            s.execute(sa.update(OutboxMessage).where(OutboxMessage.published_at.is_(None))
-                      .values(published_at=sa.func.now()))  # asked for and done here: never to a worker
-            s.commit()
-        app.config["OUTBOX_PUBLISH_ON_COMMIT"] = True
-        in_process_rate = len(facts_to_pdf) / sum(facts_to_pdf)
-        print(f"{'in process: facts → signed → PDF on disk':<52} {ms(facts_to_pdf)}   {in_process_rate:6.1f} /s"
-              f"   (n={len(facts_to_pdf)})")
-        print(f"{'in process: retire (ledger + commit), for reference':<52} {ms(retire_times)}")
-        whole_rate = len(whole_job) / sum(whole_job)
-        print(f"{'in process: the whole job (retire … completed, e-mail)':<52} {ms(whole_job)}   {whole_rate:6.1f} /s"
-              f"   (n={len(whole_job)})")
-        print("  " + checks()[0])
+                with app.app_context():
+                    begin = time.perf_counter()
+                    retirement.retire_and_certify(db.session, order_id)
+                    notifications.certificate_ready(db.session, order_id)
+                    return time.perf_counter() - begin
+            finally:
+                app.config["OUTBOX_PUBLISH_ON_COMMIT"] = True
+
+        in_process_facts_to_pdf(take(1)[0])  # warm-up: fonts, the key, imports
 
         # --- workers ----------------------------------------------------------------------------------
         def start_worker(tag: str) -> subprocess.Popen:
             log = open(instance / f"worker-{tag}.log", "ab")  # noqa: SIM115
+            profile = ["-m", "cProfile", "-o", args.profile_worker] if args.profile_worker and tag == "1" else []
             process = subprocess.Popen(  # noqa: S603
-                [sys.executable, *(["-m", "cProfile", "-o", args.profile_worker] if args.profile_worker and tag == "1"
-                                   else []), "-m", "celery", "-A", "bench.certificate_worker", "worker", f"--pool={args.pool}",
-                 "-Q", queue, "-n", f"bench-{tag}@%h", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle", "--loglevel=WARNING", *([f"--concurrency={args.concurrency}"] if args.pool != "solo" else [])],
+                [sys.executable, *profile, "-m", "celery", "-A", "bench.certificate_worker", "worker",
+                 f"--pool={args.pool}", "-Q", queue, "-n", f"bench-{tag}@%h", "--without-heartbeat",
+                 "--without-gossip", "--without-mingle", "--loglevel=WARNING",
+                 *([f"--concurrency={args.concurrency}"] if args.pool != "solo" else [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
             workers.append(process)
             return process
@@ -249,19 +248,23 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                 time.sleep(poll)
             return time.time()
 
-        def warm_up(order_id):
+        def warm_up():
+            order_id = take(1)[0]
             confirm([order_id])
             wait_for([order_id], timeout=60)
             wait_for([order_id], notified, timeout=60)
 
         start_worker("1")
         time.sleep(3)
-        warm_up(warmup_ids[0])
+        warm_up()
 
-        # --- 2. latency, one at a time ----------------------------------------------------------------------
+        # --- latency, one at a time, each beside an in-process run ---------------------------------------------
         stage_log.write_text("")
-        latencies, from_call, starts = [], [], {}
-        for i, order_id in enumerate(latency_ids, 1):
+        facts_to_pdf, whole_job, latencies, from_call, starts = [], [], [], [], {}
+        for i in range(1, args.n + 1):
+            facts_to_pdf.append(in_process_facts_to_pdf(take(1)[0]))
+            whole_job.append(in_process_whole_job(take(1)[0]))
+            order_id = take(1)[0]
             paid_committed.clear()
             start = time.time()
             confirm([order_id])
@@ -270,7 +273,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             latencies.append(ready - paid_committed[0])
             from_call.append(ready - start)
             wait_for([order_id], notified)  # the e-mail goes before the next order, as it would when idle
-            print(f"\rlatency {i}/{len(latency_ids)}", end="", file=sys.stderr, flush=True)
+            print(f"\rlatency {i}/{args.n}", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         with app.app_context():
             published: dict[int, object] = {}
@@ -279,7 +282,7 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                                                      .order_by(OutboxMessage.id)):
                 published.setdefault((kwargs or {}).get("order_id"), moment)
             done_at = dict(db.session.execute(sa.select(Order.id, Order.completed_at)
-                                              .where(Order.id.in_(latency_ids))).all())
+                                              .where(Order.id.in_(list(starts)))).all())
         stages: dict[str, list[float]] = {}
         per_order: dict[int, dict[str, float]] = {}
         for raw in stage_log.read_text().splitlines():
@@ -291,23 +294,34 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
             seen["order completed (completed_at)"] = done_at[order_id].timestamp()
             for stage, moment in seen.items():
                 stages.setdefault(stage, []).append(moment - starts[order_id])
+        print(f"{'in process: facts → signed → PDF on disk':<52} {ms(facts_to_pdf)}   (n={len(facts_to_pdf)})")
+        print(f"{'in process: the whole job (retire … completed, e-mail)':<52} {ms(whole_job)}   (n={len(whole_job)})")
         print(f"{'one worker: payment confirmed → certificate ready':<52} {ms(latencies)}   (n={len(latencies)})")
         print(f"  (from the paid commit; from the start of the bureau's confirmation call: {ms(from_call)})")
-        print(f"  ratio to in-process facts → PDF (p50): {percentile(latencies, 50) / percentile(facts_to_pdf, 50):.2f}×")
+        print(f"  ratio to in-process facts → PDF (p50): {percentile(latencies, 50) / percentile(facts_to_pdf, 50):.2f}×;"
+              f" to the whole job in process: {percentile(latencies, 50) / percentile(whole_job, 50):.2f}×")
         print("  when each stage was reached, from the paid commit (p50, p95):")
         for stage, samples in sorted(stages.items(), key=lambda item: percentile(item[1], 50)):
             print(f"    {stage:<48} {ms(samples)}")
+        print("  " + checks()[0])
 
-        # --- 3. bursts --------------------------------------------------------------------------------
-        def burst(order_ids, label) -> float:
+        # --- bursts, each right after an in-process block ----------------------------------------------------
+        def burst(count, label) -> float:
+            facts, whole = [], []
+            for _ in range(block):
+                facts.append(in_process_facts_to_pdf(take(1)[0]))
+                whole.append(in_process_whole_job(take(1)[0]))
+            in_process_rate, whole_rate = len(facts) / sum(facts), len(whole) / sum(whole)
+            order_ids = take(count)
             start = time.time()
             confirm(order_ids)
             end = wait_for(order_ids, poll=0.02)
             wait_for(order_ids, notified, poll=0.05)
             rate = len(order_ids) / (end - start)
             summary, ok = checks()
-            print(f"{label:<52} {rate:6.1f} certificates/s ({end - start:.1f} s); "
-                  f"{rate / in_process_rate:.2f}× in-process facts → PDF, {rate / whole_rate:.2f}× the whole job")
+            print(f"{label:<52} {rate:6.1f} certificates/s ({end - start:.1f} s)")
+            print(f"  just before, in process: facts → PDF {in_process_rate:.1f}/s, the whole job {whole_rate:.1f}/s "
+                  f"(n={block} each): the burst is {rate / in_process_rate:.2f}× and {rate / whole_rate:.2f}×")
             print(f"  {summary}")
             with app.app_context():  # every PDF of the burst verifies offline (drawn whole, by the right worker)
                 keys = published_keys(db.session)
@@ -315,17 +329,17 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                 bad = [path for path in paths
                        if not path or not certificate_pdf.verify_pdf(instance / path, keys)[0]]
             print(f"  {len(order_ids) - len(bad)} of {len(order_ids)} PDFs verify offline")
-            ok = ok and not bad
-            if not ok:
+            if not ok or bad:
                 raise SystemExit("a check failed")
             return rate
 
-        one = burst(burst_one, f"one worker process, burst of {len(burst_one)}")
+        one = burst(args.burst, f"one worker process, burst of {args.burst}")
         if not args.no_two:
             start_worker("2")
             time.sleep(3)
-            warm_up(warmup_ids[1])
-            two = burst(burst_two, f"two worker processes, burst of {len(burst_two)}")
+            warm_up()
+            warm_up()
+            two = burst(args.burst, f"two worker processes, burst of {args.burst}")
             print(f"  two against one: {two / one:.2f}× (2 cores, shared with other work)")
         shutil.rmtree(instance, ignore_errors=True)
         return 0
