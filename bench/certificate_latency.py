@@ -285,10 +285,13 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
                                               .where(Order.id.in_(list(starts)))).all())
         stages: dict[str, list[float]] = {}
         per_order: dict[int, dict[str, float]] = {}
+        statements: dict[str, int] = {}
         for raw in stage_log.read_text().splitlines():
             entry = json.loads(raw)
             if entry["order_id"] in starts:
                 per_order.setdefault(entry["order_id"], {}).setdefault(entry["stage"], entry["t"])
+                if entry.get("statements") is not None and not entry["stage"].startswith("received"):
+                    statements.setdefault(entry["stage"], entry["statements"])
         for order_id, seen in per_order.items():
             seen["outbox published"] = published[order_id].timestamp()
             seen["order completed (completed_at)"] = done_at[order_id].timestamp()
@@ -302,7 +305,8 @@ def main() -> int:  # noqa: C901, PLR0915 — one scenario, read top to bottom
               f" to the whole job in process: {percentile(latencies, 50) / percentile(whole_job, 50):.2f}×")
         print("  when each stage was reached, from the paid commit (p50, p95):")
         for stage, samples in sorted(stages.items(), key=lambda item: percentile(item[1], 50)):
-            print(f"    {stage:<48} {ms(samples)}")
+            sent = f"   {statements[stage]:3d} statements in the task so far" if stage in statements else ""
+            print(f"    {stage:<48} {ms(samples)}{sent}")
         print("  " + checks()[0])
 
         # --- bursts, each right after an in-process block ----------------------------------------------------

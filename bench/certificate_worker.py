@@ -4,7 +4,7 @@
 
 The same app as ``workers.celery_app``; in addition every task's arrival, start and end, and the end of the
 certificate's steps (units retired, certificate signed, PDF written), are appended to BENCH_STAGE_LOG as
-JSON lines ``{"t": <unix time>, "stage": …, "order_id": …}``. The steps are timed by wrapping the functions
+JSON lines ``{"t": <unix time>, "stage": …, "order_id": …, "statements": <sent so far in the task>}``. The steps are timed by wrapping the functions
 the task calls (the wrapper calls the real function and notes when it returned); nothing else changes.
 """
 
@@ -33,7 +33,8 @@ _current = threading.local()
 def note(stage: str, order_id=None, **extra) -> None:
     if not _LOG:
         return
-    line = json.dumps({"t": time.time(), "stage": stage, "order_id": order_id, "pid": os.getpid(), **extra})
+    line = json.dumps({"t": time.time(), "stage": stage, "order_id": order_id, "pid": os.getpid(),
+                       "statements": getattr(_current, "statements", None), **extra})
     with _lock, open(_LOG, "a") as log:
         log.write(line + "\n")
 
@@ -52,6 +53,7 @@ def _prerun(task=None, kwargs=None, **_kwargs):
     _current.order_id = _order_id(kwargs)
     _current.task = task.name.rsplit(".", 1)[-1]
     _current.commits = 0
+    _current.statements = 0
     note(f"start {task.name}", _current.order_id)
 
 
@@ -80,6 +82,13 @@ def _committed(_session):
         return
     _current.commits += 1
     note(f"{_current.task}: commit {_current.commits}", _current.order_id)
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _statement(*_args):
+    """Statements sent in the current task, its relay's included (each a round trip to PostgreSQL)."""
+    if getattr(_current, "order_id", None) is not None:
+        _current.statements += 1
 
 
 def _around(module, name: str, stage: str) -> None:
