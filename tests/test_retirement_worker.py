@@ -178,3 +178,23 @@ def test_a_worker_killed_inside_the_retirement_transaction_retires_exactly_once(
     assert len(certificates) == 1 and certificates[0].pdf_path
     assert len(ranges) == 1 and ranges[0].units == 1_754_020
     assert report.ok, report.problems
+
+
+def test_the_retirement_task_certifies_in_the_same_run_and_a_repeat_changes_nothing(redis_app, make_app, factory):
+    """No queue hop between retirement and certificate: the retirement's run issues, draws and completes,
+    asking only for the e-mail; run again (a redelivery), it finds everything done."""
+    application = make_app(OUTBOX_PUBLISH_ON_COMMIT=False)  # run here, by hand: nothing goes to a worker
+    order_id = _paid_order(application, factory)
+    with application.app_context():
+        number = retirement.retire_and_certify(db.session, order_id)
+        asked = db.session.scalars(sa.select(outbox.OutboxMessage.task_name)
+                                   .where(outbox.OutboxMessage.kwargs["order_id"].as_integer() == order_id)
+                                   .order_by(outbox.OutboxMessage.id)).all()
+        assert retirement.retire_and_certify(db.session, order_id) == "nothing to do (completed)"
+        # the certificate is asked for through the outbox only when another run will draw it
+        assert retirement.retire_order(db.session, order_id) == "nothing to do (completed)"
+        db.session.rollback()
+    status, certificates, ranges, report = _state(application, order_id)
+    assert status == "completed" and [c.number for c in certificates] == [number]
+    assert certificates[0].pdf_path and len(ranges) == 1 and report.ok, report.problems
+    assert asked == [orders.RETIRE_TASK, retirement.NOTIFY_TASK]

@@ -6,6 +6,10 @@ second retirement). Then the certificate is requested through the outbox.
 
 ``generate_certificate``: the signed certificate (one per order: a unique constraint) and its PDF,
 then retiring → completed and the buyer's notification through the outbox.
+
+``retire_and_certify``: what the retirement task does: both in one run, without the outbox hop between
+them (the certificate follows the retirement's commit at once). If the run dies between the two, the
+task's redelivery (acks late) or the re-drive of orders stuck in ``retiring`` asks for the certificate.
 """
 
 from __future__ import annotations
@@ -37,7 +41,10 @@ def certificate_number_for(_sender=None, *, session: so.Session, order_id: int) 
     return session.scalar(sa.select(Certificate.number).where(Certificate.order_id == order_id))
 
 
-def retire_order(session: so.Session, order_id: int) -> str:
+def retire_order(session: so.Session, order_id: int, *, certificate_follows: bool = False) -> str:
+    """paid → retiring and the ledger's retirement, flushed (the caller commits); "retired" when the order's
+    units are retired (now or by an earlier run). The certificate is asked for through the outbox, unless
+    ``certificate_follows`` (the caller draws it next, see ``retire_and_certify``)."""
     order = orders.lock(session, order_id)
     if order is None:
         return "unknown order"
@@ -46,8 +53,21 @@ def retire_order(session: so.Session, order_id: int) -> str:
     if order.status != "retiring":
         return f"nothing to do ({order.status})"
     ledger.retire(session, order_ref=order.ref)
-    outbox.enqueue(session, CERTIFICATE_TASK, order_id=order.id)
+    if not certificate_follows:
+        outbox.enqueue(session, CERTIFICATE_TASK, order_id=order.id)
     return "retired"
+
+
+def retire_and_certify(session: so.Session, order_id: int) -> str:
+    """The retirement task: retire (committed, releasing the order and the batch's rows), then the
+    certificate and the completion (``generate_certificate``). COMMITS. Idempotent like both steps: a
+    repeat finds the units retired and the certificate issued. Returns the certificate number, or why
+    there was nothing to do."""
+    result = retire_order(session, order_id, certificate_follows=True)
+    session.commit()
+    if result != "retired":
+        return result
+    return generate_certificate(session, order_id)
 
 
 def order_ranges(session: so.Session, order: Order) -> list[SerialRange]:

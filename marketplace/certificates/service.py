@@ -307,7 +307,7 @@ def issue_certificate(session: so.Session, *, order_id: int, facts: dict) -> Cer
     if buyer is None:
         raise InvalidFacts("buyer.credit_code names no organisation")
 
-    active_signing_key(session)  # registered before the time it signs is taken: inside its validity window
+    key = active_signing_key(session)  # registered before the time it signs is taken: inside its validity window
     issued_at = utcnow().replace(microsecond=0)
     number = next_certificate_number(session, _platform_year(issued_at))
     # A concurrent issuer for the same order committed while we waited for the counter row.
@@ -316,7 +316,7 @@ def issue_certificate(session: so.Session, *, order_id: int, facts: dict) -> Cer
         _give_back_number(session, number)
         return existing
     facts_json, signature = sign_facts(session, {**facts, "format": FORMAT, "number": number,
-                                                 "issued_at": _iso(issued_at)})
+                                                 "issued_at": _iso(issued_at)}, key)
     signed = json.loads(facts_json)
     inserted = session.execute(
         insert(session, Certificate).values(

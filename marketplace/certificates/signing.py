@@ -176,10 +176,11 @@ def active_signing_key(session: so.Session) -> ActiveKey:
     return ActiveKey(key_id=row.key_id, private_key=private_key)
 
 
-def sign_facts(session: so.Session, facts: dict) -> tuple[str, str]:
-    """Sign a copy of the facts with the active key; the copy carries ``key_id`` (so the key
-    cannot be swapped without breaking the signature). Returns (canonical JSON, base64 signature)."""
-    key = active_signing_key(session)
+def sign_facts(session: so.Session, facts: dict, key: ActiveKey | None = None) -> tuple[str, str]:
+    """Sign a copy of the facts with the active key (``key``, when the caller has just looked it up with
+    ``active_signing_key``); the copy carries ``key_id`` (so the key cannot be swapped without breaking
+    the signature). Returns (canonical JSON, base64 signature)."""
+    key = key or active_signing_key(session)
     signed = {**facts, "key_id": key.key_id}
     payload = canonical_json(signed)
     return payload, key.sign(payload.encode("utf-8"))

@@ -54,8 +54,12 @@ def publish_messages(message_ids: list[int] | None = None, *, older_than_seconds
         stmt = stmt.with_for_update(skip_locked=True)
 
     celery_app = current_app.extensions["celery"]
-    published = 0
+    sent: list[int] = []
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # The mark is not waited to disk: if a crash loses it, the row looks unpublished and the sweeper
+            # publishes it again, which delivery at least once already allows. Saves a flush per publish.
+            conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
         for row in conn.execute(stmt).all():
             try:
                 celery_app.send_task(row.task_name, kwargs=row.kwargs or {}, task_id=f"outbox-{row.id}")
@@ -64,10 +68,11 @@ def publish_messages(message_ids: list[int] | None = None, *, older_than_seconds
                 conn.execute(table.update().where(table.c.id == row.id).values(
                     attempts=table.c.attempts + 1, last_error=str(exc)[:2000]))
                 continue
-            conn.execute(table.update().where(table.c.id == row.id).values(
+            sent.append(row.id)
+        if sent:  # one statement for the rows published
+            conn.execute(table.update().where(table.c.id.in_(sent)).values(
                 published_at=utcnow(), attempts=table.c.attempts + 1, last_error=None))
-            published += 1
-    return published
+    return len(sent)
 
 
 def sweep(older_than_seconds: int | None = None) -> int:

@@ -242,8 +242,8 @@ def record_completion(session: so.Session, order: Order) -> None:
 def record_daily(session: so.Session, day: date, daily: dict[DayKey, Sums]) -> None:
     """Add (or, with negative sums, take away) one day's rows: the daily table, then the cumulative
     tiers. Each table in its key order, so concurrent completions lock rows in the same order."""
-    for key, sums in sorted(daily.items()):
-        _upsert(session, RetirementStat, key._asdict(), sums.values(), fixed=("seller_organisation_id", "county_id"))
+    _upsert(session, RetirementStat, [(key._asdict(), sums.values()) for key, sums in sorted(daily.items())],
+            fixed=("seller_organisation_id", "county_id"))
     apply_deltas(session, day, *key_deltas(daily))
 
 
@@ -258,13 +258,17 @@ def _first_completion_of_event(session: so.Session, order: Order) -> bool:
     return earlier == 0
 
 
-def _upsert(session: so.Session, model, row: dict, sums: dict, fixed: tuple[str, ...] = ()) -> None:
-    """INSERT … ON CONFLICT DO UPDATE adding ``sums`` to the row (``fixed`` columns of ``row`` are set
-    on insert only): one statement, safe under concurrency."""
+def _upsert(session: so.Session, model, rows: list[tuple[dict, dict]], fixed: tuple[str, ...] = ()) -> None:
+    """One INSERT … ON CONFLICT DO UPDATE adding each row's sums to its row (``fixed`` columns are set on
+    insert only), for (key, sums) pairs with distinct keys, written in the order given: safe under
+    concurrency, and one round trip however many rows."""
+    if not rows:
+        return
     table = model.__table__
-    stmt = insert(session, table).values(**row, **sums)
-    stmt = stmt.on_conflict_do_update(index_elements=[name for name in row if name not in fixed],
-                                      set_={name: table.c[name] + stmt.excluded[name] for name in sums})
+    names = list(rows[0][1])
+    stmt = insert(session, table).values([{**key, **sums} for key, sums in rows])
+    stmt = stmt.on_conflict_do_update(index_elements=[name for name in rows[0][0] if name not in fixed],
+                                      set_={name: table.c[name] + stmt.excluded[name] for name in names})
     session.execute(stmt)
 
 
