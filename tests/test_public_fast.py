@@ -163,3 +163,13 @@ def test_a_cache_that_does_not_answer_leaves_the_normal_path(make_app, factory):
         assert page.status_code == 200 and _path(page) is None
         assert page.headers["Cache-Control"] == "public, no-cache"
 
+
+
+def test_hsts_when_configured_comes_through_the_fast_path_too(make_app, factory):
+    factory.listing()
+    secure = make_app(SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True)
+    visitor = Client(secure)
+    first = visitor.get("/api/v1/listings")
+    fast = visitor.get("/api/v1/listings")
+    assert _path(first) == "stored" and _path(fast) == "hit"
+    assert fast.headers["Strict-Transport-Security"] == "max-age=31536000" and _answer(fast) == _answer(first)
