@@ -61,6 +61,8 @@ def load_config(instance_path: Path) -> dict:
         # Cached public answers (marketplace.core.public_cache): in Redis (CACHE_REDIS_URL, else REDIS_URL), else
         # in each process's memory; PUBLIC_CACHE=0 draws every page live.
         "PUBLIC_CACHE": _bool("PUBLIC_CACHE", True),
+        # Cached public answers for anonymous visitors replayed in front of the application (core/public_fast.py).
+        "PUBLIC_FAST_PATH": _bool("PUBLIC_FAST_PATH", True),
         "CACHE_REDIS_URL": env("CACHE_REDIS_URL", ""),
         "CACHE_KEY_PREFIX": env("CACHE_KEY_PREFIX", "tanhui:"),
         # Embedded default: kombu's SQLAlchemy transport over its own SQLite file, so the broker's

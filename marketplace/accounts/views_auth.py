@@ -16,7 +16,18 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import sqlalchemy.orm as so
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -95,6 +106,24 @@ def init_login(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "strong"
     login_manager.user_loader(_load_user)
+    app.before_request(_anonymous_without_a_user)
+
+
+#: What a visitor's session may carry and still be nobody's: the language chosen with ?lang=.
+ANONYMOUS_SESSION_KEYS = frozenset({"lang"})
+
+
+def _anonymous_without_a_user() -> None:
+    """A visitor whose session holds nothing but a language choice, with no remember-me cookie, is anonymous
+    without asking Flask-Login: its "strong" session protection would otherwise take such a session for a
+    stolen one on every request (no identifier in it) and clear a remember-me cookie nobody has, a cookie set
+    on every page, so the language's pages could never be public answers."""
+    if current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies:
+        return
+    if current_app.config.get("SESSION_COOKIE_NAME", "session") in request.cookies and (
+            set(session) - ANONYMOUS_SESSION_KEYS):
+        return
+    g._login_user = login_manager.anonymous_user()
 
 
 def _safe_next(target: str | None) -> str | None:

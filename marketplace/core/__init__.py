@@ -14,6 +14,7 @@ from marketplace.core import (  # noqa: F401  (models: its tables join the metad
     outbox_models,
     probe_models,
     proxies,
+    public_fast,
     queue,
     security,
     views,
@@ -31,3 +32,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     api.init_api(app)
     cli.register_cli(app)
+    public_fast.install_public_fast_path(app)  # last: outermost, in front of the trusted-proxy layer

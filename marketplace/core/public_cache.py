@@ -201,10 +201,38 @@ def versions(session: so.Session, scopes: tuple[str, ...]) -> str:
         rows = _read_postgres(bind.url.set(drivername="postgresql").render_as_string(hide_password=False), scopes)
     else:
         rows = session.execute(_VERSIONS.where(PublicVersion.scope.in_(scopes))).all()
+    return _joined(rows, scopes)
+
+
+def _joined(rows, scopes: tuple[str, ...]) -> str:
     found: dict[str, list[str]] = {}
     for scope, shard, token, n in sorted(rows, key=lambda row: (row[0], row[1])):
         found.setdefault(scope, []).append(f"{shard}:{token}.{n}")
     return "|".join(",".join(found.get(scope, ["0"])) for scope in scopes)
+
+
+def read_versions(app: Flask, scopes: tuple[str, ...]) -> str:
+    """``versions`` outside a request (the fast path in front of the application): on PostgreSQL through the
+    same kept connection, without an application context; elsewhere in one of its own."""
+    if not scopes:
+        return ""
+    url = _postgres_urls.get(id(app))
+    if url is None:
+        parsed = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+        url = (parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+               if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg" else "")
+        _postgres_urls[id(app)] = url
+    if url:
+        return _joined(_read_postgres(url, scopes), scopes)
+    with app.app_context():
+        try:
+            return versions(db.session, scopes)
+        finally:
+            db.session.remove()
+
+
+#: id(app) → its database's URL for psycopg when it is PostgreSQL through psycopg, else ""
+_postgres_urls: dict[int, str] = {}
 
 
 def cache_key(*parts: str) -> str:
